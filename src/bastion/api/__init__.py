@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): bearer auth, typed errors mapped to HTTP statuses."""

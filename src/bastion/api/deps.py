@@ -1,0 +1,37 @@
+"""Request dependencies: the workspace and the authenticated actor."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from bastion.core.access.values import Actor
+from bastion.workspace import Bastion
+
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def workspace(request: Request) -> Bastion:
+    ws: Bastion = request.app.state.workspace
+    return ws
+
+
+def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor:
+    """Authenticate the bearer token (401 on any problem)."""
+    supplied = request.headers.get("x-request-id", "")
+    rid = supplied if _RID.match(supplied) else uuid.uuid4().hex
+    request.state.request_id = rid
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return ws.access.authenticate(
+        token.strip() if scheme.lower() == "bearer" else None, request_id=rid
+    )
+
+
+WS = Annotated[Bastion, Depends(workspace)]
+ActorDep = Annotated[Actor, Depends(actor)]
+
+__all__ = ["WS", "ActorDep", "actor", "workspace"]

@@ -1,0 +1,104 @@
+"""The one place that maps Bastion error types to HTTP statuses.
+
+Client errors (4xx) return the message and hint; server-side faults (5xx)
+return only the error code and the request id, so bodies never leak paths,
+stack traces or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bastion.core.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    BastionError,
+    Conflict,
+    InputError,
+    IntegrityError,
+    NotFound,
+    PolicyDenied,
+    RateLimited,
+    StorageError,
+    StorageFull,
+)
+
+log = logging.getLogger("bastion.api")
+
+_STATUS: list[tuple[type[BastionError], int]] = [
+    (AuthenticationFailed, 401),
+    (AccessDenied, 403),
+    (PolicyDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InputError, 400),
+    (RateLimited, 429),
+    (StorageFull, 507),
+    (StorageError, 503),
+    (IntegrityError, 500),
+]
+
+
+def status_for(e: BastionError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(e, cls):
+            return status
+    return 500
+
+
+def _rid(request: Request) -> str:
+    return str(getattr(request.state, "request_id", None) or uuid.uuid4().hex)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BastionError)
+    async def _bastion(request: Request, e: BastionError) -> JSONResponse:
+        status = status_for(e)
+        body: dict[str, object] = {"error": e.code, "request_id": _rid(request)}
+        if status < 500:
+            body["message"] = e.message
+            if e.hint:
+                body["hint"] = e.hint
+        else:
+            log.error("request %s failed: %s", body["request_id"], e.message)
+            body["message"] = "the server could not complete the request"
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "message": str(e.detail), "request_id": _rid(request)},
+            status_code=e.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, e: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"where": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
+            for err in e.errors()
+        ]
+        return JSONResponse(
+            {"error": "invalid_input", "message": "request validation failed",
+             "problems": problems, "request_id": _rid(request)},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, e: Exception) -> JSONResponse:
+        log.exception("unexpected error in request %s", _rid(request))
+        return JSONResponse(
+            {"error": "internal_error", "message": "the server could not complete the request",
+             "request_id": _rid(request)},
+            status_code=500,
+        )
+
+
+__all__ = ["install", "status_for"]

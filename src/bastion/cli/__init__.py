@@ -1,0 +1,1 @@
+"""The ``bastion`` command (Typer): parse, call one service method, render."""

@@ -1,0 +1,62 @@
+"""Opening the workspace and resolving the acting principal for a command."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.core.access.values import Actor
+from bastion.core.crypto.keyring import MasterKeySource
+from bastion.core.errors import KeyUnavailable
+from bastion.core.settings import BastionSettings
+from bastion.workspace import Bastion
+
+
+@dataclass(frozen=True)
+class Session:
+    ws: Bastion
+    actor: Actor
+
+
+def settings(home: Path | None = None) -> BastionSettings:
+    s = BastionSettings()
+    if home is not None:
+        s = s.model_copy(update={"home": home})
+    return s
+
+
+def master_source(s: BastionSettings, *, confirm: bool = False) -> MasterKeySource:
+    try:
+        return s.master_source()
+    except KeyUnavailable:
+        if not sys.stdin.isatty():
+            raise
+    first = getpass.getpass("Keyring passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != first:
+        raise KeyUnavailable("the two passphrases differ")
+    return MasterKeySource.from_passphrase(first)
+
+
+def open_workspace(home: Path | None = None) -> Bastion:
+    s = settings(home)
+    return Bastion.open(s.resolved_home(), master_source(s), database_url=s.database_url)
+
+
+@contextmanager
+def session(home: Path | None = None) -> Iterator[Session]:
+    """Open the workspace and authenticate with BASTION_TOKEN or the credentials file."""
+    s = settings(home)
+    ws = Bastion.open(s.resolved_home(), master_source(s), database_url=s.database_url)
+    try:
+        token = s.token.get_secret_value() if s.token else ws.stored_token()
+        actor = ws.access.authenticate(token)
+        yield Session(ws, actor)
+    finally:
+        ws.close()
+
+
+__all__ = ["Session", "master_source", "open_workspace", "session", "settings"]

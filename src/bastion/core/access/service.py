@@ -1,0 +1,348 @@
+"""Identity and access: tokens, principals, role bindings and ``authorize``.
+
+``authorize(actor, action, resource)`` is the single decision point: deny by
+default, and every decision, allowed or denied, is appended to the audit log
+before the caller proceeds.  Routes and commands never check permissions.
+
+Example::
+
+    actor = access.authenticate(token)
+    access.authorize(actor, "dataset.read", "project/credit/dataset/loans")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Mapping
+
+from bastion.core.access.ports import AccessRepository
+from bastion.core.access.roles import PERMISSIONS, SELF_SERVICE, Role
+from bastion.core.access.values import (
+    GLOBAL,
+    Actor,
+    Decision,
+    IssuedToken,
+    Principal,
+    PrincipalId,
+    PrincipalKind,
+    Project,
+    RoleBinding,
+    TokenId,
+    TokenRecord,
+    check_name,
+    project_of,
+)
+from bastion.core.audit.entries import AuditRecord, Outcome
+from bastion.core.audit.log import AuditLog
+from bastion.core.canonical import JSON
+from bastion.core.errors import AccessDenied, AuthenticationFailed, Conflict, InputError, NotFound
+
+TOKEN_PREFIX = "bst"
+_TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat(timespec="seconds")
+
+
+def _hash(salt: bytes, secret: str) -> bytes:
+    # Tokens carry 256 bits of randomness, so a salted SHA-256 is the right
+    # tool (as for GitHub or PyPI tokens); a slow KDF would only add latency.
+    return hashlib.sha256(salt + secret.encode("ascii")).digest()
+
+
+class AccessService:
+    def __init__(self, repo: AccessRepository, audit: AuditLog) -> None:
+        self._repo = repo
+        self._audit = audit
+
+    # -- authentication ---------------------------------------------------------
+    def authenticate(self, token: str | None, *, request_id: str | None = None) -> Actor:
+        """Resolve a bearer token to an Actor or raise AuthenticationFailed."""
+        rid = request_id or uuid.uuid4().hex
+        if not token:
+            raise AuthenticationFailed(
+                "no API token was given",
+                hint="set BASTION_TOKEN, or pass 'Authorization: Bearer <token>'",
+            )
+        parts = token.strip().split("_")
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+            raise AuthenticationFailed("the API token is malformed")
+        record = self._repo.token(TokenId(parts[1]))
+        # Compare against a dummy hash when the id is unknown, so timing does
+        # not reveal which token ids exist.
+        salt = record.salt if record else b"\x00" * 16
+        expected = record.hash if record else b"\x00" * 32
+        if not hmac.compare_digest(_hash(salt, parts[2]), expected) or record is None:
+            raise AuthenticationFailed("the API token is not valid")
+        now = _now()
+        if record.revoked_at is not None:
+            raise AuthenticationFailed("the API token has been revoked")
+        if record.expires_at is not None and dt.datetime.fromisoformat(record.expires_at) <= now:
+            raise AuthenticationFailed(
+                "the API token has expired", hint="ask an admin for a new token"
+            )
+        principal = self._repo.principal_by_id(record.principal_id)
+        if principal is None or principal.disabled:
+            raise AuthenticationFailed("the token's principal is disabled")
+        last = dt.datetime.fromisoformat(record.last_used_at) if record.last_used_at else None
+        if last is None or now - last > _TOUCH_EVERY:
+            self._repo.touch_token(record.id, _iso(now))
+        return Actor(principal.id, principal.name, record.id, rid)
+
+    # -- the decision point -----------------------------------------------------
+    def authorize(
+        self,
+        actor: Actor,
+        action: str,
+        resource: str,
+        *,
+        details: Mapping[str, JSON] | None = None,
+    ) -> Decision:
+        """Allow or deny (default deny); audit either way; raise AccessDenied if denied."""
+        allowed, reason = self._decide(actor, action, resource)
+        entry = self._audit.append(
+            AuditRecord(
+                actor=actor.name,
+                action=action,
+                resource=resource,
+                outcome=Outcome.ALLOWED if allowed else Outcome.DENIED,
+                request_id=actor.request_id,
+                details={"reason": reason, **(details or {})},
+            )
+        )
+        decision = Decision(allowed, actor.name, action, resource, reason, entry.seq)
+        if not allowed:
+            raise AccessDenied(
+                f"{actor.name} may not {action} on {resource}",
+                hint=f"{reason}; ask an admin for a role that grants {action!r}",
+            )
+        return decision
+
+    def record(
+        self,
+        actor: Actor,
+        action: str,
+        resource: str,
+        outcome: Outcome,
+        details: Mapping[str, JSON] | None = None,
+    ) -> int:
+        """Append an event (not a decision), e.g. the result of an allowed action."""
+        return self._audit.append(
+            AuditRecord(actor.name, action, resource, outcome, actor.request_id, details or {})
+        ).seq
+
+    def _decide(self, actor: Actor, action: str, resource: str) -> tuple[bool, str]:
+        principal = self._repo.principal_by_id(actor.principal_id)
+        if principal is None or principal.disabled:
+            return False, "principal unknown or disabled"
+        if action.startswith("role.") and action != "role.read":
+            target = resource.rsplit("/", 1)[-1] if "/roles/" in resource else ""
+            if target == principal.name:
+                return False, "no principal may change its own role bindings"
+        if action in SELF_SERVICE and resource == f"system/principals/{principal.name}":
+            return True, "self-service on own tokens"
+        project = project_of(resource)
+        for b in self._repo.bindings(actor.principal_id):
+            if b.project != GLOBAL and b.project != project:
+                continue
+            if action in PERMISSIONS.get(Role(b.role), frozenset()):
+                return True, f"role {b.role} in {b.project}"
+        return False, "no role binding grants this action"
+
+    # -- principals ---------------------------------------------------------------
+    def bootstrap_admin(self, name: str) -> tuple[Principal, IssuedToken]:
+        """Create the first admin (only when no principal exists yet)."""
+        if self._repo.principals():
+            raise Conflict("the workspace already has principals; bootstrap runs once")
+        principal = self._new_principal(name, PrincipalKind.USER, None)
+        self._repo.add_binding(
+            RoleBinding(principal.id, name, Role.ADMIN.value, GLOBAL, _iso(_now()), "bootstrap")
+        )
+        issued = self._issue(principal, "initial admin token", dt.timedelta(days=365))
+        self._audit.append(
+            AuditRecord(
+                name,
+                "workspace.init",
+                f"system/principals/{name}",
+                Outcome.OK,
+                uuid.uuid4().hex,
+                {"role": "admin", "project": GLOBAL},
+            )
+        )
+        return principal, issued
+
+    def _new_principal(self, name: str, kind: PrincipalKind, by: str | None) -> Principal:
+        check_name("principal", name)
+        if self._repo.principal_by_name(name) is not None:
+            raise Conflict(f"principal {name!r} already exists")
+        p = Principal(PrincipalId(uuid.uuid4().hex), name, kind, _iso(_now()))
+        self._repo.add_principal(p, by)
+        return p
+
+    def create_principal(self, actor: Actor, name: str, kind: PrincipalKind) -> Principal:
+        self.authorize(actor, "principal.create", f"system/principals/{name}")
+        return self._new_principal(name, kind, actor.principal_id)
+
+    def principals(self, actor: Actor) -> list[Principal]:
+        self.authorize(actor, "principal.read", "system/principals")
+        return self._repo.principals()
+
+    def disable_principal(self, actor: Actor, name: str) -> Principal:
+        target = self._principal(name)
+        self.authorize(actor, "principal.disable", f"system/principals/{name}")
+        if target.id == actor.principal_id:
+            raise InputError("you cannot disable yourself")
+        self._repo.set_disabled(target.id, True)
+        return self._principal(name)
+
+    def _principal(self, name: str) -> Principal:
+        p = self._repo.principal_by_name(name)
+        if p is None:
+            raise NotFound(f"no principal named {name!r}", hint="list them: bastion users list")
+        return p
+
+    def whoami(self, actor: Actor) -> tuple[Principal, list[RoleBinding]]:
+        return self._principal(actor.name), self._repo.bindings(actor.principal_id)
+
+    # -- tokens -------------------------------------------------------------------
+    def create_token(
+        self,
+        actor: Actor,
+        principal_name: str,
+        *,
+        description: str = "",
+        expires_in: dt.timedelta | None = dt.timedelta(days=90),
+    ) -> IssuedToken:
+        target = self._principal(principal_name)
+        self.authorize(actor, "token.create", f"system/principals/{principal_name}")
+        if expires_in is not None and expires_in <= dt.timedelta(0):
+            raise InputError("token lifetime must be positive")
+        return self._issue(target, description, expires_in)
+
+    def _issue(
+        self, principal: Principal, description: str, expires_in: dt.timedelta | None
+    ) -> IssuedToken:
+        tid = TokenId(secrets.token_hex(8))
+        secret = secrets.token_urlsafe(32).replace("_", "-")
+        salt = secrets.token_bytes(16)
+        now = _now()
+        record = TokenRecord(
+            tid,
+            principal.id,
+            salt,
+            _hash(salt, secret),
+            description[:200],
+            _iso(now),
+            _iso(now + expires_in) if expires_in else None,
+            None,
+            None,
+        )
+        self._repo.add_token(record)
+        return IssuedToken(record, f"{TOKEN_PREFIX}_{tid}_{secret}")
+
+    def tokens(self, actor: Actor, principal_name: str) -> list[TokenRecord]:
+        target = self._principal(principal_name)
+        self.authorize(actor, "token.read", f"system/principals/{principal_name}")
+        return self._repo.tokens_of(target.id)
+
+    def revoke_token(self, actor: Actor, token_id: str) -> TokenRecord:
+        record = self._repo.token(TokenId(token_id))
+        if record is None:
+            raise NotFound(f"no token {token_id!r}")
+        owner = self._repo.principal_by_id(record.principal_id)
+        owner_name = owner.name if owner else "?"
+        self.authorize(actor, "token.revoke", f"system/principals/{owner_name}")
+        self._repo.revoke_token(record.id, _iso(_now()))
+        revoked = self._repo.token(record.id)
+        assert revoked is not None
+        return revoked
+
+    # -- roles and projects ---------------------------------------------------------
+    def bind(self, actor: Actor, principal_name: str, role: str, project: str) -> RoleBinding:
+        role_value = _role(role)
+        target = self._principal(principal_name)
+        scope = self._scope(project)
+        self.authorize(
+            actor,
+            "role.bind",
+            f"{scope}/roles/{principal_name}" if scope != "system" else f"system/roles/{principal_name}",
+            details={"role": role_value, "project": project},
+        )
+        binding = RoleBinding(
+            target.id, target.name, role_value, project, _iso(_now()), actor.name
+        )
+        if not self._repo.add_binding(binding):
+            raise Conflict(f"{principal_name} already has role {role_value} in {project}")
+        return binding
+
+    def unbind(self, actor: Actor, principal_name: str, role: str, project: str) -> None:
+        target = self._principal(principal_name)
+        scope = self._scope(project)
+        self.authorize(
+            actor,
+            "role.unbind",
+            f"{scope}/roles/{principal_name}" if scope != "system" else f"system/roles/{principal_name}",
+            details={"role": role, "project": project},
+        )
+        if not self._repo.remove_binding(target.id, _role(role), project):
+            raise NotFound(f"{principal_name} has no role {role} in {project}")
+
+    def _scope(self, project: str) -> str:
+        if project == GLOBAL:
+            return "system"
+        if self._repo.project(project) is None:
+            raise NotFound(f"no project {project!r}", hint="create it: bastion projects create")
+        return f"project/{project}"
+
+    def bindings(self, actor: Actor, principal_name: str | None = None) -> list[RoleBinding]:
+        self.authorize(actor, "role.read", "system/roles")
+        pid = self._principal(principal_name).id if principal_name else None
+        return self._repo.bindings(pid)
+
+    def create_project(self, actor: Actor, name: str, description: str = "") -> Project:
+        check_name("project", name)
+        self.authorize(actor, "project.create", f"project/{name}")
+        project = Project(name, description[:500], _iso(_now()), actor.name)
+        if not self._repo.add_project(project):
+            raise Conflict(f"project {name!r} already exists")
+        return project
+
+    def ensure_project(self, name: str, by: str) -> Project:
+        """Create a project without a decision (workspace bootstrap only)."""
+        check_name("project", name)
+        project = Project(name, "", _iso(_now()), by)
+        self._repo.add_project(project)
+        found = self._repo.project(name)
+        assert found is not None
+        return found
+
+    def projects(self, actor: Actor) -> list[Project]:
+        self.authorize(actor, "project.read", "system/projects")
+        return self._repo.projects()
+
+    def require_project(self, name: str) -> Project:
+        project = self._repo.project(name)
+        if project is None:
+            raise NotFound(f"no project {name!r}", hint="create it: bastion projects create NAME")
+        return project
+
+
+def _role(role: str) -> str:
+    try:
+        return Role(role).value
+    except ValueError:
+        raise InputError(
+            f"unknown role {role!r}", hint="roles: " + ", ".join(r.value for r in Role)
+        ) from None
+
+
+__all__ = ["TOKEN_PREFIX", "AccessService"]

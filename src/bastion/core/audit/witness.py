@@ -1,0 +1,65 @@
+"""The witness: the newest signed head, kept outside the metadata database.
+
+Deleting entries *after* the last periodic checkpoint leaves a shorter log that
+is internally consistent; the witness file (updated after every commit, only
+ever growing) still names the larger size and its root, so verification
+notices.  Keep a copy off the machine (``bastion audit checkpoint --export``)
+to also defend against an attacker who can roll the whole workspace back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from bastion.core.audit.entries import Checkpoint
+
+
+class WitnessFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path.with_suffix(".lock"), "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self) -> Checkpoint | None:
+        try:
+            doc = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            # An unreadable witness is itself evidence of tampering.
+            return Checkpoint(-1, "", "", "", "")
+        return Checkpoint(
+            int(doc["tree_size"]),
+            str(doc["root_hash"]),
+            str(doc["ts"]),
+            str(doc["key_id"]),
+            str(doc["signature"]),
+        )
+
+    def advance(self, cp: Checkpoint) -> None:
+        """Store ``cp`` unless the witness already names a larger tree."""
+        with self._locked():
+            current = self.read()
+            if current is not None and current.tree_size >= cp.tree_size:
+                return
+            tmp = self.path.with_suffix(".tmp")
+            # No fsync: the database commit is the durable record; after a power
+            # loss the witness may lag a few commits, which only narrows what it
+            # can prove, never makes verification fail.
+            tmp.write_text(json.dumps(cp.to_dict(), sort_keys=True))
+            os.replace(tmp, self.path)
+
+
+__all__ = ["WitnessFile"]

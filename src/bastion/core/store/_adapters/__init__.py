@@ -1,0 +1,1 @@
+"""Adapters of the core storage ports (local folder, SQLAlchemy)."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy adapters: the metadata database (SQLite WAL or PostgreSQL)."""

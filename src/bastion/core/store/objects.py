@@ -1,0 +1,107 @@
+"""Named, encrypted objects in a project: the simplest authorized use of the store.
+
+User-chosen names live only in the metadata index; on disk an object is its
+content digest.  Every put and get goes through ``authorize``.
+
+Example::
+
+    info = objects.put(actor, "credit", "contracts/loan-terms.pdf", Path("terms.pdf"))
+    objects.get(actor, "credit", "contracts/loan-terms.pdf", Path("out.pdf"))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bastion.core.audit.entries import Outcome
+from bastion.core.canonical import JSON
+from bastion.core.errors import Conflict, InputError, NotFound
+from bastion.core.store.interface import Digest
+
+if TYPE_CHECKING:
+    from bastion.core.access.service import AccessService
+    from bastion.core.access.values import Actor
+    from bastion.core.store.blobs import EncryptedBlobStore
+
+
+@dataclass(frozen=True)
+class NamedObject:
+    project: str
+    name: str
+    digest: Digest
+    size: int
+    created_at: str
+    created_by: str
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "project": self.project,
+            "name": self.name,
+            "digest": self.digest,
+            "size": self.size,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
+
+
+class ObjectIndex(Protocol):
+    def add(self, o: NamedObject) -> bool: ...
+    def get(self, project: str, name: str) -> NamedObject | None: ...
+    def list(self, project: str) -> list[NamedObject]: ...
+
+
+def _check_object_name(name: str) -> str:
+    if not name or len(name) > 300 or any(ord(ch) < 32 for ch in name):
+        raise InputError(
+            f"invalid object name {name!r}", hint="use 1-300 printable characters"
+        )
+    return name
+
+
+class ObjectService:
+    def __init__(
+        self, access: AccessService, blobs: EncryptedBlobStore, index: ObjectIndex
+    ) -> None:
+        self._access = access
+        self._blobs = blobs
+        self._index = index
+
+    def put(self, actor: Actor, project: str, name: str, source: Path) -> NamedObject:
+        _check_object_name(name)
+        self._access.require_project(project)
+        resource = f"project/{project}/objects/{name}"
+        self._access.authorize(actor, "blob.write", resource)
+        if self._index.get(project, name) is not None:
+            raise Conflict(f"object {name!r} already exists in {project}; objects are immutable")
+        info = self._blobs.put_file(source)
+        obj = NamedObject(
+            project,
+            name,
+            info.digest,
+            info.size,
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            actor.name,
+        )
+        if not self._index.add(obj):
+            raise Conflict(f"object {name!r} already exists in {project}")
+        self._access.record(actor, "blob.stored", resource, Outcome.OK, {"digest": info.digest})
+        return obj
+
+    def get(self, actor: Actor, project: str, name: str, dest: Path) -> NamedObject:
+        resource = f"project/{project}/objects/{name}"
+        self._access.authorize(actor, "blob.read", resource)
+        obj = self._index.get(project, name)
+        if obj is None:
+            raise NotFound(f"no object {name!r} in project {project}")
+        self._blobs.copy_to(obj.digest, dest)
+        return obj
+
+    def list(self, actor: Actor, project: str) -> list[NamedObject]:
+        self._access.authorize(actor, "blob.read", f"project/{project}/objects")
+        return self._index.list(project)
+
+
+__all__ = ["NamedObject", "ObjectIndex", "ObjectService"]

@@ -1,0 +1,1 @@
+"""``bastion demo``: replay the poisoned-credit-model story and prove every control."""

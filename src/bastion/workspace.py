@@ -1,0 +1,153 @@
+"""The composition root: wires adapters to services for one workspace.
+
+A workspace is a folder::
+
+    <home>/workspace.json   settings chosen at init (database URL)
+    <home>/keyring.json     the keyring (0600)
+    <home>/bastion.db       SQLite metadata (WAL) unless a PostgreSQL URL is used
+    <home>/blobs/           content-addressed encrypted objects
+    <home>/audit-head.json  the audit log's signed witness head
+    <home>/credentials      the CLI's API token (0600)
+    <home>/tls/             self-signed certificate and key (``init --tls``)
+
+Nothing here runs at import time; ``Bastion.open`` builds everything.
+
+Example::
+
+    ws, token = Bastion.init(Path("/tmp/ws"), MasterKeySource.from_passphrase("pw"))
+    actor = ws.access.authenticate(token.secret)
+    ws.objects.put(actor, "default", "hello.txt", Path("hello.txt"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from bastion.core.access.service import AccessService
+from bastion.core.access.values import IssuedToken
+from bastion.core.audit.log import AuditLog
+from bastion.core.audit.witness import WitnessFile
+from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKeySource
+from bastion.core.crypto.service import KeyService
+from bastion.core.crypto.signers import KeyringSigner, KeyringVerifier
+from bastion.core.errors import ConfigurationError
+from bastion.core.store._adapters.local_folder import LocalFolderBackend
+from bastion.core.store._adapters.sql.access_repo import SqlAccessRepository
+from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
+from bastion.core.store._adapters.sql.engine import make_engine, migrate
+from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
+from bastion.core.store.blobs import EncryptedBlobStore
+from bastion.core.store.objects import ObjectService
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    home: Path
+    database_url: str
+    checkpoint_every: int = 1024
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _default_db(home: Path) -> str:
+    return f"sqlite:///{home / 'bastion.db'}"
+
+
+class Bastion:
+    """One open workspace: services sharing a keyring, stores and the audit log."""
+
+    def __init__(self, options: WorkspaceOptions, keyring: LocalKeyring, engine: Engine) -> None:
+        self.options = options
+        self.home = options.home
+        self.keyring = keyring
+        self.engine = engine
+        self.blobs = EncryptedBlobStore(LocalFolderBackend(options.home / "blobs"), keyring)
+        self.audit = AuditLog(
+            SqlAuditRepository(engine),
+            KeyringSigner(keyring, "audit"),
+            KeyringVerifier(keyring, "audit"),
+            WitnessFile(options.home / "audit-head.json"),
+            checkpoint_every=options.checkpoint_every,
+        )
+        self.access = AccessService(SqlAccessRepository(engine), self.audit)
+        self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
+        self.keys = KeyService(self.access, keyring, self.blobs)
+
+    # -- life cycle -----------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        home: Path,
+        master: MasterKeySource,
+        *,
+        database_url: str | None = None,
+        admin: str = "admin",
+        scrypt_n: int = DEFAULT_SCRYPT_N,
+    ) -> tuple[Bastion, IssuedToken]:
+        home = home.expanduser().resolve()
+        if (home / "workspace.json").exists():
+            raise ConfigurationError(
+                f"a Bastion workspace already exists at {home}",
+                hint="use it (set BASTION_HOME), or choose an empty folder",
+            )
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        url = database_url or _default_db(home)
+        keyring = LocalKeyring.create(home / "keyring.json", master, scrypt_n=scrypt_n)
+        engine = make_engine(url)
+        migrate(engine)
+        _write_private(home / "workspace.json", json.dumps({"database_url": url}, indent=2))
+        ws = cls(WorkspaceOptions(home, url), keyring, engine)
+        principal, token = ws.access.bootstrap_admin(admin)
+        ws.access.ensure_project(DEFAULT_PROJECT, principal.name)
+        ws.audit.checkpoint()
+        _write_private(home / "credentials", token.secret + "\n")
+        return ws, token
+
+    @classmethod
+    def open(
+        cls, home: Path, master: MasterKeySource, *, database_url: str | None = None
+    ) -> Bastion:
+        home = home.expanduser().resolve()
+        config = home / "workspace.json"
+        if not config.exists():
+            raise ConfigurationError(
+                f"no Bastion workspace at {home}",
+                hint="create one with `bastion init`, or set BASTION_HOME",
+            )
+        try:
+            saved = json.loads(config.read_text())
+        except ValueError as e:
+            raise ConfigurationError(f"{config} is unreadable: {e}") from e
+        url = database_url or str(saved["database_url"])
+        keyring = LocalKeyring.open(home / "keyring.json", master)
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(WorkspaceOptions(home, url), keyring, engine)
+
+    def stored_token(self) -> str | None:
+        path = self.home / "credentials"
+        try:
+            return path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["DEFAULT_PROJECT", "Bastion", "WorkspaceOptions"]
