@@ -41,7 +41,12 @@ from bastion.core.store._adapters.sql.access_repo import SqlAccessRepository
 from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
 from bastion.core.store._adapters.sql.engine import make_engine, migrate
 from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
+from bastion.core.store._adapters.sql.lineage_repo import SqlLineageRepository
 from bastion.core.store.blobs import EncryptedBlobStore
+from bastion.core.lineage.graph import LineageGraph
+from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+from bastion.data_security.access_report import AccessReports
+from bastion.data_security.service import DatasetService
 from bastion.core.store.objects import ObjectService
 
 DEFAULT_PROJECT = "default"
@@ -86,6 +91,15 @@ class Bastion:
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
         self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
         self.keys = KeyService(self.access, keyring, self.blobs)
+        self.lineage = LineageGraph(SqlLineageRepository(engine))
+        self.datasets = DatasetService(
+            self.access,
+            self.blobs,
+            SqlDatasetRepository(engine),
+            self.lineage,
+            options.home / "tmp",
+        )
+        self.access_reports = AccessReports(self.access, self.audit)
 
     # -- life cycle -----------------------------------------------------------
     @classmethod

@@ -51,7 +51,10 @@ def _final_verify(state: DemoState) -> list[str]:
 
 def _layers() -> list[Callable[[Runner, DemoState], None]]:
     """Steps of the later layers, in story order."""
-    return []
+    from bastion.demo.data_steps import DataStory, run_data
+
+    story = DataStory()
+    return [lambda r, st: run_data(r, st, story)]
 
 
 __all__ = ["run_demo"]

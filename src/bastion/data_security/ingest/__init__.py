@@ -1,0 +1,1 @@
+"""Ingestion: read a file, stage it as Parquet, profile it, audit it, decide."""
