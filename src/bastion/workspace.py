@@ -47,6 +47,9 @@ from bastion.core.lineage.graph import LineageGraph
 from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
 from bastion.data_security.access_report import AccessReports
 from bastion.data_security.service import DatasetService
+from bastion.model_security._adapters.sql_repo import SqlModelRepository
+from bastion.model_security.lab import ModelLab
+from bastion.model_security.registry import ModelRegistry
 from bastion.core.store.objects import ObjectService
 
 DEFAULT_PROJECT = "default"
@@ -100,6 +103,14 @@ class Bastion:
             options.home / "tmp",
         )
         self.access_reports = AccessReports(self.access, self.audit)
+        model_repo = SqlModelRepository(engine)
+        self.models = ModelRegistry(
+            self.access, self.blobs, model_repo, self.lineage, self.datasets, keyring,
+            options.home / "tmp",
+        )
+        self.lab = ModelLab(
+            self.access, self.blobs, model_repo, self.lineage, self.datasets, self.models
+        )
 
     # -- life cycle -----------------------------------------------------------
     @classmethod

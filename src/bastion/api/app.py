@@ -51,7 +51,9 @@ def create_app(ws: Bastion) -> FastAPI:
 
 def _extra_routers() -> list[Any]:
     """Routers of the layers, collected here so the app shows the whole surface."""
-    routers: list[Any] = []
+    from bastion.api import routes_data
+
+    routers: list[Any] = [routes_data.router]
     return routers
 
 

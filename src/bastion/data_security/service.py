@@ -224,6 +224,16 @@ class DatasetService:
             raise NotFound(f"dataset {r.name} has no accepted version yet")
         return accepted[-1]
 
+    def usable_version(self, actor: Actor, project: str, ref: str) -> DatasetVersion:
+        """The accepted version ``ref`` (for training lineage); refuse anything else."""
+        v = self.version(actor, project, ref)
+        if v.status is not VersionStatus.ACCEPTED:
+            raise DatasetNotUsable(
+                f"{v.ref} is {v.status.value}; models may only be trained on accepted data",
+                hint="a data steward must release it first (bastion data release)",
+            )
+        return v
+
     # -- policy and contract ----------------------------------------------------------
     def policy(self, actor: Actor, project: str, name: str) -> DatasetPolicy:
         self._access.authorize(actor, "dataset.list", _resource(project, name))
@@ -468,9 +478,10 @@ class DatasetService:
     def read_frame(
         self, actor: Actor, project: str, ref: str, *, purpose: str = "read"
     ) -> tuple[DatasetVersion, pl.DataFrame]:
-        """Rows of a version. Accepted versions need dataset.read; quarantined or
-        rejected ones only open to data stewards (dataset.review) and never for
-        training."""
+        """Rows of a version (the batch), or for ``purpose="training"`` the dataset
+        as of that version (all accepted batches up to it). Accepted versions need
+        dataset.read; quarantined or rejected ones only open to data stewards
+        (dataset.review) and never for training."""
         r = DatasetRef.parse(ref)
         v = self._resolve(project, r)
         usable = v.status is VersionStatus.ACCEPTED
@@ -483,7 +494,14 @@ class DatasetService:
                 f"{v.ref} is {v.status.value}; only accepted versions may be used for training",
                 hint="a data steward must release it first (bastion data release)",
             )
-        frame = self._frame(v)
+        if purpose == "training":
+            # DATASET@V for training means the dataset as of version V: every
+            # accepted batch up to and including V.
+            batches = [b for b in self._repo.versions(project, r.name)
+                       if b.status is VersionStatus.ACCEPTED and b.version <= v.version]
+            frame = pl.concat([self._frame(b) for b in batches], how="vertical_relaxed")
+        else:
+            frame = self._frame(v)
         self._access.record(
             actor, "dataset.exported" if purpose == "export" else "dataset.read",
             _resource(project, r.name), Outcome.OK,

@@ -52,9 +52,13 @@ def _final_verify(state: DemoState) -> list[str]:
 def _layers() -> list[Callable[[Runner, DemoState], None]]:
     """Steps of the later layers, in story order."""
     from bastion.demo.data_steps import DataStory, run_data
+    from bastion.demo.model_steps import run_models
 
     story = DataStory()
-    return [lambda r, st: run_data(r, st, story)]
+    return [
+        lambda r, st: run_data(r, st, story),
+        lambda r, st: None if not r.ok else run_models(r, st, story) and None,
+    ]
 
 
 __all__ = ["run_demo"]

@@ -89,7 +89,8 @@ class LocalFolderBackend:
         except OSError as e:
             raise storage_error(e, "writing an object") from e
         finally:
-            fh.close()
+            with contextlib.suppress(OSError):  # a failed flush must not mask the real error
+                fh.close()
             tmp.unlink(missing_ok=True)
 
     def open(self, name: str) -> BinaryIO:

@@ -1,0 +1,73 @@
+"""One batch as every detector sees it: frame, model matrix, label codes, model probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.poisoning._models import predict_proba
+from bastion.data_security.poisoning._schema import FloatArray, IntArray
+from bastion.data_security.poisoning.policy import PoisoningPolicy
+from bastion.data_security.poisoning.reference import PoisoningReference
+
+CATEGORY = "poisoning"
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """Precomputed views of the batch shared by the detectors (computed once)."""
+
+    frame: pl.DataFrame
+    x: FloatArray
+    y: IntArray
+    proba: FloatArray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, ref: PoisoningReference) -> BatchView:
+        x = ref.schema.model_matrix(frame)
+        model = ref.derived.label_model(ref)
+        proba = predict_proba(model, x, len(ref.schema.classes))
+        return cls(frame=frame, x=x, y=ref.schema.label_codes(frame), proba=proba)
+
+    @property
+    def n(self) -> int:
+        return self.frame.height
+
+    @property
+    def known(self) -> IntArray:
+        """Indices of rows whose label is a trusted class."""
+        return np.flatnonzero(self.y >= 0).astype(np.int64)
+
+
+def result(
+    name: str,
+    passed: bool,
+    blocking: bool,
+    summary: str,
+    metrics: dict[str, MetricValue],
+    flagged: IntArray | list[int] | tuple[int, ...] = (),
+    details: list[str] | tuple[str, ...] = (),
+    policy: PoisoningPolicy | None = None,
+) -> CheckResult:
+    """Build a poisoning CheckResult (flagged rows sorted and unique, details capped)."""
+    rows = tuple(sorted({int(r) for r in flagged}))
+    cap = policy.max_flagged_details if policy is not None else 10
+    shown = list(details[:cap])
+    if len(details) > cap:
+        shown.append(f"... {len(details) - cap} more")
+    return CheckResult(
+        name=name,
+        category=CATEGORY,
+        passed=passed,
+        blocking=blocking,
+        summary=summary,
+        metrics=metrics,
+        flagged_rows=rows,
+        details=tuple(shown),
+    )
+
+
+__all__ = ["CATEGORY", "BatchView", "result"]

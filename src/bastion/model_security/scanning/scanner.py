@@ -1,0 +1,290 @@
+"""The scan service: walk a file or folder, dispatch each blob by its magic bytes.
+
+Example::
+
+    report = scan_path(Path("models/credit-v3"))
+    require_safe(Path("model.joblib"))   # raises MaliciousArtifact when refused
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from bastion.model_security.errors import MaliciousArtifact
+from bastion.model_security.scanning.archive import scan_tar, scan_zip
+from bastion.model_security.scanning.detect import HEAD_SIZE, detect
+from bastion.model_security.scanning.interface import (
+    ArtifactFormat,
+    Blob,
+    FileScan,
+    Finding,
+    ScanContext,
+    ScanLimits,
+    ScanReport,
+    Severity,
+    Where,
+    verdict_of,
+)
+from bastion.model_security.scanning.joblib_format import joblib_compression
+from bastion.model_security.scanning.keras import scan_hdf5
+from bastion.model_security.scanning.numpy_format import scan_npy
+from bastion.model_security.scanning.onnx_format import scan_onnx
+from bastion.model_security.scanning.pickle_scan import scan_pickle_stream
+from bastion.model_security.scanning.pickle_vm import PickleMachine, PickleMode
+from bastion.model_security.scanning.safetensors_format import scan_safetensors
+from bastion.model_security.scanning.streams import (
+    LimitExceeded,
+    Source,
+    Truncated,
+    decompressing,
+)
+
+ProgressCallback = Callable[[str], None]
+
+
+def scan_path(path: Path, *, limits: ScanLimits | None = None,
+              progress: ProgressCallback | None = None) -> ScanReport:
+    """Scan a file or every file under a folder; never executes anything it reads."""
+    ctx = ScanContext(limits or ScanLimits())
+    try:
+        st = path.lstat()
+    except OSError as e:
+        ctx.error("unreadable", f"cannot stat: {e}", file=str(path))
+        return _report(ctx)
+    if stat.S_ISDIR(st.st_mode):
+        _scan_folder(path, ctx, progress)
+    else:
+        _scan_file(path, path.name, ctx, progress, root=path.parent)
+    return _report(ctx)
+
+
+def scan_bytes(data: bytes, name: str, *, limits: ScanLimits | None = None) -> ScanReport:
+    """Scan an in-memory artifact (e.g. an upload) named *name* in findings."""
+    ctx = ScanContext(limits or ScanLimits())
+    blob = Blob(Where(name), len(data), lambda: io.BytesIO(data))
+    ctx.files.append(FileScan(name, _safe_detect(blob), len(data)))
+    scan_blob(blob, ctx)
+    return _report(ctx)
+
+
+def require_safe(path: Path, *, limits: ScanLimits | None = None) -> ScanReport:
+    """Scan and raise :class:`MaliciousArtifact` unless the verdict is SAFE."""
+    report = scan_path(path, limits=limits)
+    if not report.accepted:
+        first = report.findings[0] if report.findings else None
+        what = f"{first.code} at {first.location()}" if first else "no findings"
+        raise MaliciousArtifact(
+            f"model artifact {path} refused by the scanner ({report.verdict.value}: {what})\n"
+            + report.render(),
+            hint="do not load this artifact; rebuild it from trusted code, or export it "
+                 "to a code-free format (safetensors, ONNX, XGBoost JSON)",
+        )
+    return report
+
+
+def _report(ctx: ScanContext) -> ScanReport:
+    seen: set[tuple[str, str, str | None, int | None]] = set()
+    unique: list[Finding] = []
+    for f in ctx.findings:
+        key = (f.code, f.file, f.member, f.offset)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    findings = tuple(unique)
+    return ScanReport(verdict_of(findings), findings, tuple(ctx.files))
+
+
+def _scan_folder(root: Path, ctx: ScanContext, progress: ProgressCallback | None) -> None:
+    paths: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for d in list(dirnames):
+            if (base / d).is_symlink():
+                ctx.add("folder_symlink", f"directory {d!r} is a symbolic link",
+                        file=str((base / d).relative_to(root)))
+                dirnames.remove(d)
+        paths.extend(base / name for name in sorted(filenames))
+        if len(paths) > ctx.limits.max_archive_members:
+            ctx.add("archive_too_many_members", "too many files in the model folder",
+                    file=str(root))
+            return
+    # ONNX models first: the files they reference as external data are raw tensors
+    paths.sort(key=lambda p: (not _is_onnx(p), str(p)))
+    for path in paths:
+        _scan_file(path, str(path.relative_to(root)), ctx, progress, root=root)
+
+
+def _is_onnx(path: Path) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        return detect(fh.read(HEAD_SIZE), None) is ArtifactFormat.ONNX
+
+
+def _scan_file(path: Path, label: str, ctx: ScanContext, progress: ProgressCallback | None,
+               *, root: Path) -> None:
+    if progress is not None:
+        progress(label)
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        ctx.add("folder_symlink", f"{label} is a symbolic link to {os.readlink(path)!r}",
+                file=label)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        ctx.add("special_file", f"{label} is not a regular file", file=label)
+        return
+    if st.st_nlink > 1:
+        ctx.add("folder_hardlink", f"{label} has {st.st_nlink} hard links (may alias a file "
+                "outside the model folder)", file=label)
+    hint = "tensor-data" if path.resolve() in ctx.raw_data_paths else ""
+    blob = Blob(Where(label), st.st_size, lambda: path.open("rb"), path, hint)
+    ctx.files.append(FileScan(label, _safe_detect(blob), st.st_size))
+    try:
+        scan_blob(blob, ctx)
+    except OSError as e:
+        ctx.error("unreadable", f"I/O error while scanning: {e}", file=label)
+
+
+def _safe_detect(blob: Blob) -> ArtifactFormat:
+    try:
+        with blob.open() as fh:
+            return detect(fh.read(HEAD_SIZE), blob.size)
+    except (OSError, LimitExceeded, ValueError):
+        return ArtifactFormat.UNKNOWN
+
+
+@contextmanager
+def _materialized(blob: Blob) -> Iterator[Path]:
+    """A real path for parsers that need one (h5py, onnx, nested zips)."""
+    if blob.path is not None:
+        yield blob.path
+        return
+    with tempfile.TemporaryDirectory(prefix="bastion-scan-") as tmp:
+        target = Path(tmp) / "member"
+        with blob.open() as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        yield target
+
+
+def scan_blob(blob: Blob, ctx: ScanContext) -> None:
+    """Scan one blob; every failure to parse is an ERROR finding, never a pass."""
+    where = blob.where
+    if where.depth > ctx.limits.max_nesting_depth:
+        ctx.error("nesting_too_deep", "archives nested too deeply", file=where.file,
+                  member=where.member)
+        return
+    try:
+        with blob.open() as fh:
+            head = fh.read(HEAD_SIZE)
+        fmt = detect(head, blob.size)
+        _dispatch(blob, fmt, head, ctx)
+    except LimitExceeded as e:
+        ctx.error("limit_exceeded", str(e), file=where.file, member=where.member)
+    except Exception as e:  # fail closed: a scanner fault is a refusal, never a pass
+        ctx.error("scanner_error", f"{type(e).__name__}: {e}", file=where.file,
+                  member=where.member)
+
+
+def _opener(blob: Blob, stack: ExitStack, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
+            *, sized: bool = True) -> Callable[[], Source]:
+    def open_source() -> Source:
+        fh = stack.enter_context(blob.open())
+        if wrap is not None:
+            fh = stack.enter_context(wrap(fh))
+        return Source(fh, size=blob.size if sized else None)
+
+    return open_source
+
+
+def _dispatch(blob: Blob, fmt: ArtifactFormat, head: bytes, ctx: ScanContext) -> None:
+    where = blob.where
+    torch = blob.hint in ("torch", "torch-storage")
+    if blob.hint in ("torch-storage", "tensor-data"):
+        # raw tensor bytes; torch never unpickles them, but look if one is a pickle
+        if fmt is ArtifactFormat.PICKLE:
+            _speculative_pickle(blob, ctx)
+        return
+    with ExitStack() as stack:
+        if fmt is ArtifactFormat.PICKLE:
+            scan_pickle_stream(_opener(blob, stack), where, ctx, torch=torch)
+        elif fmt is ArtifactFormat.JOBLIB_COMPRESSED:
+            kind = joblib_compression(head) or ""
+            if kind in ("lz4", "zfile"):
+                ctx.error("unsupported_compression", f"{kind}-compressed pickle cannot be "
+                          "inspected (install lz4 support or re-save)", file=where.file,
+                          member=where.member)
+                return
+            limit = ctx.limits.max_decompressed_bytes
+            scan_pickle_stream(_opener(blob, stack, lambda fh: decompressing(
+                fh, kind, limit=limit), sized=False), where, ctx, torch=torch)
+        elif fmt is ArtifactFormat.NUMPY:
+            scan_npy(_opener(blob, stack), where, ctx)
+        elif fmt is ArtifactFormat.ZIP:
+            path = stack.enter_context(_materialized(blob))
+            scan_zip(stack.enter_context(path.open("rb")), where, ctx, scan_blob)
+        elif fmt is ArtifactFormat.TAR:
+            path = stack.enter_context(_materialized(blob))
+            scan_tar(stack.enter_context(path.open("rb")), where, ctx, scan_blob)
+        elif fmt is ArtifactFormat.SAFETENSORS:
+            fh = stack.enter_context(blob.open())
+            scan_safetensors(fh, blob.size or 0, where, ctx)
+        elif fmt is ArtifactFormat.ONNX:
+            path = stack.enter_context(_materialized(blob))
+            model_dir = blob.path.parent if blob.path is not None else None
+            scan_onnx(path, where, ctx, model_dir=model_dir)
+        elif fmt is ArtifactFormat.HDF5:
+            scan_hdf5(stack.enter_context(_materialized(blob)), where, ctx)
+        elif fmt is ArtifactFormat.JSON:
+            return  # JSON / UBJSON (xgboost) is data only
+        elif fmt in (ArtifactFormat.TEXT, ArtifactFormat.UNKNOWN):
+            _text_or_pickle(blob, fmt, ctx, stack)
+        else:
+            ctx.error("unsupported_format", f"{fmt.value} archives cannot be inspected",
+                      file=where.file, member=where.member)
+
+
+def _trial(blob: Blob, stack: ExitStack, ctx: ScanContext) -> tuple[bool, ScanContext]:
+    """Run the pickle emulator on a blob that may or may not be a pickle.
+
+    True when it parses as a pickle or as a *prefix* of one (every opcode valid
+    until the data ran out: a truncated pickle, refused as an error later).
+    """
+    trial = ScanContext(ctx.limits)
+    machine = PickleMachine(_opener(blob, stack)(), blob.where, trial,
+                            mode=PickleMode(report_errors=False))
+    try:
+        machine.run()
+        return True, trial
+    except Truncated:
+        return True, trial
+    except Exception:  # any other failure means "not a pickle"
+        return False, trial
+
+
+def _text_or_pickle(blob: Blob, fmt: ArtifactFormat, ctx: ScanContext,
+                    stack: ExitStack) -> None:
+    parsed, trial = _trial(blob, stack, ctx)
+    criticals = [f for f in trial.findings if f.severity is Severity.CRITICAL]
+    if parsed or criticals:
+        # protocol 0/1 pickle (or a prefix of one that runs code before failing)
+        scan_pickle_stream(_opener(blob, stack), blob.where, ctx, torch=blob.hint == "torch")
+        return
+    if fmt is ArtifactFormat.UNKNOWN:
+        ctx.error("unknown_format", "unrecognised binary format (not a supported model "
+                  "serialization)", file=blob.where.file, member=blob.where.member)
+
+
+def _speculative_pickle(blob: Blob, ctx: ScanContext) -> None:
+    with ExitStack() as stack:
+        machine = PickleMachine(_opener(blob, stack)(), blob.where, ctx,
+                                mode=PickleMode(report_errors=False))
+        with suppress(Exception):  # raw tensor bytes rarely parse; imports were reported
+            machine.run()

@@ -1,0 +1,211 @@
+"""Poisoning detectors on synthetic credit-like data: every attack named, plus clean batches."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bastion.data_security.errors import InvalidPoisoningReference, PoisoningInputError
+from bastion.data_security.poisoning import (
+    PoisoningPolicy,
+    PoisoningReference,
+    RecentWindow,
+    detect_poisoning,
+    quarantined,
+    verify_source,
+)
+
+LABEL = "status"
+
+
+def make_rows(n: int, seed: int, income_shift: float = 0.0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    income = np.round(rng.gamma(4.0, 30.0, n) + income_shift, 1)
+    debt = np.round(rng.gamma(2.0, 400.0, n), 0)
+    age = rng.integers(18, 75, n).astype(float)
+    home = rng.choice(["rent", "owner", "parents", "other"], n, p=[0.4, 0.4, 0.15, 0.05])
+    records = rng.choice(["no", "yes"], n, p=[0.85, 0.15])
+    logit = (
+        0.02 * (income - 120)
+        - 0.002 * (debt - 800)
+        + 0.03 * (age - 40)
+        - 1.5 * (records == "yes")
+        + 1.2
+    )
+    good = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pl.DataFrame(
+        {
+            LABEL: np.where(good, "good", "bad"),
+            "income": income,
+            "debt": debt,
+            "age": age,
+            "home": home,
+            "records": records,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def reference() -> PoisoningReference:
+    return PoisoningReference.build(make_rows(3000, seed=1), label=LABEL)
+
+
+def flagged(results: tuple) -> set[int]:
+    rows: set[int] = set()
+    for r in results:
+        if not r.passed:
+            rows.update(r.flagged_rows)
+    return rows
+
+
+def failed(results: tuple) -> set[str]:
+    return {r.name for r in results if r.blocking and not r.passed}
+
+
+def test_clean_batch_passes(reference: PoisoningReference) -> None:
+    for seed in (10, 11, 12):
+        results = detect_poisoning(make_rows(600, seed), reference, label=LABEL)
+        assert not quarantined(results), failed(results)
+
+
+def test_label_flip_attack_is_flagged(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 20)
+    rows = np.random.default_rng(0).choice(600, 60, replace=False)
+    labels = batch[LABEL].to_list()
+    for r in rows:
+        labels[r] = "bad" if labels[r] == "good" else "good"
+    results = detect_poisoning(batch.with_columns(pl.Series(LABEL, labels)), reference, label=LABEL)
+    assert "label_flips" in failed(results)
+    recall = len(flagged(results) & set(rows.tolist())) / rows.size
+    assert recall >= 0.7
+
+
+def test_targeted_flip_attack_high_risk_relabelled_good(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 21)
+    risky = np.flatnonzero(
+        (batch["records"] == "yes").to_numpy() & (batch[LABEL] == "bad").to_numpy()
+    )[:30]
+    labels = batch[LABEL].to_list()
+    for r in risky:
+        labels[r] = "good"
+    results = detect_poisoning(batch.with_columns(pl.Series(LABEL, labels)), reference, label=LABEL)
+    assert quarantined(results)
+    assert failed(results) & {"risk_conditional_label_rate", "label_flips"}
+
+
+def test_backdoor_trigger_attack_is_flagged(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 22)
+    rows = np.random.default_rng(1).choice(600, 15, replace=False)
+    debt, labels = batch["debt"].to_list(), batch[LABEL].to_list()
+    for r in rows:
+        debt[r], labels[r] = 4321.0, "good"
+    poisoned = batch.with_columns(pl.Series("debt", debt), pl.Series(LABEL, labels))
+    results = detect_poisoning(poisoned, reference, label=LABEL)
+    trigger = next(r for r in results if r.name == "backdoor_triggers")
+    assert not trigger.passed and trigger.blocking
+    assert set(trigger.flagged_rows) == set(rows.tolist())
+    assert any("debt = 4321.0" in d for d in trigger.details)
+
+
+def test_duplicate_and_flip_attack_is_flagged(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 23)
+    trusted = reference.sample.head(30)
+    copies = trusted.with_columns(
+        pl.when(pl.col(LABEL) == "good").then(pl.lit("bad")).otherwise(pl.lit("good")).alias(LABEL)
+    ).select(batch.columns)
+    poisoned = pl.concat([batch, copies], how="vertical_relaxed")
+    results = detect_poisoning(poisoned, reference, label=LABEL)
+    dup = next(r for r in results if r.name == "duplicate_injection")
+    assert not dup.passed
+    assert dup.metrics["duplicated_and_flipped"] >= 30
+    assert set(range(600, 630)) <= set(dup.flagged_rows)
+
+
+def test_near_duplicate_with_tiny_noise_is_caught(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 24)
+    copies = batch.head(20).with_columns(
+        (pl.col("income") + 0.1).alias("income"),
+        pl.when(pl.col(LABEL) == "good").then(pl.lit("bad")).otherwise(pl.lit("good")).alias(LABEL),
+    )
+    results = detect_poisoning(pl.concat([batch, copies]), reference, label=LABEL)
+    dup = next(r for r in results if r.name == "duplicate_injection")
+    assert not dup.passed and set(range(600, 620)) <= set(dup.flagged_rows)
+
+
+def test_slow_drift_attack_caught_cumulatively(reference: PoisoningReference) -> None:
+    window = RecentWindow.empty()
+    alone_alarms, caught = 0, False
+    for step in range(10):
+        batch = make_rows(150, 100 + step, income_shift=12.0)
+        alone = detect_poisoning(batch, reference, label=LABEL)
+        alone_alarms += int(quarantined(alone))
+        cumulative = detect_poisoning(batch, reference, label=LABEL, recent=window)
+        caught = caught or "cumulative_feature_shift" in failed(cumulative)
+        window = window.with_batch(batch)
+    assert alone_alarms <= 2
+    assert caught
+
+
+def test_outlier_injection_is_flagged(reference: PoisoningReference) -> None:
+    batch = make_rows(600, 25)
+    outliers = make_rows(40, 26).with_columns(
+        (pl.col("income") * 40).alias("income"), (pl.col("debt") * 50).alias("debt")
+    )
+    results = detect_poisoning(pl.concat([batch, outliers]), reference, label=LABEL)
+    assert "injected_outliers" in failed(results)
+
+
+def test_unregistered_source_is_refused() -> None:
+    digest = hashlib.sha256(b"rows").hexdigest()
+    bad = verify_source("usb-stick", {"core-banking"}, digest, digest, row_count=3)
+    assert not bad.passed and bad.blocking and bad.flagged_rows == (0, 1, 2)
+    tampered = verify_source("core-banking", {"core-banking"}, "0" * 64, digest)
+    assert not tampered.passed
+    assert verify_source("core-banking", {"core-banking"}, digest, digest).passed
+
+
+def test_reference_round_trips_without_pickle(reference: PoisoningReference) -> None:
+    blob = reference.to_bytes()
+    loaded = PoisoningReference.from_bytes(blob)
+    batch = make_rows(300, 30)
+    a = detect_poisoning(batch, reference, label=LABEL)
+    b = detect_poisoning(batch, loaded, label=LABEL)
+    assert [r.to_dict() for r in a] == [r.to_dict() for r in b]
+    damaged = bytearray(blob)
+    damaged[len(damaged) // 2] ^= 0xFF
+    with pytest.raises(InvalidPoisoningReference):
+        PoisoningReference.from_bytes(bytes(damaged))
+
+
+def test_recent_window_round_trips() -> None:
+    window = RecentWindow.empty(max_rows=100).with_batch(make_rows(80, 1))
+    window = window.with_batch(make_rows(80, 2))
+    assert window.height == 100 and window.batches == 2
+    again = RecentWindow.from_bytes(window.to_bytes())
+    assert again.batches == 2 and again.rows.equals(window.rows)
+
+
+def test_bad_input_is_refused(reference: PoisoningReference) -> None:
+    with pytest.raises(PoisoningInputError):
+        detect_poisoning(make_rows(50, 3).drop("income"), reference, label=LABEL)
+    with pytest.raises(PoisoningInputError):
+        detect_poisoning(make_rows(50, 3), reference, label="other")
+    with pytest.raises(PoisoningInputError):
+        PoisoningPolicy(flip_alpha=2.0)
+    with pytest.raises(PoisoningInputError):
+        PoisoningReference.build(make_rows(100, 3), label="missing")
+
+
+def test_results_are_json_safe_and_progress_is_reported(reference: PoisoningReference) -> None:
+    import json
+
+    seen: list[tuple[str, int, int]] = []
+    results = detect_poisoning(
+        make_rows(200, 4), reference, label=LABEL, progress=lambda s, d, t: seen.append((s, d, t))
+    )
+    json.dumps([r.to_dict() for r in results])
+    assert seen and seen[-1][1] == seen[-1][2]
+    assert all(r.category == "poisoning" for r in results)
