@@ -51,9 +51,9 @@ def create_app(ws: Bastion) -> FastAPI:
 
 def _extra_routers() -> list[Any]:
     """Routers of the layers, collected here so the app shows the whole surface."""
-    from bastion.api import routes_data
+    from bastion.api import routes_data, routes_models
 
-    routers: list[Any] = [routes_data.router]
+    routers: list[Any] = [routes_data.router, routes_models.router]
     return routers
 
 

@@ -78,8 +78,8 @@ def scan_zip(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanne
         ctx.add("torchscript_archive", "TorchScript archive: it carries code that "
                 "torch.jit.load compiles and runs; only plain checkpoints are accepted",
                 file=where.file, member=where.member)
-    is_keras = "config.json" in names and ("metadata.json" in names
-                                           or "model.weights.h5" in names)
+    # Keras reads a root config.json even without metadata.json: always check it
+    is_keras = "config.json" in names
     for info in infos:
         _scan_zip_member(fh, info, where, ctx, scan_blob, is_torch=is_torch, is_keras=is_keras)
 

@@ -12,7 +12,9 @@ import io
 import os
 import shutil
 import stat
+import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -276,6 +278,14 @@ def _text_or_pickle(blob: Blob, fmt: ArtifactFormat, ctx: ScanContext,
     if parsed or criticals:
         # protocol 0/1 pickle (or a prefix of one that runs code before failing)
         scan_pickle_stream(_opener(blob, stack), blob.where, ctx, torch=blob.hint == "torch")
+        return
+    # zipfile/tarfile accept archives with a prefix (they read the end / sniff headers)
+    path = stack.enter_context(_materialized(blob))
+    if zipfile.is_zipfile(path):
+        scan_zip(stack.enter_context(path.open("rb")), blob.where, ctx, scan_blob)
+        return
+    if tarfile.is_tarfile(path):
+        scan_tar(stack.enter_context(path.open("rb")), blob.where, ctx, scan_blob)
         return
     if fmt is ArtifactFormat.UNKNOWN:
         ctx.error("unknown_format", "unrecognised binary format (not a supported model "
