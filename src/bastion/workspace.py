@@ -36,21 +36,21 @@ from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKe
 from bastion.core.crypto.service import KeyService
 from bastion.core.crypto.signers import KeyringSigner, KeyringVerifier
 from bastion.core.errors import ConfigurationError
+from bastion.core.lineage.graph import LineageGraph
 from bastion.core.store._adapters.local_folder import LocalFolderBackend
 from bastion.core.store._adapters.sql.access_repo import SqlAccessRepository
 from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
 from bastion.core.store._adapters.sql.engine import make_engine, migrate
-from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
 from bastion.core.store._adapters.sql.lineage_repo import SqlLineageRepository
+from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
 from bastion.core.store.blobs import EncryptedBlobStore
-from bastion.core.lineage.graph import LineageGraph
+from bastion.core.store.objects import ObjectService
 from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
 from bastion.data_security.access_report import AccessReports
 from bastion.data_security.service import DatasetService
 from bastion.model_security._adapters.sql_repo import SqlModelRepository
 from bastion.model_security.lab import ModelLab
 from bastion.model_security.registry import ModelRegistry
-from bastion.core.store.objects import ObjectService
 
 DEFAULT_PROJECT = "default"
 
@@ -105,7 +105,12 @@ class Bastion:
         self.access_reports = AccessReports(self.access, self.audit)
         model_repo = SqlModelRepository(engine)
         self.models = ModelRegistry(
-            self.access, self.blobs, model_repo, self.lineage, self.datasets, keyring,
+            self.access,
+            self.blobs,
+            model_repo,
+            self.lineage,
+            self.datasets,
+            keyring,
             options.home / "tmp",
         )
         self.lab = ModelLab(

@@ -86,8 +86,12 @@ def install(app: FastAPI) -> None:
             for err in e.errors()
         ]
         return JSONResponse(
-            {"error": "invalid_input", "message": "request validation failed",
-             "problems": problems, "request_id": _rid(request)},
+            {
+                "error": "invalid_input",
+                "message": "request validation failed",
+                "problems": problems,
+                "request_id": _rid(request),
+            },
             status_code=422,
         )
 
@@ -95,8 +99,11 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
         log.exception("unexpected error in request %s", _rid(request))
         return JSONResponse(
-            {"error": "internal_error", "message": "the server could not complete the request",
-             "request_id": _rid(request)},
+            {
+                "error": "internal_error",
+                "message": "the server could not complete the request",
+                "request_id": _rid(request),
+            },
             status_code=500,
         )
 

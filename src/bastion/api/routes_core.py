@@ -159,7 +159,10 @@ def audit_inclusion(
 
 @router.get("/audit/proofs/consistency")
 def audit_consistency(
-    ws: WS, a: ActorDep, old_size: Annotated[int, Query(ge=1)], new_size: Annotated[int, Query(ge=1)]
+    ws: WS,
+    a: ActorDep,
+    old_size: Annotated[int, Query(ge=1)],
+    new_size: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
     ws.access.authorize(a, "audit.read", "system/audit")
     return {
@@ -175,7 +178,9 @@ def list_objects(project: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
 
 
 @router.put("/projects/{project}/objects/{name:path}", status_code=201)
-async def put_object(project: str, name: str, request: Request, ws: WS, a: ActorDep) -> dict[str, Any]:
+async def put_object(
+    project: str, name: str, request: Request, ws: WS, a: ActorDep
+) -> dict[str, Any]:
     # Spool the body to a private temp file, then store it (encrypting as it goes).
     fd, tmp = tempfile.mkstemp(prefix="bastion-upload-")
     try:

@@ -45,7 +45,11 @@ def list_sources(project: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
 @router.post("/sources", status_code=201)
 def register_source(project: str, body: SourceIn, ws: WS, a: ActorDep) -> dict[str, Any]:
     return ws.datasets.register_source(
-        a, project, body.name, description=body.description, datasets=tuple(body.datasets),
+        a,
+        project,
+        body.name,
+        description=body.description,
+        datasets=tuple(body.datasets),
         require_checksum=body.require_checksum,
     ).to_dict()
 
@@ -86,8 +90,9 @@ async def ingest(
         with os.fdopen(fd, "wb") as fh:
             async for part in request.stream():
                 fh.write(part)
-        req = IngestRequest(project, name, Path(tmp), source, sha256, label, tuple(sensitive),
-                            positive_label)
+        req = IngestRequest(
+            project, name, Path(tmp), source, sha256, label, tuple(sensitive), positive_label
+        )
         result = await run_in_threadpool(ws.datasets.ingest, a, req)
     finally:
         os.unlink(tmp)
@@ -96,7 +101,11 @@ async def ingest(
 
 @router.get("/datasets/{name}/versions/{version}/data")
 def export(
-    project: str, name: str, version: int, ws: WS, a: ActorDep,
+    project: str,
+    name: str,
+    version: int,
+    ws: WS,
+    a: ActorDep,
     format: Annotated[str, Query(pattern="^(csv|parquet|jsonl)$")] = "csv",
 ) -> StreamingResponse:
     fd, tmp = tempfile.mkstemp(prefix="bastion-export-", suffix=f".{format}")
@@ -113,20 +122,32 @@ def export(
             while block := fh.read(1 << 20):
                 yield block
 
-    media = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet",
-             "jsonl": "application/x-ndjson"}[format]
-    return StreamingResponse(stream(), media_type=media,
-                             background=BackgroundTask(path.unlink, missing_ok=True))
+    media = {
+        "csv": "text/csv",
+        "parquet": "application/vnd.apache.parquet",
+        "jsonl": "application/x-ndjson",
+    }[format]
+    return StreamingResponse(
+        stream(), media_type=media, background=BackgroundTask(path.unlink, missing_ok=True)
+    )
 
 
 @router.post("/datasets/{name}/versions/{version}/release")
-def release(project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep) -> dict[str, Any]:
-    return ws.datasets.review(a, project, f"{name}@{version}", release=True, reason=body.reason).to_dict()
+def release(
+    project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep
+) -> dict[str, Any]:
+    return ws.datasets.review(
+        a, project, f"{name}@{version}", release=True, reason=body.reason
+    ).to_dict()
 
 
 @router.post("/datasets/{name}/versions/{version}/reject")
-def reject(project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep) -> dict[str, Any]:
-    return ws.datasets.review(a, project, f"{name}@{version}", release=False, reason=body.reason).to_dict()
+def reject(
+    project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep
+) -> dict[str, Any]:
+    return ws.datasets.review(
+        a, project, f"{name}@{version}", release=False, reason=body.reason
+    ).to_dict()
 
 
 @router.get("/datasets/{name}/contract")
@@ -163,12 +184,16 @@ def access_report(project: str, name: str, ws: WS, a: ActorDep) -> dict[str, Any
 def lineage_show(project: str, kind: NodeKind, node_id: str, ws: WS, a: ActorDep) -> dict[str, Any]:
     ws.access.authorize(a, "lineage.read", f"project/{project}/lineage")
     node = Node(kind.value, f"{project}/{node_id}")
-    return {"upstream": ws.lineage.upstream(node).to_dict(),
-            "downstream": ws.lineage.downstream(node).to_dict()}
+    return {
+        "upstream": ws.lineage.upstream(node).to_dict(),
+        "downstream": ws.lineage.downstream(node).to_dict(),
+    }
 
 
 @router.post("/lineage/{kind}/{node_id:path}/verify")
-def lineage_verify(project: str, kind: NodeKind, node_id: str, ws: WS, a: ActorDep) -> dict[str, Any]:
+def lineage_verify(
+    project: str, kind: NodeKind, node_id: str, ws: WS, a: ActorDep
+) -> dict[str, Any]:
     ws.access.authorize(a, "lineage.read", f"project/{project}/lineage")
     return ws.lineage.verify(Node(kind.value, f"{project}/{node_id}")).to_dict()
 

@@ -48,7 +48,7 @@ def _safe_extract(archive: Path, dest: Path) -> None:
             for m in members:
                 if not (m.isfile() or m.isdir()):
                     raise MaliciousArtifact(f"archive member {m.name!r} is a link or special file")
-            tar.extractall(dest, filter="data")  # noqa: S202 - members checked; data filter
+            tar.extractall(dest, filter="data")
     except tarfile.FilterError as e:
         raise MaliciousArtifact(f"archive member refused: {e}") from e
     except tarfile.TarError as e:
@@ -62,8 +62,15 @@ def list_models(project: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
 
 @router.post("/models/{name}/versions", status_code=201)
 async def register(
-    project: str, name: str, framework: Framework, request: Request, ws: WS, a: ActorDep,
-    trained_on: str | None = None, filename: str = "model.bin", archive: bool = False,
+    project: str,
+    name: str,
+    framework: Framework,
+    request: Request,
+    ws: WS,
+    a: ActorDep,
+    trained_on: str | None = None,
+    filename: str = "model.bin",
+    archive: bool = False,
 ) -> dict[str, Any]:
     """Upload an artifact (one file, or a tar archive of a folder with ``archive=true``)."""
     work = Path(tempfile.mkdtemp(prefix="bastion-model-upload-"))
@@ -103,9 +110,12 @@ def get_version(project: str, name: str, version: int, ws: WS, a: ActorDep) -> d
 @router.post("/models/{name}/versions/{version}/verify")
 def verify(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
     verified = ws.models.verify(a, project, f"{name}@{version}")
-    return {"verified": True, "root_digest": verified.root_digest,
-            "signer": {"identity": verified.signer.identity, "key_id": verified.signer.key_id},
-            "files": len(verified.files)}
+    return {
+        "verified": True,
+        "root_digest": verified.root_digest,
+        "signer": {"identity": verified.signer.identity, "key_id": verified.signer.key_id},
+        "files": len(verified.files),
+    }
 
 
 @router.post("/models/{name}/versions/{version}/evaluations", status_code=201)
@@ -113,8 +123,13 @@ async def evaluate(
     project: str, name: str, version: int, body: EvaluateIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     rec = await run_in_threadpool(
-        ws.lab.evaluate, a, project, f"{name}@{version}", body.dataset,
-        sensitive=tuple(body.sensitive), immutable=tuple(body.immutable),
+        ws.lab.evaluate,
+        a,
+        project,
+        f"{name}@{version}",
+        body.dataset,
+        sensitive=tuple(body.sensitive),
+        immutable=tuple(body.immutable),
         suite=RobustnessSuite(eps=body.eps, sample_size=body.sample_size),
     )
     return rec.to_dict()
@@ -130,7 +145,11 @@ async def train(project: str, body: TrainIn, ws: WS, a: ActorDep) -> dict[str, A
 
 @router.post("/monitor/drift")
 async def drift(
-    project: str, reference: str, request: Request, ws: WS, a: ActorDep,
+    project: str,
+    reference: str,
+    request: Request,
+    ws: WS,
+    a: ActorDep,
     filename: str = "current.csv",
 ) -> dict[str, Any]:
     """Upload current inputs (CSV, Parquet or JSONL body); returns the drift report."""
@@ -143,7 +162,8 @@ async def drift(
         report = await run_in_threadpool(ws.lab.drift, a, project, reference, Path(tmp))
     finally:
         os.unlink(tmp)
-    return json.loads(json.dumps(report.to_dict(), default=str))
+    body: dict[str, Any] = json.loads(json.dumps(report.to_dict(), default=str))
+    return body
 
 
 __all__ = ["router"]

@@ -35,7 +35,8 @@ def verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     elif report.ok:
         console.print(
             f"[green]audit log intact[/]: {report.entries} entries, "
-            f"{report.checkpoints_verified} signed checkpoints verified, root {report.root_hash[:16]}…"
+            f"{report.checkpoints_verified} signed checkpoints verified, "
+            f"root {report.root_hash[:16]}…"
         )
     else:
         console.print(f"[bold red]audit log TAMPERED[/]: first bad entry {report.first_bad_seq}")
@@ -55,7 +56,9 @@ def log(
     since: Annotated[str | None, typer.Option(help="ISO time, inclusive")] = None,
     until: Annotated[str | None, typer.Option(help="ISO time, exclusive")] = None,
     limit: Annotated[int, typer.Option()] = 100,
-    jsonl: Annotated[Path | None, typer.Option(help="export matching entries as JSON Lines")] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="export matching entries as JSON Lines")
+    ] = None,
 ) -> None:
     """Query the audit log; export JSON Lines with --jsonl."""
     q = AuditQuery(actor, action, resource, outcome, since, until, limit)
@@ -68,15 +71,19 @@ def log(
                 fh.write(json.dumps(e.to_dict(), sort_keys=True) + "\n")
         console.print(f"wrote {len(rows)} entries to {jsonl}")
         return
-    table("Audit log", ["seq", "time", "actor", "action", "resource", "outcome"], [
-        (e.seq, e.ts[:19], e.actor, e.action, e.resource, e.outcome) for e in rows
-    ])
+    table(
+        "Audit log",
+        ["seq", "time", "actor", "action", "resource", "outcome"],
+        [(e.seq, e.ts[:19], e.actor, e.action, e.resource, e.outcome) for e in rows],
+    )
 
 
 @audit.command("checkpoint")
 def checkpoint(
     ctx: typer.Context,
-    export: Annotated[Path | None, typer.Option(help="also write it here (keep a copy off-host)")] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="also write it here (keep a copy off-host)")
+    ] = None,
 ) -> None:
     """Sign a checkpoint (tree size + root) of the log now."""
     with session(_home(ctx)) as s:

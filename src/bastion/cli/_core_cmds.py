@@ -41,7 +41,10 @@ def init(
     s = settings(_home(ctx))
     home = s.resolved_home()
     ws, token = Bastion.init(
-        home, master_source(s, confirm=True), database_url=database_url or s.database_url, admin=admin
+        home,
+        master_source(s, confirm=True),
+        database_url=database_url or s.database_url,
+        admin=admin,
     )
     try:
         if tls:
@@ -83,9 +86,11 @@ def users_create(
 def users_list(ctx: typer.Context) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.access.principals(s.actor)
-    table("Principals", ["name", "kind", "created", "disabled"], [
-        (p.name, p.kind.value, p.created_at, p.disabled) for p in rows
-    ])
+    table(
+        "Principals",
+        ["name", "kind", "created", "disabled"],
+        [(p.name, p.kind.value, p.created_at, p.disabled) for p in rows],
+    )
 
 
 @users.command("disable")
@@ -118,10 +123,14 @@ def tokens_create(
 def tokens_list(ctx: typer.Context, principal: str) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.access.tokens(s.actor, principal)
-    table("Tokens", ["id", "description", "created", "expires", "revoked", "last used"], [
-        (t.id, t.description, t.created_at, t.expires_at, t.revoked_at, t.last_used_at)
-        for t in rows
-    ])
+    table(
+        "Tokens",
+        ["id", "description", "created", "expires", "revoked", "last used"],
+        [
+            (t.id, t.description, t.created_at, t.expires_at, t.revoked_at, t.last_used_at)
+            for t in rows
+        ],
+    )
 
 
 @tokens.command("revoke")
@@ -136,7 +145,9 @@ def roles_bind(
     ctx: typer.Context,
     principal: str,
     role: str,
-    project: Annotated[str, typer.Option("--project", "-p", help="project or '*'")] = DEFAULT_PROJECT,
+    project: Annotated[
+        str, typer.Option("--project", "-p", help="project or '*'")
+    ] = DEFAULT_PROJECT,
 ) -> None:
     with session(_home(ctx)) as s:
         b = s.ws.access.bind(s.actor, principal, role, project)
@@ -159,17 +170,21 @@ def roles_unbind(
 def roles_list(ctx: typer.Context, principal: Annotated[str | None, typer.Option()] = None) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.access.bindings(s.actor, principal)
-    table("Role bindings", ["principal", "role", "project", "granted by", "at"], [
-        (b.principal_name, b.role, b.project, b.created_by, b.created_at) for b in rows
-    ])
+    table(
+        "Role bindings",
+        ["principal", "role", "project", "granted by", "at"],
+        [(b.principal_name, b.role, b.project, b.created_by, b.created_at) for b in rows],
+    )
 
 
 @roles.command("table")
 def roles_table() -> None:
     """The permission table: which role may take which action."""
-    table("Permissions", ["action", "description", "roles"], [
-        (a, d, ", ".join(r)) for a, d, r in permission_table()
-    ])
+    table(
+        "Permissions",
+        ["action", "description", "roles"],
+        [(a, d, ", ".join(r)) for a, d, r in permission_table()],
+    )
 
 
 @projects.command("create")
@@ -185,21 +200,27 @@ def projects_create(
 def projects_list(ctx: typer.Context) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.access.projects(s.actor)
-    table("Projects", ["name", "created", "by", "description"], [
-        (p.name, p.created_at, p.created_by, p.description) for p in rows
-    ])
+    table(
+        "Projects",
+        ["name", "created", "by", "description"],
+        [(p.name, p.created_at, p.created_by, p.description) for p in rows],
+    )
 
 
 @keys.command("list")
 def keys_list(ctx: typer.Context) -> None:
     with session(_home(ctx)) as s:
         keks, signing, usage = s.ws.keys.list(s.actor)
-    table("Key-encryption keys", ["version", "status", "created", "data keys wrapped"], [
-        (k.version, k.status.value, k.created_at, usage.get(k.version, 0)) for k in keks
-    ])
-    table("Signing keys", ["key id", "purpose", "algorithm", "status", "created"], [
-        (k.key_id, k.purpose, k.algorithm.value, k.status.value, k.created_at) for k in signing
-    ])
+    table(
+        "Key-encryption keys",
+        ["version", "status", "created", "data keys wrapped"],
+        [(k.version, k.status.value, k.created_at, usage.get(k.version, 0)) for k in keks],
+    )
+    table(
+        "Signing keys",
+        ["key id", "purpose", "algorithm", "status", "created"],
+        [(k.key_id, k.purpose, k.algorithm.value, k.status.value, k.created_at) for k in signing],
+    )
 
 
 @keys.command("rotate")
@@ -261,9 +282,11 @@ def store_get(
 def store_list(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.objects.list(s.actor, project)
-    table("Objects", ["name", "size", "sha256", "by", "at"], [
-        (o.name, o.size, o.digest[:16], o.created_by, o.created_at) for o in rows
-    ])
+    table(
+        "Objects",
+        ["name", "size", "sha256", "by", "at"],
+        [(o.name, o.size, o.digest[:16], o.created_by, o.created_at) for o in rows],
+    )
 
 
 @store.command("fsck")
@@ -272,12 +295,14 @@ def store_fsck(ctx: typer.Context) -> None:
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "audit.verify", "system/blobs")
         report = s.ws.blobs.fsck()
-    print_json({
-        "checked": report.checked,
-        "corrupted": list(report.corrupted),
-        "orphans_removed": report.orphans_removed,
-        "incomplete_removed": report.incomplete_removed,
-    })
+    print_json(
+        {
+            "checked": report.checked,
+            "corrupted": list(report.corrupted),
+            "orphans_removed": report.orphans_removed,
+            "incomplete_removed": report.incomplete_removed,
+        }
+    )
     if not report.ok:
         raise typer.Exit(4)
 

@@ -49,7 +49,9 @@ def ingest(
         str | None, typer.Option("--sha256", help="checksum the source declared for this file")
     ] = None,
     label: Annotated[str | None, typer.Option(help="label column")] = None,
-    sensitive: Annotated[str | None, typer.Option(help="sensitive columns, comma separated")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="sensitive columns, comma separated")
+    ] = None,
     positive_label: Annotated[str | None, typer.Option(help="favourable label value")] = None,
     allow_formulas: Annotated[
         bool, typer.Option("--unsafe-allow-formula-cells", help="accept = + - @ cells as text")
@@ -60,13 +62,26 @@ def ingest(
     if sha256 is None and file.with_name(file.name + ".sha256").exists():
         sha256 = file.with_name(file.name + ".sha256").read_text().split()[0]
     req = IngestRequest(
-        project, dataset, file, source, sha256, label, _split(sensitive), positive_label,
+        project,
+        dataset,
+        file,
+        source,
+        sha256,
+        label,
+        _split(sensitive),
+        positive_label,
         ReadOptions(unsafe_allow_formula_cells=allow_formulas),
     )
-    with session(_home(ctx)) as s, Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=console, transient=True,
-    ) as bar:
+    with (
+        session(_home(ctx)) as s,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task("ingesting", total=None)
         result = s.ws.datasets.ingest(
             s.actor, req, progress=lambda stage: bar.update(task, description=stage)
@@ -91,19 +106,36 @@ def ingest(
 def list_datasets(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.datasets.datasets(s.actor, project)
-    table("Datasets", ["name", "label", "sensitive", "pinned reference", "created"], [
-        (d.name, d.label, ", ".join(d.sensitive), d.reference_version, d.created_at) for d in rows
-    ])
+    table(
+        "Datasets",
+        ["name", "label", "sensitive", "pinned reference", "created"],
+        [
+            (d.name, d.label, ", ".join(d.sensitive), d.reference_version, d.created_at)
+            for d in rows
+        ],
+    )
 
 
 @data.command("versions")
 def versions(ctx: typer.Context, dataset: str, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.datasets.versions(s.actor, project, dataset)
-    table(f"Versions of {dataset}", ["version", "status", "rows", "source", "parent", "by", "at"], [
-        (v.version, v.status.value, v.rows, v.source, v.parent_version, v.created_by, v.created_at)
-        for v in rows
-    ])
+    table(
+        f"Versions of {dataset}",
+        ["version", "status", "rows", "source", "parent", "by", "at"],
+        [
+            (
+                v.version,
+                v.status.value,
+                v.rows,
+                v.source,
+                v.parent_version,
+                v.created_by,
+                v.created_at,
+            )
+            for v in rows
+        ],
+    )
 
 
 @data.command("show")
@@ -147,7 +179,9 @@ def _review(ctx: typer.Context, ref: str, reason: str, project: str, release: bo
 
 @data.command("release")
 def release(
-    ctx: typer.Context, ref: str, reason: Annotated[str, typer.Option()],
+    ctx: typer.Context,
+    ref: str,
+    reason: Annotated[str, typer.Option()],
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Release a quarantined batch (data steward; reason required; audited)."""
@@ -156,7 +190,9 @@ def release(
 
 @data.command("reject")
 def reject(
-    ctx: typer.Context, ref: str, reason: Annotated[str, typer.Option()],
+    ctx: typer.Context,
+    ref: str,
+    reason: Annotated[str, typer.Option()],
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Reject a quarantined batch for good (kept encrypted for forensics)."""
@@ -173,7 +209,9 @@ def repin(ctx: typer.Context, dataset: str, project: Project = DEFAULT_PROJECT) 
 
 @data.command("access-report")
 def access_report(
-    ctx: typer.Context, dataset: str, as_json: Annotated[bool, typer.Option("--json")] = False,
+    ctx: typer.Context,
+    dataset: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Who read, wrote or was refused, and unusual access."""
@@ -182,11 +220,22 @@ def access_report(
     if as_json:
         print_json(report.to_dict())
         return
-    table(f"Access to {report.dataset}", ["principal", "reads", "rows read", "writes", "denied",
-                                          "first", "last"], [
-        (p.principal, p.reads, p.rows_read, p.writes, p.denials, p.first_seen[:19], p.last_seen[:19])
-        for p in report.principals
-    ])
+    table(
+        f"Access to {report.dataset}",
+        ["principal", "reads", "rows read", "writes", "denied", "first", "last"],
+        [
+            (
+                p.principal,
+                p.reads,
+                p.rows_read,
+                p.writes,
+                p.denials,
+                p.first_seen[:19],
+                p.last_seen[:19],
+            )
+            for p in report.principals
+        ],
+    )
     for f in report.flags:
         console.print(f"[yellow]FLAG[/] {f.kind}: {f.principal} — {f.detail}")
 
@@ -197,32 +246,44 @@ def sources_register(
     name: str,
     dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="dataset it may feed")] = [],  # noqa: B006
     description: Annotated[str, typer.Option()] = "",
-    no_checksum: Annotated[bool, typer.Option("--no-checksum", help="batches need no declared SHA-256")] = False,
+    no_checksum: Annotated[
+        bool, typer.Option("--no-checksum", help="batches need no declared SHA-256")
+    ] = False,
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     with session(_home(ctx)) as s:
         src = s.ws.datasets.register_source(
-            s.actor, project, name, description=description, datasets=tuple(dataset),
+            s.actor,
+            project,
+            name,
+            description=description,
+            datasets=tuple(dataset),
             require_checksum=not no_checksum,
         )
-    console.print(f"source {src.name} registered (trusted) for {', '.join(dataset) or 'any dataset'}")
+    console.print(
+        f"source {src.name} registered (trusted) for {', '.join(dataset) or 'any dataset'}"
+    )
 
 
 @sources.command("list")
 def sources_list(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.datasets.sources(s.actor, project)
-    table("Sources", ["name", "trusted", "checksum required", "by", "at"], [
-        (x.name, x.trusted, x.require_checksum, x.created_by, x.created_at) for x in rows
-    ])
+    table(
+        "Sources",
+        ["name", "trusted", "checksum required", "by", "at"],
+        [(x.name, x.trusted, x.require_checksum, x.created_by, x.created_at) for x in rows],
+    )
 
 
 @contract.command("show")
 def contract_show(ctx: typer.Context, dataset: str, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         c = s.ws.datasets.contract(s.actor, project, dataset)
-    console.print(c.to_json() if c else "no contract yet (inferred from the first accepted batch)",
-                  highlight=False)
+    console.print(
+        c.to_json() if c else "no contract yet (inferred from the first accepted batch)",
+        highlight=False,
+    )
 
 
 @contract.command("set")
@@ -301,7 +362,9 @@ def lineage_verify(
 @lineage.command("export")
 def lineage_export(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Option(help="append OpenLineage events (JSON Lines)")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="append OpenLineage events (JSON Lines)")
+    ] = None,
     url: Annotated[str | None, typer.Option(help="OpenLineage HTTP endpoint")] = None,
     project: Project = DEFAULT_PROJECT,
 ) -> None:

@@ -29,9 +29,18 @@ def _home(ctx: typer.Context) -> Path | None:
     return Path(home) if home else None
 
 
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
+
+
 def _spinner() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=console, transient=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 @model.command("register")
@@ -47,21 +56,35 @@ def register(
     with session(_home(ctx)) as s, _spinner() as bar:
         task = bar.add_task("registering", total=None)
         v = s.ws.models.register(
-            s.actor, RegisterRequest(project, name, path, framework, tuple(trained_on)),
+            s.actor,
+            RegisterRequest(project, name, path, framework, tuple(trained_on)),
             progress=lambda st: bar.update(task, description=st),
         )
-    console.print(f"[green]registered[/] {v.ref} ({v.framework.value}, {len(v.manifest)} files), "
-                  f"root sha256:{v.root_digest[:16]}…, signed by {v.signer_key_id}")
+    console.print(
+        f"[green]registered[/] {v.ref} ({v.framework.value}, {len(v.manifest)} files), "
+        f"root sha256:{v.root_digest[:16]}…, signed by {v.signer_key_id}"
+    )
 
 
 @model.command("list")
 def list_models(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
     with session(_home(ctx)) as s:
         rows = s.ws.models.versions(s.actor, project)
-    table("Models", ["model", "framework", "stage", "signer", "trained on", "at"], [
-        (v.ref, v.framework.value, v.stage.value, v.signer_key_id,
-         ", ".join(t.split("#")[0] for t in v.trained_on), v.created_at) for v in rows
-    ])
+    table(
+        "Models",
+        ["model", "framework", "stage", "signer", "trained on", "at"],
+        [
+            (
+                v.ref,
+                v.framework.value,
+                v.stage.value,
+                v.signer_key_id,
+                ", ".join(t.split("#")[0] for t in v.trained_on),
+                v.created_at,
+            )
+            for v in rows
+        ],
+    )
 
 
 @model.command("show")
@@ -76,14 +99,18 @@ def show(ctx: typer.Context, ref: str, project: Project = DEFAULT_PROJECT) -> No
 def verify(
     ctx: typer.Context,
     ref: str,
-    path: Annotated[Path | None, typer.Option(help="verify this copy instead of the stored one")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="verify this copy instead of the stored one")
+    ] = None,
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Check the signature, the signer identity and every file digest."""
     with session(_home(ctx)) as s:
         verified = s.ws.models.verify(s.actor, project, ref, path)
-    console.print(f"[green]verified[/] {ref}: {len(verified.files)} files, "
-                  f"signer {verified.signer.identity} ({verified.signer.key_id})")
+    console.print(
+        f"[green]verified[/] {ref}: {len(verified.files)} files, "
+        f"signer {verified.signer.identity} ({verified.signer.key_id})"
+    )
 
 
 @model.command("scan")
@@ -114,11 +141,15 @@ def evaluate(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Metrics, fairness and adversarial robustness; stored as a signed statement."""
-    split = lambda t: tuple(c.strip() for c in t.split(",") if c.strip()) if t else ()  # noqa: E731
     with session(_home(ctx)) as s, _spinner() as bar:
         task = bar.add_task("evaluating", total=None)
         rec = s.ws.lab.evaluate(
-            s.actor, project, ref, on, sensitive=split(sensitive), immutable=split(immutable),
+            s.actor,
+            project,
+            ref,
+            on,
+            sensitive=_split(sensitive),
+            immutable=_split(immutable),
             suite=RobustnessSuite(eps=eps, sample_size=sample),
             progress=lambda st: bar.update(task, description=st),
         )
@@ -136,8 +167,15 @@ def train(
     fmt = {".json": "json", ".toml": "toml"}.get(spec.suffix.lower(), "yaml")
     with session(_home(ctx)) as s, _spinner() as bar:
         task = bar.add_task("training", total=None)
-        v = s.ws.lab.train(s.actor, project, name, spec.read_text(), on, spec_format=fmt,
-                           progress=lambda st: bar.update(task, description=st))
+        v = s.ws.lab.train(
+            s.actor,
+            project,
+            name,
+            spec.read_text(),
+            on,
+            spec_format=fmt,
+            progress=lambda st: bar.update(task, description=st),
+        )
     run = json.loads(v.training_run or "{}")
     console.print(f"[green]trained and registered[/] {v.ref}; holdout {run.get('holdout')}")
 

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from bastion.cli import _core_cmds, _audit_cmds
-from bastion.cli._render import print_error, exit_code
+from bastion.cli import _audit_cmds, _core_cmds
+from bastion.cli._render import exit_code, print_error
 from bastion.core.errors import BastionError
 
 app = typer.Typer(

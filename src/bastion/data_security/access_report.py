@@ -25,8 +25,15 @@ from bastion.core.audit.log import AuditLog
 from bastion.core.canonical import JSON
 
 READ_ACTIONS = {"dataset.read", "dataset.exported"}
-WRITE_ACTIONS = {"dataset.ingest", "dataset.ingested", "dataset.create", "dataset.released",
-                 "dataset.rejected", "contract.updated", "policy.updated"}
+WRITE_ACTIONS = {
+    "dataset.ingest",
+    "dataset.ingested",
+    "dataset.create",
+    "dataset.released",
+    "dataset.rejected",
+    "contract.updated",
+    "policy.updated",
+}
 
 
 @dataclass(frozen=True)
@@ -148,14 +155,18 @@ def _flags(entries: list[AuditEntry], t: AccessThresholds, now: dt.datetime) -> 
             first_read.setdefault(e.actor, e)
             rows = _rows(e)
             if rows >= t.bulk_rows:
-                flags.append(AccessFlag("bulk_export", e.actor, f"{rows} rows at {e.ts} (#{e.seq})"))
+                flags.append(
+                    AccessFlag("bulk_export", e.actor, f"{rows} rows at {e.ts} (#{e.seq})")
+                )
             if e.action == "dataset.exported":
                 exports[e.actor].append(dt.datetime.fromisoformat(e.ts))
         if e.outcome == "denied":
             denials[e.actor] += 1
     for who, first in first_read.items():
         if now - dt.datetime.fromisoformat(first.ts) <= t.first_time_window:
-            flags.append(AccessFlag("first_time_reader", who, f"first read at {first.ts} (#{first.seq})"))
+            flags.append(
+                AccessFlag("first_time_reader", who, f"first read at {first.ts} (#{first.seq})")
+            )
     for who, times in exports.items():
         times.sort()
         for i in range(len(times)):

@@ -22,8 +22,14 @@ class DatasetRepository(Protocol):
     def version(self, project: str, dataset: str, number: int) -> DatasetVersion | None: ...
     def versions(self, project: str, dataset: str) -> list[DatasetVersion]: ...
     def set_status(
-        self, project: str, dataset: str, number: int, status: VersionStatus,
-        by: str, at: str, reason: str,
+        self,
+        project: str,
+        dataset: str,
+        number: int,
+        status: VersionStatus,
+        by: str,
+        at: str,
+        reason: str,
     ) -> None: ...
     def add_contract(self, project: str, dataset: str, body: str, at: str, by: str) -> int: ...
     def contract(

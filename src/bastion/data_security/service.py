@@ -145,7 +145,10 @@ class DatasetService:
         for d in datasets:
             self._repo.allow_source(project, check_dataset_name("dataset", d), name)
         self._access.record(
-            actor, "source.registered", f"project/{project}/source/{name}", Outcome.OK,
+            actor,
+            "source.registered",
+            f"project/{project}/source/{name}",
+            Outcome.OK,
             {"datasets": list(datasets), "require_checksum": require_checksum},
         )
         return src
@@ -176,8 +179,16 @@ class DatasetService:
         self._access.authorize(actor, "dataset.create", _resource(project, name))
         policy = DatasetPolicy(positive_label=positive_label)
         ds = Dataset(
-            project, name, label, tuple(sensitive), policy.to_json(), None, None, None,
-            _now(), actor.name,
+            project,
+            name,
+            label,
+            tuple(sensitive),
+            policy.to_json(),
+            None,
+            None,
+            None,
+            _now(),
+            actor.name,
         )
         if not self._repo.add_dataset(ds):
             raise Conflict(f"dataset {name!r} already exists in {project}")
@@ -210,7 +221,9 @@ class DatasetService:
         self._access.authorize(actor, "dataset.list", _resource(project, r.name))
         return self._resolve(project, r)
 
-    def _resolve(self, project: str, r: DatasetRef, *, accepted_only: bool = False) -> DatasetVersion:
+    def _resolve(
+        self, project: str, r: DatasetRef, *, accepted_only: bool = False
+    ) -> DatasetVersion:
         self._dataset(project, r.name)
         if r.version is not None:
             v = self._repo.version(project, r.name, r.version)
@@ -276,7 +289,11 @@ class DatasetService:
         self._access.require_project(req.project)
         self._access.authorize(actor, "dataset.ingest", _resource(req.project, req.dataset))
         ds = self._repo.dataset(req.project, req.dataset) or self.create_dataset(
-            actor, req.project, req.dataset, label=req.label, sensitive=req.sensitive,
+            actor,
+            req.project,
+            req.dataset,
+            label=req.label,
+            sensitive=req.sensitive,
             positive_label=req.positive_label,
         )
         self._check_request(ds, req)
@@ -325,20 +342,32 @@ class DatasetService:
             raise Conflict(f"{req.path} changed while it was being ingested; retry")
         data = self._blobs.put_file(staged)
         prof = self._blobs.put_bytes(profile.to_bytes())
-        accepted = [v for v in self._repo.versions(ds.project, ds.name)
-                    if v.status is VersionStatus.ACCEPTED]
+        accepted = [
+            v
+            for v in self._repo.versions(ds.project, ds.name)
+            if v.status is VersionStatus.ACCEPTED
+        ]
         contract = self._repo.contract(ds.project, ds.name)
         version = self._repo.add_version(
             DatasetVersion(
-                id=uuid.uuid4().hex, project=ds.project, dataset=ds.name, version=0,
+                id=uuid.uuid4().hex,
+                project=ds.project,
+                dataset=ds.name,
+                version=0,
                 status=VersionStatus.ACCEPTED if report.passed else VersionStatus.QUARANTINED,
-                data_digest=data.digest, raw_digest=raw.digest, profile_digest=prof.digest,
-                format=fmt, rows=rows, schema=json.dumps(schema_doc),
+                data_digest=data.digest,
+                raw_digest=raw.digest,
+                profile_digest=prof.digest,
+                format=fmt,
+                rows=rows,
+                schema=json.dumps(schema_doc),
                 report=json.dumps(report.to_dict(), sort_keys=True, allow_nan=False, default=str),
-                source=req.source, declared_sha256=req.declared_sha256,
+                source=req.source,
+                declared_sha256=req.declared_sha256,
                 parent_version=accepted[-1].version if accepted else None,
                 contract_version=contract[0] if contract else None,
-                created_at=_now(), created_by=actor.name,
+                created_at=_now(),
+                created_by=actor.name,
             )
         )
         self._link(version, accepted[-1] if accepted else None)
@@ -346,10 +375,16 @@ class DatasetService:
             tick("updating the trusted reference")
             self._after_accept(actor, ds, version, staged, profile)
         self._access.record(
-            actor, "dataset.ingested", _resource(ds.project, ds.name),
+            actor,
+            "dataset.ingested",
+            _resource(ds.project, ds.name),
             Outcome.OK if version.status is VersionStatus.ACCEPTED else Outcome.FAILED,
-            {"version": version.version, "status": version.status.value, "rows": rows,
-             "blocking_failures": [c.name for c in report.blocking_failures]},
+            {
+                "version": version.version,
+                "status": version.status.value,
+                "rows": rows,
+                "blocking_failures": [c.name for c in report.blocking_failures],
+            },
         )
         return IngestResult(version, report)
 
@@ -367,7 +402,11 @@ class DatasetService:
                     writer.write_table(table)
                     part = profile_frame(batch)
                     profile = part if profile is None else profile.merge(part)
-                rows, schema_doc, fmt = reader.rows_read, reader.schema.to_dict(), reader.format.value
+                rows, schema_doc, fmt = (
+                    reader.rows_read,
+                    reader.schema.to_dict(),
+                    reader.format.value,
+                )
                 raw_sha = reader.sha256
         finally:
             if writer is not None:
@@ -382,7 +421,9 @@ class DatasetService:
         src = self._repo.source(ds.project, req.source)
         allowed = self._repo.allowed_sources(ds.project, ds.name)
         trusted = src is not None and src.trusted and (not allowed or req.source in allowed)
-        declared = req.declared_sha256.lower().removeprefix("sha256:") if req.declared_sha256 else None
+        declared = (
+            req.declared_sha256.lower().removeprefix("sha256:") if req.declared_sha256 else None
+        )
         if src is not None and not src.require_checksum and declared is None:
             declared = actual
         return verify_source(
@@ -394,7 +435,11 @@ class DatasetService:
         return DataContract.from_json(found[1]) if found else None
 
     def _after_accept(
-        self, actor: Actor, ds: Dataset, version: DatasetVersion, staged: Path,
+        self,
+        actor: Actor,
+        ds: Dataset,
+        version: DatasetVersion,
+        staged: Path,
         profile: DatasetProfile,
     ) -> None:
         if self._repo.contract(ds.project, ds.name) is None:
@@ -431,8 +476,11 @@ class DatasetService:
             accepted[-1].version, profile, poisoning, bias, tuple(v.rows for v in accepted)
         )
         self._repo.update_dataset(
-            ds.project, ds.name, reference_digest=save_reference(self._blobs, pinned),
-            reference_version=accepted[-1].version, recent_digest=None,
+            ds.project,
+            ds.name,
+            reference_digest=save_reference(self._blobs, pinned),
+            reference_version=accepted[-1].version,
+            recent_digest=None,
         )
         return pinned
 
@@ -440,13 +488,19 @@ class DatasetService:
         """Re-pin the trusted reference on the whole accepted history (steward decision)."""
         ds = self._dataset(project, name)
         self._access.authorize(actor, "contract.edit", _resource(project, name))
-        accepted = [v for v in self._repo.versions(project, name)
-                    if v.status is VersionStatus.ACCEPTED]
+        accepted = [
+            v for v in self._repo.versions(project, name) if v.status is VersionStatus.ACCEPTED
+        ]
         if not accepted:
             raise NotFound(f"dataset {name} has no accepted version to pin")
         pinned = self._pin(ds, accepted)
-        self._access.record(actor, "reference.pinned", _resource(project, name), Outcome.OK,
-                            {"version": pinned.pinned_version})
+        self._access.record(
+            actor,
+            "reference.pinned",
+            _resource(project, name),
+            Outcome.OK,
+            {"version": pinned.pinned_version},
+        )
         return pinned.pinned_version
 
     def _link(self, v: DatasetVersion, parent: DatasetVersion | None) -> None:
@@ -457,7 +511,8 @@ class DatasetService:
         self._lineage.link(raw, node, "parsed")
         if parent is not None:
             self._lineage.link(
-                Node(NodeKind.DATASET_VERSION, parent.lineage_id, parent.data_digest), node,
+                Node(NodeKind.DATASET_VERSION, parent.lineage_id, parent.data_digest),
+                node,
                 "parent",
             )
 
@@ -487,7 +542,10 @@ class DatasetService:
         usable = v.status is VersionStatus.ACCEPTED
         action = "dataset.read" if usable else "dataset.review"
         self._access.authorize(
-            actor, action, _resource(project, r.name), details={"version": v.version, "purpose": purpose}
+            actor,
+            action,
+            _resource(project, r.name),
+            details={"version": v.version, "purpose": purpose},
         )
         if purpose == "training" and not usable:
             raise DatasetNotUsable(
@@ -497,14 +555,19 @@ class DatasetService:
         if purpose == "training":
             # DATASET@V for training means the dataset as of version V: every
             # accepted batch up to and including V.
-            batches = [b for b in self._repo.versions(project, r.name)
-                       if b.status is VersionStatus.ACCEPTED and b.version <= v.version]
+            batches = [
+                b
+                for b in self._repo.versions(project, r.name)
+                if b.status is VersionStatus.ACCEPTED and b.version <= v.version
+            ]
             frame = pl.concat([self._frame(b) for b in batches], how="vertical_relaxed")
         else:
             frame = self._frame(v)
         self._access.record(
-            actor, "dataset.exported" if purpose == "export" else "dataset.read",
-            _resource(project, r.name), Outcome.OK,
+            actor,
+            "dataset.exported" if purpose == "export" else "dataset.read",
+            _resource(project, r.name),
+            Outcome.OK,
             {"version": v.version, "rows": frame.height, "purpose": purpose},
         )
         return v, frame
@@ -543,7 +606,9 @@ class DatasetService:
             )
         v = self._resolve(project, r)
         self._access.authorize(
-            actor, "dataset.review", _resource(project, r.name),
+            actor,
+            "dataset.review",
+            _resource(project, r.name),
             details={"version": v.version, "release": release},
         )
         if v.status is not VersionStatus.QUARANTINED:
@@ -551,8 +616,11 @@ class DatasetService:
         status = VersionStatus.ACCEPTED if release else VersionStatus.REJECTED
         self._repo.set_status(project, r.name, v.version, status, actor.name, _now(), reason)
         self._access.record(
-            actor, "dataset.released" if release else "dataset.rejected",
-            _resource(project, r.name), Outcome.OK, {"version": v.version, "reason": reason},
+            actor,
+            "dataset.released" if release else "dataset.rejected",
+            _resource(project, r.name),
+            Outcome.OK,
+            {"version": v.version, "reason": reason},
         )
         updated = self._resolve(project, r)
         if release:
@@ -563,7 +631,8 @@ class DatasetService:
             else:
                 recent = load_recent(self._blobs, ds.recent_digest) or RecentWindow.empty()
                 self._repo.update_dataset(
-                    project, r.name,
+                    project,
+                    r.name,
                     recent_digest=save_recent(self._blobs, recent.with_batch(frame)),
                 )
         return updated
@@ -583,5 +652,6 @@ def _parquet_chunks(path: Path) -> Iterator[pl.DataFrame]:
             pending, held = [], 0
     if pending:
         yield pl.concat(pending)
+
 
 __all__ = ["DatasetNotUsable", "DatasetService", "IngestRequest", "IngestResult"]

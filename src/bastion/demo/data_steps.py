@@ -51,29 +51,50 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
         ws.access.create_principal(admin, "dana", PrincipalKind.USER)
         ws.access.bind(admin, "dana", "data-steward", PROJECT)
         story.steward = ws.access.authenticate(ws.access.create_token(admin, "dana").secret)
-        ws.datasets.register_source(story.steward, PROJECT, SOURCE, datasets=(DATASET,),
-                                    description="monthly extract from the credit bureau")
+        ws.datasets.register_source(
+            story.steward,
+            PROJECT,
+            SOURCE,
+            datasets=(DATASET,),
+            description="monthly extract from the credit bureau",
+        )
         return ["data steward dana registered trusted source credit-bureau for credit-applications"]
 
     def trusted_history() -> list[str]:
         assert story.steward is not None
         path = st.work / "history.csv"
         digest = _write(story.trusted, path)
-        res = ws.datasets.ingest(story.steward, IngestRequest(
-            PROJECT, DATASET, path, SOURCE, digest, label="Status", sensitive=("Age",),
-            positive_label="good"))
+        res = ws.datasets.ingest(
+            story.steward,
+            IngestRequest(
+                PROJECT,
+                DATASET,
+                path,
+                SOURCE,
+                digest,
+                label="Status",
+                sensitive=("Age",),
+                positive_label="good",
+            ),
+        )
         expect(res.accepted, "the trusted history was not accepted:\n" + res.report.render_text())
-        return [f"{res.version.ref}: {res.version.rows} rows accepted; contract inferred, "
-                "trusted reference pinned"]
+        return [
+            f"{res.version.ref}: {res.version.rows} rows accepted; contract inferred, "
+            "trusted reference pinned"
+        ]
 
     def clean_batch() -> list[str]:
         assert story.steward is not None
         path = st.work / "batch-clean.csv"
         digest = _write(story.holdout.head(400), path)
-        res = ws.datasets.ingest(story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest))
+        res = ws.datasets.ingest(
+            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
+        )
         expect(res.accepted, "a clean batch was quarantined:\n" + res.report.render_text())
         story.accepted_ref = res.version.ref
-        return [f"{res.version.ref}: {res.version.rows} rows, {len(res.report.checks)} checks, accepted"]
+        return [
+            f"{res.version.ref}: {res.version.rows} rows, {len(res.report.checks)} checks, accepted"
+        ]
 
     def poisoned_batch() -> list[str]:
         assert story.steward is not None
@@ -83,15 +104,22 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
         bad_ids = batch.filter(pl.col("Status") == "bad")["application_id"].head(60)
         poisoned = batch.with_columns(
             pl.when(pl.col("application_id").is_in(bad_ids.implode()))
-            .then(pl.lit("good")).otherwise(pl.col("Status")).alias("Status")
+            .then(pl.lit("good"))
+            .otherwise(pl.col("Status"))
+            .alias("Status")
         )
         path = st.work / "batch-poisoned.csv"
         digest = _write(poisoned, path)
-        res = ws.datasets.ingest(story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest))
+        res = ws.datasets.ingest(
+            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
+        )
         expect(not res.accepted, "the poisoned batch was ACCEPTED — the $12M failure mode")
         story.poisoned_ref = res.version.ref
-        truth = set(poisoned.with_row_index("i").filter(
-            pl.col("application_id").is_in(bad_ids.implode()))["i"].to_list())
+        truth = set(
+            poisoned.with_row_index("i")
+            .filter(pl.col("application_id").is_in(bad_ids.implode()))["i"]
+            .to_list()
+        )
         failing = [c for c in res.report.blocking_failures]
         flagged = set()
         for c in failing:
@@ -101,15 +129,17 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
         return [
             f"{res.version.ref}: QUARANTINED by {', '.join(c.name for c in failing)}",
             f"{len(bad_ids)} high-risk applicants relabelled 'good'; poisoning checks flag "
-            f"{len(flagged)} rows, {hit} of them relabelled (recall {hit / max(1, len(truth)):.0%})",
+            f"{len(flagged)} rows, {hit} of them relabelled "
+            f"(recall {hit / max(1, len(truth)):.0%})",
         ]
 
     def unregistered_source() -> list[str]:
         assert story.steward is not None
         path = st.work / "batch-unknown.csv"
         digest = _write(story.holdout.slice(800, 200), path)
-        res = ws.datasets.ingest(story.steward, IngestRequest(
-            PROJECT, DATASET, path, "usb-stick", digest))
+        res = ws.datasets.ingest(
+            story.steward, IngestRequest(PROJECT, DATASET, path, "usb-stick", digest)
+        )
         expect(not res.accepted, "a batch from an unregistered source was accepted")
         lineage = next(c for c in res.report.checks if c.name == "source_lineage")
         return [f"{res.version.ref}: quarantined — {lineage.summary}"]
@@ -120,10 +150,14 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
         digest = _write(story.holdout.slice(1000, 200), path)
         # Someone in transit flips three labels after the source declared its checksum.
         path.write_bytes(path.read_bytes().replace(b"bad,", b"good,", 3))
-        res = ws.datasets.ingest(story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest))
+        res = ws.datasets.ingest(
+            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
+        )
         expect(not res.accepted, "bytes that do not match the declared checksum were accepted")
-        return [f"{res.version.ref}: quarantined — bytes altered after the source signed off "
-                "(SHA-256 mismatch)"]
+        return [
+            f"{res.version.ref}: quarantined — bytes altered after the source signed off "
+            "(SHA-256 mismatch)"
+        ]
 
     def never_for_training() -> list[str]:
         try:
@@ -134,7 +168,8 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
 
     def lineage_and_access() -> list[str]:
         result = ws.lineage.verify(
-            Node(NodeKind.DATASET_VERSION, f"{PROJECT}/{story.accepted_ref}"))
+            Node(NodeKind.DATASET_VERSION, f"{PROJECT}/{story.accepted_ref}")
+        )
         expect(result.ok, f"lineage verification failed: {result.to_dict()}")
         report = ws.access_reports.access_report(admin, PROJECT, DATASET)
         return [

@@ -49,12 +49,13 @@ def run_foundation(r: Runner, st: DemoState) -> None:
         try:
             ws.objects.get(mallory, "default", "policies/loan-terms.txt", st.work / "stolen.txt")
         except AccessDenied as e:
-            denied = [
-                e2 for e2 in ws.audit.query(_q("mallory")) if e2.outcome == "denied"
-            ]
+            denied = [e2 for e2 in ws.audit.query(_q("mallory")) if e2.outcome == "denied"]
             expect(bool(denied), "the denial was not audited")
             expect(not (st.work / "stolen.txt").exists(), "data leaked despite the denial")
-            return [f"mallory (consumer) refused: {e.message}", f"audited as entry #{denied[-1].seq}"]
+            return [
+                f"mallory (consumer) refused: {e.message}",
+                f"audited as entry #{denied[-1].seq}",
+            ]
         raise AssertionError("mallory could read a confidential object")
 
     def tampered_blob() -> list[str]:
@@ -77,7 +78,10 @@ def run_foundation(r: Runner, st: DemoState) -> None:
         result = ws.keys.rotate(admin)
         data = ws.blobs.read_bytes(ws.objects.list(admin, "default")[0].digest)
         expect(data == secret.read_bytes(), "object unreadable after rotation")
-        return [f"KEK v{result.new_version} active, {result.rewrapped} data keys re-wrapped, data intact"]
+        return [
+            f"KEK v{result.new_version} active, {result.rewrapped} data keys re-wrapped, "
+            "data intact"
+        ]
 
     def audit_tamper() -> list[str]:
         before = ws.audit.verify()
@@ -88,7 +92,9 @@ def run_foundation(r: Runner, st: DemoState) -> None:
         victim = before.entries // 2
         con = sqlite3.connect(db)
         try:
-            (orig,) = con.execute("SELECT outcome FROM audit_entries WHERE seq=?", (victim,)).fetchone()
+            (orig,) = con.execute(
+                "SELECT outcome FROM audit_entries WHERE seq=?", (victim,)
+            ).fetchone()
             forged = "allowed" if orig != "allowed" else "denied"
             con.execute("UPDATE audit_entries SET outcome=? WHERE seq=?", (forged, victim))
             con.commit()

@@ -56,7 +56,8 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
             f"{v.ref} trained on {story.accepted_ref} (all accepted batches up to it), "
             f"holdout accuracy {run['holdout'].get('accuracy')}",
             f"scanned ({scan.get('verdict')}), signed by {v.signer_key_id} (OpenSSF model-signing)",
-            f"code digest {run['code_digest'][:16]}…, data digest {v.trained_on[0].split('#')[1][:16]}…",
+            f"code digest {run['code_digest'][:16]}…, "
+            f"data digest {v.trained_on[0].split('#')[1][:16]}…",
         ]
 
     def evaluate() -> list[str]:
@@ -66,12 +67,21 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
         res = ws.datasets.ingest(admin, IngestRequest(PROJECT, DATASET, path, SOURCE, digest))
         expect(res.accepted, "the evaluation batch was quarantined:\n" + res.report.render_text())
         out["eval_ref"] = res.version.ref
-        rec = ws.lab.evaluate(admin, PROJECT, out["model"], res.version.ref, sensitive=("Age",),
-                              immutable=("Age",), suite=RobustnessSuite(sample_size=100))
+        rec = ws.lab.evaluate(
+            admin,
+            PROJECT,
+            out["model"],
+            res.version.ref,
+            sensitive=("Age",),
+            immutable=("Age",),
+            suite=RobustnessSuite(sample_size=100),
+        )
         result = json.loads(rec.result)
         bundle = ws.lab.statement(admin, PROJECT, rec)
         statement = verify_statement(
-            bundle, ws.models.trusted_keys(PROJECT), AllowedIdentities.of([signer_identity(PROJECT)]),
+            bundle,
+            ws.models.trusted_keys(PROJECT),
+            AllowedIdentities.of([signer_identity(PROJECT)]),
             predicate_type=EVALUATION_PREDICATE,
         )
         attacks = result["robustness"]["attacks"] if result.get("robustness") else []
@@ -80,11 +90,15 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
         out["evaluation"] = rec.id
         return [
             f"accuracy {result['metrics']['accuracy']}, ROC-AUC {result['metrics'].get('roc_auc')}",
-            f"fairness (Age): demographic-parity difference {fair['demographic_parity_difference']}, "
+            "fairness (Age): demographic-parity difference "
+            f"{fair['demographic_parity_difference']}, "
             f"equalized-odds difference {fair['equalized_odds_difference']}",
-            *(f"attack {a['attack']}: success rate {a['success_rate']}, adversarial accuracy "
-              f"{a['adversarial_accuracy']} (Age immutable)" for a in ran),
-            f"signed in-toto statement verified; subjects: "
+            *(
+                f"attack {a['attack']}: success rate {a['success_rate']}, adversarial accuracy "
+                f"{a['adversarial_accuracy']} (Age immutable)"
+                for a in ran
+            ),
+            "signed in-toto statement verified; subjects: "
             + ", ".join(s.name for s in statement.subjects),
         ]
 
@@ -119,16 +133,21 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
 
         joblib.dump({"model": _Payload(canary)}, evil / "model.joblib")
         try:
-            ws.models.register(admin, RegisterRequest(PROJECT, "evil-scorer", evil, Framework.SKLEARN))
+            ws.models.register(
+                admin, RegisterRequest(PROJECT, "evil-scorer", evil, Framework.SKLEARN)
+            )
         except MaliciousArtifact as e:
             expect(not canary.exists(), "the payload RAN during scanning")
-            return [f"refused: {e.message[:160]}", "payload never executed; bytes kept encrypted "
-                    "for forensics"]
+            return [
+                f"refused: {e.message[:160]}",
+                "payload never executed; bytes kept encrypted for forensics",
+            ]
         raise AssertionError("a malicious pickle was registered")
 
     def drift() -> list[str]:
         live = story.holdout.slice(800, 400).with_columns(
-            (pl.col("Income") * 1.8).alias("Income"), (pl.col("Amount") * 1.5).alias("Amount"))
+            (pl.col("Income") * 1.8).alias("Income"), (pl.col("Amount") * 1.5).alias("Amount")
+        )
         html = st.work / "drift-report.html"
         report = ws.lab.drift(admin, PROJECT, story.accepted_ref, live, html=html)
         drifted = list(report.drifted_features)
@@ -140,7 +159,9 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
         result = ws.lineage.verify(Node(NodeKind.MODEL_VERSION, f"{PROJECT}/{out['model']}"))
         expect(result.ok, f"model lineage failed: {result.to_dict()}")
         kinds = sorted({v.node.kind for v in result.checked})
-        return [f"{len(result.checked)} artifacts re-hashed from source to model ({', '.join(kinds)})"]
+        return [
+            f"{len(result.checked)} artifacts re-hashed from source to model ({', '.join(kinds)})"
+        ]
 
     r.step("model", "train on accepted data; scan and sign", train)
     r.step("model", "evaluate: metrics, fairness, adversarial; signed evidence", evaluate)
@@ -149,8 +170,6 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
     r.step("model", "drift in live inputs detected", drift)
     r.step("model", "lineage verified from source to model", model_lineage)
     return out
-
-
 
 
 __all__ = ["MODEL", "SPEC", "run_models"]

@@ -49,15 +49,22 @@ def _final_verify(state: DemoState) -> list[str]:
     return [f"{report.entries} entries, root {report.root_hash[:16]}…, every decision recorded"]
 
 
+def _run_models(r: Runner, st: DemoState, story: object) -> None:
+    from bastion.demo.data_steps import DataStory
+    from bastion.demo.model_steps import run_models
+
+    # Model steps need the data steps' accepted data; skip them if those failed.
+    if r.ok and isinstance(story, DataStory):
+        run_models(r, st, story)
+
+
 def _layers() -> list[Callable[[Runner, DemoState], None]]:
     """Steps of the later layers, in story order."""
     from bastion.demo.data_steps import DataStory, run_data
-    from bastion.demo.model_steps import run_models
-
     story = DataStory()
     return [
         lambda r, st: run_data(r, st, story),
-        lambda r, st: None if not r.ok else run_models(r, st, story) and None,
+        lambda r, st: _run_models(r, st, story),
     ]
 
 

@@ -48,6 +48,7 @@ from bastion.model_security.monitoring import (
 from bastion.model_security.registry import ModelRegistry, RegisterRequest
 from bastion.model_security.signing import sign_statement
 from bastion.model_security.training import parse_spec, save_model, train
+from bastion.model_security.ports import ModelRepository
 from bastion.model_security.values import EvaluationRecord, Framework, ModelVersion
 
 Progress = Callable[[str], None]
@@ -74,7 +75,7 @@ class ModelLab:
         self,
         access: AccessService,
         blobs: EncryptedBlobStore,
-        repo: Any,
+        repo: ModelRepository,
         lineage: LineageGraph,
         datasets: DatasetService,
         registry: ModelRegistry,
@@ -88,8 +89,15 @@ class ModelLab:
 
     # -- training ----------------------------------------------------------------------
     def train(
-        self, actor: Actor, project: str, name: str, spec_text: str, dataset_ref: str,
-        *, spec_format: str = "yaml", progress: Progress | None = None,
+        self,
+        actor: Actor,
+        project: str,
+        name: str,
+        spec_text: str,
+        dataset_ref: str,
+        *,
+        spec_format: str = "yaml",
+        progress: Progress | None = None,
     ) -> ModelVersion:
         tick = progress or (lambda _s: None)
         self._access.authorize(actor, "model.train", f"project/{project}/model/{name}")
@@ -145,17 +153,25 @@ class ModelLab:
         if not label:
             from bastion.core.errors import InputError
 
-            raise InputError(f"cannot tell the label column of {dv.ref}",
-                             hint="ingest the dataset with --label")
+            raise InputError(
+                f"cannot tell the label column of {dv.ref}", hint="ingest the dataset with --label"
+            )
         features = run.get("features") or [c for c in frame.columns if c != label]
-        integer = frozenset(c for c in features
-                            if c in frame.columns and frame.schema[c].is_integer())
+        integer = frozenset(
+            c for c in features if c in frame.columns and frame.schema[c].is_integer()
+        )
         constraints = TabularConstraints(immutable=frozenset(immutable), integer=integer)
         tick("evaluating (metrics, fairness, adversarial attacks)")
         result = evaluate(
-            model, frame, label=label, task=Task(spec.get("task", "classification")),
-            sensitive=tuple(sensitive), constraints=constraints, suite=suite or RobustnessSuite(),
-            features=features, categorical=run.get("categorical", ()),
+            model,
+            frame,
+            label=label,
+            task=Task(spec.get("task", "classification")),
+            sensitive=tuple(sensitive),
+            constraints=constraints,
+            suite=suite or RobustnessSuite(),
+            features=features,
+            categorical=run.get("categorical", ()),
         )
         predicate = {
             "model": {"ref": v.lineage_id, "root_digest": v.root_digest},
@@ -166,22 +182,49 @@ class ModelLab:
         }
         key_id, pem = self._registry._private_pem(project)
         statement = sign_statement(
-            EVALUATION_PREDICATE, json.loads(json.dumps(predicate, default=str)),
-            [(f"model:{v.lineage_id}", v.root_digest), (f"dataset:{dv.lineage_id}", dv.data_digest)],
+            EVALUATION_PREDICATE,
+            json.loads(json.dumps(predicate, default=str)),
+            [
+                (f"model:{v.lineage_id}", v.root_digest),
+                (f"dataset:{dv.lineage_id}", dv.data_digest),
+            ],
             pem,
         )
         stmt_digest = self._blobs.put_bytes(statement).digest
         record = EvaluationRecord(
-            uuid.uuid4().hex, project, v.name, v.version, dv.lineage_id, dv.data_digest,
-            json.dumps(result.to_dict(), default=str), stmt_digest, _now(), actor.name,
+            uuid.uuid4().hex,
+            project,
+            v.name,
+            v.version,
+            dv.lineage_id,
+            dv.data_digest,
+            json.dumps(result.to_dict(), default=str),
+            stmt_digest,
+            _now(),
+            actor.name,
         )
         self._repo.add_evaluation(record)
-        ev_node = Node(NodeKind.EVALUATION, f"{v.lineage_id}/evaluation/{record.id[:12]}", stmt_digest)
-        self._lineage.link(Node(NodeKind.MODEL_VERSION, v.lineage_id, v.root_digest), ev_node, "evaluated")
-        self._lineage.link(Node(NodeKind.DATASET_VERSION, dv.lineage_id, dv.data_digest), ev_node, "evaluated_on")
-        self._access.record(actor, "model.evaluated", f"project/{project}/model/{v.name}",
-                            Outcome.OK, {"version": v.version, "dataset": dv.lineage_id,
-                                         "statement": stmt_digest, "signer": key_id})
+        ev_node = Node(
+            NodeKind.EVALUATION, f"{v.lineage_id}/evaluation/{record.id[:12]}", stmt_digest
+        )
+        self._lineage.link(
+            Node(NodeKind.MODEL_VERSION, v.lineage_id, v.root_digest), ev_node, "evaluated"
+        )
+        self._lineage.link(
+            Node(NodeKind.DATASET_VERSION, dv.lineage_id, dv.data_digest), ev_node, "evaluated_on"
+        )
+        self._access.record(
+            actor,
+            "model.evaluated",
+            f"project/{project}/model/{v.name}",
+            Outcome.OK,
+            {
+                "version": v.version,
+                "dataset": dv.lineage_id,
+                "statement": stmt_digest,
+                "signer": key_id,
+            },
+        )
         return record
 
     def evaluations(self, actor: Actor, project: str, model_ref: str) -> list[EvaluationRecord]:
@@ -208,8 +251,14 @@ class ModelLab:
         return reference
 
     def drift(
-        self, actor: Actor, project: str, dataset_ref: str, current: Path | pl.DataFrame,
-        *, policy: DriftPolicy | None = None, html: Path | None = None,
+        self,
+        actor: Actor,
+        project: str,
+        dataset_ref: str,
+        current: Path | pl.DataFrame,
+        *,
+        policy: DriftPolicy | None = None,
+        html: Path | None = None,
     ) -> DriftReport:
         self._access.authorize(actor, "monitor.run", f"project/{project}/monitoring")
         reference = self.drift_reference(actor, project, dataset_ref)
@@ -220,12 +269,20 @@ class ModelLab:
         else:
             current_frame = current
         cols = [c.name for c in reference.columns]
-        report = detect_drift(reference, current_frame.select(
-            [c for c in cols if c in current_frame.columns]), policy=policy)
+        report = detect_drift(
+            reference,
+            current_frame.select([c for c in cols if c in current_frame.columns]),
+            policy=policy,
+        )
         if html is not None:
             html.write_text(render_html(report, title=f"Drift vs {dataset_ref}"), encoding="utf-8")
-        self._access.record(actor, "monitor.drift", f"project/{project}/monitoring", Outcome.OK,
-                            {"reference": dataset_ref, "verdict": str(report.verdict.value)})
+        self._access.record(
+            actor,
+            "monitor.drift",
+            f"project/{project}/monitoring",
+            Outcome.OK,
+            {"reference": dataset_ref, "verdict": str(report.verdict.value)},
+        )
         return report
 
 

@@ -57,6 +57,7 @@ from bastion.model_security.signing import (
     sign_model,
     verify_model,
 )
+from bastion.model_security.ports import ModelRepository
 from bastion.model_security.values import (
     Framework,
     ManifestFile,
@@ -147,7 +148,7 @@ class ModelRegistry:
         self,
         access: AccessService,
         blobs: EncryptedBlobStore,
-        repo: Any,
+        repo: ModelRepository,
         lineage: LineageGraph,
         datasets: DatasetService,
         keyring: LocalKeyring,
@@ -221,22 +222,39 @@ class ModelRegistry:
             bundle_digest = self._blobs.put_bytes(bundle.bundle).digest
         version = self._repo.add_version(
             ModelVersion(
-                id=uuid.uuid4().hex, project=req.project, name=req.name, version=0,
-                framework=req.framework, stage=Stage.DRAFT, manifest=tuple(manifest),
-                root_digest=bundle.root_digest, bundle_digest=bundle_digest,
-                signer_key_id=key_id, signer_identity=signer_identity(req.project),
-                signed_at=signed_at, scan_report=json.dumps(report.to_dict(), default=str),
+                id=uuid.uuid4().hex,
+                project=req.project,
+                name=req.name,
+                version=0,
+                framework=req.framework,
+                stage=Stage.DRAFT,
+                manifest=tuple(manifest),
+                root_digest=bundle.root_digest,
+                bundle_digest=bundle_digest,
+                signer_key_id=key_id,
+                signer_identity=signer_identity(req.project),
+                signed_at=signed_at,
+                scan_report=json.dumps(report.to_dict(), default=str),
                 trained_on=tuple(f"{d.lineage_id}#{d.data_digest}" for d in trained),
                 training_run=json.dumps(req.training_run, sort_keys=True, default=str)
-                if req.training_run else None,
-                created_at=_now(), created_by=actor.name,
+                if req.training_run
+                else None,
+                created_at=_now(),
+                created_by=actor.name,
             )
         )
         self._link(version, trained, req.training_run)
         self._access.record(
-            actor, "model.registered", _resource(req.project, req.name), Outcome.OK,
-            {"version": version.version, "root_digest": version.root_digest,
-             "signer": key_id, "scan": report.verdict.value},
+            actor,
+            "model.registered",
+            _resource(req.project, req.name),
+            Outcome.OK,
+            {
+                "version": version.version,
+                "root_digest": version.root_digest,
+                "signer": key_id,
+                "scan": report.verdict.value,
+            },
         )
         return version
 
@@ -251,19 +269,25 @@ class ModelRegistry:
         """Keep the refused bytes encrypted for forensics, audit, and raise."""
         manifest = self._store_files(snap)
         self._repo.add_refused(
-            uuid.uuid4().hex, req.project, req.name,
-            json.dumps([m.__dict__ for m in manifest]), json.dumps(report.to_dict(), default=str),
-            _now(), actor.name,
+            uuid.uuid4().hex,
+            req.project,
+            req.name,
+            json.dumps([m.__dict__ for m in manifest]),
+            json.dumps(report.to_dict(), default=str),
+            _now(),
+            actor.name,
         )
         self._access.record(
-            actor, "model.refused", _resource(req.project, req.name), Outcome.FAILED,
+            actor,
+            "model.refused",
+            _resource(req.project, req.name),
+            Outcome.FAILED,
             {"findings": [f.code for f in report.findings][:20], "verdict": report.verdict.value},
         )
         raise MaliciousArtifact(
             f"model artifact {req.path.name} refused by the scanner "
-            f"({report.verdict.value}): " + "; ".join(
-                f"{f.code} at {f.location()}" for f in report.findings[:3]
-            ),
+            f"({report.verdict.value}): "
+            + "; ".join(f"{f.code} at {f.location()}" for f in report.findings[:3]),
             hint="the bytes are quarantined (encrypted) for forensics; nothing was executed",
         )
 
@@ -300,9 +324,11 @@ class ModelRegistry:
             return v
         all_versions = self._repo.versions(project, r.name)
         if not all_versions:
-            raise NotFound(f"no model {r.name!r} in project {project}",
-                           hint="register one: bastion model register NAME PATH ...")
-        return all_versions[-1]  # type: ignore[no-any-return]
+            raise NotFound(
+                f"no model {r.name!r} in project {project}",
+                hint="register one: bastion model register NAME PATH ...",
+            )
+        return all_versions[-1]
 
     def _materialize(self, v: ModelVersion, dest: Path) -> Path:
         root = dest / "model"
@@ -318,11 +344,15 @@ class ModelRegistry:
     def _verify_dir(self, v: ModelVersion, root: Path) -> VerifiedModel:
         bundle = self._blobs.read_bytes(v.bundle_digest)
         return verify_model(
-            root, bundle, trusted_keys=self.trusted_keys(v.project),
+            root,
+            bundle,
+            trusted_keys=self.trusted_keys(v.project),
             policy=AllowedIdentities.of([signer_identity(v.project)]),
         )
 
-    def verify(self, actor: Actor, project: str, ref: str, path: Path | None = None) -> VerifiedModel:
+    def verify(
+        self, actor: Actor, project: str, ref: str, path: Path | None = None
+    ) -> VerifiedModel:
         """Verify the stored version, or an external copy at ``path``, against its signature."""
         r = ModelRef.parse(ref)
         self._access.authorize(actor, "model.verify", _resource(project, r.name))
@@ -332,8 +362,13 @@ class ModelRegistry:
         else:
             with self._workdir() as work:
                 verified = self._verify_dir(v, self._materialize(v, work))
-        self._access.record(actor, "model.verified", _resource(project, r.name), Outcome.OK,
-                            {"version": v.version, "root_digest": verified.root_digest})
+        self._access.record(
+            actor,
+            "model.verified",
+            _resource(project, r.name),
+            Outcome.OK,
+            {"version": v.version, "root_digest": verified.root_digest},
+        )
         return verified
 
     @contextmanager
@@ -347,7 +382,9 @@ class ModelRegistry:
             self._verify_dir(v, root)
             report = scan_path(root)
             if not report.accepted:
-                raise MaliciousArtifact(f"{v.ref} failed the load-time scan: {report.render()[:300]}")
+                raise MaliciousArtifact(
+                    f"{v.ref} failed the load-time scan: {report.render()[:300]}"
+                )
             yield v, root
 
     def load_sklearn(self, actor: Actor, project: str, ref: str) -> tuple[ModelVersion, Any]:
@@ -367,8 +404,9 @@ class ModelRegistry:
             if hashlib.sha256(data).hexdigest() != files[0].digest:
                 raise MaliciousArtifact(f"{files[0].path} changed between verification and load")
             model = joblib.load(io.BytesIO(data))
-        self._access.record(actor, "model.loaded", _resource(project, v.name), Outcome.OK,
-                            {"version": v.version})
+        self._access.record(
+            actor, "model.loaded", _resource(project, v.name), Outcome.OK, {"version": v.version}
+        )
         return v, model
 
     def _rehash(self, node: Node) -> str | None:
@@ -380,8 +418,9 @@ class ModelRegistry:
 
     def set_stage(self, actor: Actor, project: str, ref: str, stage: Stage) -> ModelVersion:
         r = ModelRef.parse(ref)
-        self._access.authorize(actor, "model.register", _resource(project, r.name),
-                               details={"stage": stage.value})
+        self._access.authorize(
+            actor, "model.register", _resource(project, r.name), details={"stage": stage.value}
+        )
         v = self._resolve(project, r)
         self._repo.set_stage(project, v.name, v.version, stage.value)
         return self._resolve(project, ModelRef(v.name, v.version))
@@ -391,4 +430,10 @@ class ModelRegistry:
         return list(self._repo.refused(project))
 
 
-__all__ = ["ModelRegistry", "RegisterRequest", "signer_identity", "signing_purpose", "snapshot_artifact"]
+__all__ = [
+    "ModelRegistry",
+    "RegisterRequest",
+    "signer_identity",
+    "signing_purpose",
+    "snapshot_artifact",
+]

@@ -41,7 +41,7 @@ from bastion.core.audit.log import AuditLog
 from bastion.core.canonical import JSON
 from bastion.core.errors import AccessDenied, AuthenticationFailed, Conflict, InputError, NotFound
 
-TOKEN_PREFIX = "bst"
+TOKEN_PREFIX = "bst"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
@@ -73,6 +73,8 @@ class AccessService:
                 "no API token was given",
                 hint="set BASTION_TOKEN, or pass 'Authorization: Bearer <token>'",
             )
+        if not token.isascii() or not token.isprintable():  # never hashed/queried: 401, not 500
+            raise AuthenticationFailed("the API token is malformed")
         parts = token.strip().split("_")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             raise AuthenticationFailed("the API token is malformed")
@@ -274,12 +276,12 @@ class AccessService:
         self.authorize(
             actor,
             "role.bind",
-            f"{scope}/roles/{principal_name}" if scope != "system" else f"system/roles/{principal_name}",
+            f"{scope}/roles/{principal_name}"
+            if scope != "system"
+            else f"system/roles/{principal_name}",
             details={"role": role_value, "project": project},
         )
-        binding = RoleBinding(
-            target.id, target.name, role_value, project, _iso(_now()), actor.name
-        )
+        binding = RoleBinding(target.id, target.name, role_value, project, _iso(_now()), actor.name)
         if not self._repo.add_binding(binding):
             raise Conflict(f"{principal_name} already has role {role_value} in {project}")
         return binding
@@ -290,7 +292,9 @@ class AccessService:
         self.authorize(
             actor,
             "role.unbind",
-            f"{scope}/roles/{principal_name}" if scope != "system" else f"system/roles/{principal_name}",
+            f"{scope}/roles/{principal_name}"
+            if scope != "system"
+            else f"system/roles/{principal_name}",
             details={"role": role, "project": project},
         )
         if not self._repo.remove_binding(target.id, _role(role), project):

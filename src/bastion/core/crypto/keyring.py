@@ -143,7 +143,13 @@ class LocalKeyring:
         master_doc: dict[str, Any] = {"source": source.mode}
         if source.passphrase is not None:
             salt = os.urandom(16)
-            master_doc["kdf"] = {"name": "scrypt", "salt": _b64(salt), "n": scrypt_n, "r": 8, "p": 1}
+            master_doc["kdf"] = {
+                "name": "scrypt",
+                "salt": _b64(salt),
+                "n": scrypt_n,
+                "r": 8,
+                "p": 1,
+            }
             master = _derive(source.passphrase, master_doc["kdf"])
         else:
             assert source.raw_key is not None

@@ -40,7 +40,11 @@ class KeyService:
         version = self._keyring.rotate_kek()
         count = self._blobs.rewrap(progress)
         self._access.record(
-            actor, "keys.rotated", "system/keys", Outcome.OK, {"kek_version": version, "rewrapped": count}
+            actor,
+            "keys.rotated",
+            "system/keys",
+            Outcome.OK,
+            {"kek_version": version, "rewrapped": count},
         )
         return RotationResult(version, count)
 
@@ -53,18 +57,24 @@ class KeyService:
                 hint="run `bastion keys rotate` first so they are re-wrapped",
             )
         self._keyring.retire_kek(version)
-        self._access.record(actor, "keys.retired", "system/keys", Outcome.OK, {"kek_version": version})
+        self._access.record(
+            actor, "keys.retired", "system/keys", Outcome.OK, {"kek_version": version}
+        )
 
     def rotate_signing(self, actor: Actor, purpose: str) -> str:
         self._access.authorize(actor, "keys.rotate", "system/keys")
         key_id = self._keyring.rotate_signing_key(purpose)
-        self._access.record(actor, "keys.signing_rotated", "system/keys", Outcome.OK, {"key_id": key_id})
+        self._access.record(
+            actor, "keys.signing_rotated", "system/keys", Outcome.OK, {"key_id": key_id}
+        )
         return key_id
 
     def revoke_signing(self, actor: Actor, key_id: str) -> None:
         self._access.authorize(actor, "keys.rotate", "system/keys")
         self._keyring.revoke_signing_key(key_id)
-        self._access.record(actor, "keys.signing_revoked", "system/keys", Outcome.OK, {"key_id": key_id})
+        self._access.record(
+            actor, "keys.signing_revoked", "system/keys", Outcome.OK, {"key_id": key_id}
+        )
 
 
 __all__ = ["KeyService", "RotationResult"]

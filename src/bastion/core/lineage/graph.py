@@ -153,7 +153,9 @@ class LineageGraph:
             return TreeNode(node, relation)
         seen = seen | {node.key}
         edges = (
-            self._repo.edges_into(node.kind, node.id) if up else self._repo.edges_from(node.kind, node.id)
+            self._repo.edges_into(node.kind, node.id)
+            if up
+            else self._repo.edges_from(node.kind, node.id)
         )
         children = tuple(
             self._walk(e.src if up else e.dst, e.relation, up=up, depth=depth + 1, seen=seen)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from openlineage.client.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import dataset_version_dataset
+from openlineage.client.facet_v2 import DatasetFacet, dataset_version_dataset
+from openlineage.client.transport import Transport
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
@@ -33,8 +34,10 @@ PRODUCER = f"https://github.com/bastion-ml/bastion/tree/v{__version__}"
 _NS = uuid.UUID("6f1c7a52-77e0-4e0b-9a57-4c1f7b0b3c11")
 
 
-def _dataset(node: Node, cls: type[InputDataset] | type[OutputDataset]) -> InputDataset | OutputDataset:
-    facets = {}
+def _dataset(
+    node: Node, cls: type[InputDataset] | type[OutputDataset]
+) -> InputDataset | OutputDataset:
+    facets: dict[str, DatasetFacet] = {}
     if node.digest:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
             datasetVersion=f"sha256:{node.digest}", producer=PRODUCER
@@ -63,10 +66,13 @@ def build_events(edges: Iterable[Edge]) -> list[RunEvent]:
     return events
 
 
-def export_events(edges: Iterable[Edge], *, file: Path | None = None, url: str | None = None) -> int:
+def export_events(
+    edges: Iterable[Edge], *, file: Path | None = None, url: str | None = None
+) -> int:
     """Emit one event per produced node; returns how many were sent."""
     if (file is None) == (url is None):
         raise InputError("give exactly one of --file or --url")
+    transport: Transport
     if file is not None:
         transport = FileTransport(FileConfig(log_file_path=str(file), append=True))
     else:

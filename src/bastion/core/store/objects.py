@@ -55,9 +55,7 @@ class ObjectIndex(Protocol):
 
 def _check_object_name(name: str) -> str:
     if not name or len(name) > 300 or any(ord(ch) < 32 for ch in name):
-        raise InputError(
-            f"invalid object name {name!r}", hint="use 1-300 printable characters"
-        )
+        raise InputError(f"invalid object name {name!r}", hint="use 1-300 printable characters")
     return name
 
 

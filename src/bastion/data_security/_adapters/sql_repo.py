@@ -12,38 +12,76 @@ from bastion.data_security.values import Dataset, DatasetVersion, Source, Versio
 
 _md = sa.MetaData()
 sources = sa.Table(
-    "sources", _md,
-    sa.Column("project", sa.String), sa.Column("name", sa.String),
-    sa.Column("description", sa.String), sa.Column("trusted", sa.Boolean),
-    sa.Column("require_checksum", sa.Boolean), sa.Column("created_at", sa.String),
+    "sources",
+    _md,
+    sa.Column("project", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("description", sa.String),
+    sa.Column("trusted", sa.Boolean),
+    sa.Column("require_checksum", sa.Boolean),
+    sa.Column("created_at", sa.String),
     sa.Column("created_by", sa.String),
 )
 dataset_sources = sa.Table(
-    "dataset_sources", _md,
-    sa.Column("project", sa.String), sa.Column("dataset", sa.String), sa.Column("source", sa.String),
+    "dataset_sources",
+    _md,
+    sa.Column("project", sa.String),
+    sa.Column("dataset", sa.String),
+    sa.Column("source", sa.String),
 )
 datasets = sa.Table(
-    "datasets", _md,
-    sa.Column("project", sa.String), sa.Column("name", sa.String), sa.Column("label", sa.String),
-    sa.Column("sensitive", sa.Text), sa.Column("policy", sa.Text),
-    sa.Column("reference_digest", sa.String), sa.Column("reference_version", sa.Integer),
+    "datasets",
+    _md,
+    sa.Column("project", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("label", sa.String),
+    sa.Column("sensitive", sa.Text),
+    sa.Column("policy", sa.Text),
+    sa.Column("reference_digest", sa.String),
+    sa.Column("reference_version", sa.Integer),
     sa.Column("recent_digest", sa.String),
-    sa.Column("created_at", sa.String), sa.Column("created_by", sa.String),
+    sa.Column("created_at", sa.String),
+    sa.Column("created_by", sa.String),
 )
 versions = sa.Table(
-    "dataset_versions", _md,
-    *(sa.Column(n, sa.String) for n in (
-        "id", "project", "dataset", "status", "data_digest", "raw_digest", "profile_digest",
-        "format", "schema", "report", "source", "declared_sha256", "created_at", "created_by",
-        "reviewed_by", "reviewed_at", "review_reason")),
-    sa.Column("version", sa.Integer), sa.Column("rows", sa.BigInteger),
-    sa.Column("parent_version", sa.Integer), sa.Column("contract_version", sa.Integer),
+    "dataset_versions",
+    _md,
+    *(
+        sa.Column(n, sa.String)
+        for n in (
+            "id",
+            "project",
+            "dataset",
+            "status",
+            "data_digest",
+            "raw_digest",
+            "profile_digest",
+            "format",
+            "schema",
+            "report",
+            "source",
+            "declared_sha256",
+            "created_at",
+            "created_by",
+            "reviewed_by",
+            "reviewed_at",
+            "review_reason",
+        )
+    ),
+    sa.Column("version", sa.Integer),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("parent_version", sa.Integer),
+    sa.Column("contract_version", sa.Integer),
 )
 contracts = sa.Table(
-    "contracts", _md,
-    sa.Column("project", sa.String), sa.Column("dataset", sa.String),
-    sa.Column("version", sa.Integer), sa.Column("body", sa.Text),
-    sa.Column("created_at", sa.String), sa.Column("created_by", sa.String),
+    "contracts",
+    _md,
+    sa.Column("project", sa.String),
+    sa.Column("dataset", sa.String),
+    sa.Column("version", sa.Integer),
+    sa.Column("body", sa.Text),
+    sa.Column("created_at", sa.String),
+    sa.Column("created_by", sa.String),
 )
 
 _Row = sa.Row[tuple[object, ...]]
@@ -52,28 +90,56 @@ _Row = sa.Row[tuple[object, ...]]
 def _dataset(r: _Row) -> Dataset:
     m = r._mapping
     return Dataset(
-        m["project"], m["name"], m["label"], tuple(json.loads(m["sensitive"])), m["policy"],
-        m["reference_digest"], m["reference_version"], m["recent_digest"],
-        m["created_at"], m["created_by"],
+        m["project"],
+        m["name"],
+        m["label"],
+        tuple(json.loads(m["sensitive"])),
+        m["policy"],
+        m["reference_digest"],
+        m["reference_version"],
+        m["recent_digest"],
+        m["created_at"],
+        m["created_by"],
     )
 
 
 def _version(r: _Row) -> DatasetVersion:
     m = r._mapping
     return DatasetVersion(
-        m["id"], m["project"], m["dataset"], int(m["version"]), VersionStatus(m["status"]),
-        m["data_digest"], m["raw_digest"], m["profile_digest"], m["format"], int(m["rows"]),
-        m["schema"], m["report"], m["source"], m["declared_sha256"], m["parent_version"],
-        m["contract_version"], m["created_at"], m["created_by"], m["reviewed_by"],
-        m["reviewed_at"], m["review_reason"],
+        m["id"],
+        m["project"],
+        m["dataset"],
+        int(m["version"]),
+        VersionStatus(m["status"]),
+        m["data_digest"],
+        m["raw_digest"],
+        m["profile_digest"],
+        m["format"],
+        int(m["rows"]),
+        m["schema"],
+        m["report"],
+        m["source"],
+        m["declared_sha256"],
+        m["parent_version"],
+        m["contract_version"],
+        m["created_at"],
+        m["created_by"],
+        m["reviewed_by"],
+        m["reviewed_at"],
+        m["review_reason"],
     )
 
 
 def _source(r: _Row) -> Source:
     m = r._mapping
     return Source(
-        m["project"], m["name"], m["description"], bool(m["trusted"]),
-        bool(m["require_checksum"]), m["created_at"], m["created_by"],
+        m["project"],
+        m["name"],
+        m["description"],
+        bool(m["trusted"]),
+        bool(m["require_checksum"]),
+        m["created_at"],
+        m["created_by"],
     )
 
 
@@ -84,8 +150,11 @@ class SqlDatasetRepository:
     # sources
     def add_source(self, s: Source) -> bool:
         with transaction(self._e, "registering a source") as c:
-            found = c.execute(sa.select(sources.c.name).where(
-                sources.c.project == s.project, sources.c.name == s.name)).first()
+            found = c.execute(
+                sa.select(sources.c.name).where(
+                    sources.c.project == s.project, sources.c.name == s.name
+                )
+            ).first()
             if found:
                 return False
             c.execute(sources.insert().values(**s.__dict__))
@@ -93,75 +162,108 @@ class SqlDatasetRepository:
 
     def source(self, project: str, name: str) -> Source | None:
         with reading(self._e, "reading a source") as c:
-            r = c.execute(sa.select(sources).where(
-                sources.c.project == project, sources.c.name == name)).first()
+            r = c.execute(
+                sa.select(sources).where(sources.c.project == project, sources.c.name == name)
+            ).first()
         return _source(r) if r else None
 
     def sources(self, project: str) -> list[Source]:
         with reading(self._e, "listing sources") as c:
-            rows = c.execute(sa.select(sources).where(sources.c.project == project)
-                             .order_by(sources.c.name)).all()
+            rows = c.execute(
+                sa.select(sources).where(sources.c.project == project).order_by(sources.c.name)
+            ).all()
         return [_source(r) for r in rows]
 
     def set_source_trusted(self, project: str, name: str, trusted: bool) -> None:
         with transaction(self._e, "updating a source") as c:
-            c.execute(sources.update().where(sources.c.project == project, sources.c.name == name)
-                      .values(trusted=trusted))
+            c.execute(
+                sources.update()
+                .where(sources.c.project == project, sources.c.name == name)
+                .values(trusted=trusted)
+            )
 
     def allow_source(self, project: str, dataset: str, source: str) -> None:
         with transaction(self._e, "allowing a source") as c:
-            found = c.execute(sa.select(dataset_sources.c.source).where(
-                dataset_sources.c.project == project, dataset_sources.c.dataset == dataset,
-                dataset_sources.c.source == source)).first()
+            found = c.execute(
+                sa.select(dataset_sources.c.source).where(
+                    dataset_sources.c.project == project,
+                    dataset_sources.c.dataset == dataset,
+                    dataset_sources.c.source == source,
+                )
+            ).first()
             if not found:
-                c.execute(dataset_sources.insert().values(
-                    project=project, dataset=dataset, source=source))
+                c.execute(
+                    dataset_sources.insert().values(project=project, dataset=dataset, source=source)
+                )
 
     def allowed_sources(self, project: str, dataset: str) -> list[str]:
         with reading(self._e, "listing dataset sources") as c:
-            rows = c.execute(sa.select(dataset_sources.c.source).where(
-                dataset_sources.c.project == project, dataset_sources.c.dataset == dataset)).all()
+            rows = c.execute(
+                sa.select(dataset_sources.c.source).where(
+                    dataset_sources.c.project == project, dataset_sources.c.dataset == dataset
+                )
+            ).all()
         return [r[0] for r in rows]
 
     # datasets
     def add_dataset(self, d: Dataset) -> bool:
         with transaction(self._e, "creating a dataset") as c:
-            found = c.execute(sa.select(datasets.c.name).where(
-                datasets.c.project == d.project, datasets.c.name == d.name)).first()
+            found = c.execute(
+                sa.select(datasets.c.name).where(
+                    datasets.c.project == d.project, datasets.c.name == d.name
+                )
+            ).first()
             if found:
                 return False
-            c.execute(datasets.insert().values(
-                project=d.project, name=d.name, label=d.label, sensitive=json.dumps(list(d.sensitive)),
-                policy=d.policy, reference_digest=d.reference_digest,
-                reference_version=d.reference_version, recent_digest=d.recent_digest,
-                created_at=d.created_at, created_by=d.created_by))
+            c.execute(
+                datasets.insert().values(
+                    project=d.project,
+                    name=d.name,
+                    label=d.label,
+                    sensitive=json.dumps(list(d.sensitive)),
+                    policy=d.policy,
+                    reference_digest=d.reference_digest,
+                    reference_version=d.reference_version,
+                    recent_digest=d.recent_digest,
+                    created_at=d.created_at,
+                    created_by=d.created_by,
+                )
+            )
         return True
 
     def dataset(self, project: str, name: str) -> Dataset | None:
         with reading(self._e, "reading a dataset") as c:
-            r = c.execute(sa.select(datasets).where(
-                datasets.c.project == project, datasets.c.name == name)).first()
+            r = c.execute(
+                sa.select(datasets).where(datasets.c.project == project, datasets.c.name == name)
+            ).first()
         return _dataset(r) if r else None
 
     def datasets(self, project: str) -> list[Dataset]:
         with reading(self._e, "listing datasets") as c:
-            rows = c.execute(sa.select(datasets).where(datasets.c.project == project)
-                             .order_by(datasets.c.name)).all()
+            rows = c.execute(
+                sa.select(datasets).where(datasets.c.project == project).order_by(datasets.c.name)
+            ).all()
         return [_dataset(r) for r in rows]
 
     def update_dataset(self, project: str, name: str, **values: object) -> None:
         if "sensitive" in values:
             values["sensitive"] = json.dumps(list(values["sensitive"]))  # type: ignore[call-overload]
         with transaction(self._e, "updating a dataset") as c:
-            c.execute(datasets.update().where(
-                datasets.c.project == project, datasets.c.name == name).values(**values))
+            c.execute(
+                datasets.update()
+                .where(datasets.c.project == project, datasets.c.name == name)
+                .values(**values)
+            )
 
     # versions
     def add_version(self, v: DatasetVersion) -> DatasetVersion:
         """Insert with the next version number (allocated inside the transaction)."""
         with transaction(self._e, "recording a dataset version") as c:
-            current = c.execute(sa.select(sa.func.max(versions.c.version)).where(
-                versions.c.project == v.project, versions.c.dataset == v.dataset)).scalar()
+            current = c.execute(
+                sa.select(sa.func.max(versions.c.version)).where(
+                    versions.c.project == v.project, versions.c.dataset == v.dataset
+                )
+            ).scalar()
             number = int(current or 0) + 1
             row = {**v.__dict__, "version": number, "status": v.status.value}
             c.execute(versions.insert().values(**row))
@@ -169,42 +271,77 @@ class SqlDatasetRepository:
 
     def version(self, project: str, dataset: str, number: int) -> DatasetVersion | None:
         with reading(self._e, "reading a dataset version") as c:
-            r = c.execute(sa.select(versions).where(
-                versions.c.project == project, versions.c.dataset == dataset,
-                versions.c.version == number)).first()
+            r = c.execute(
+                sa.select(versions).where(
+                    versions.c.project == project,
+                    versions.c.dataset == dataset,
+                    versions.c.version == number,
+                )
+            ).first()
         return _version(r) if r else None
 
     def versions(self, project: str, dataset: str) -> list[DatasetVersion]:
         with reading(self._e, "listing dataset versions") as c:
-            rows = c.execute(sa.select(versions).where(
-                versions.c.project == project, versions.c.dataset == dataset)
-                .order_by(versions.c.version)).all()
+            rows = c.execute(
+                sa.select(versions)
+                .where(versions.c.project == project, versions.c.dataset == dataset)
+                .order_by(versions.c.version)
+            ).all()
         return [_version(r) for r in rows]
 
-    def set_status(self, project: str, dataset: str, number: int, status: VersionStatus,
-                   by: str, at: str, reason: str) -> None:
+    def set_status(
+        self,
+        project: str,
+        dataset: str,
+        number: int,
+        status: VersionStatus,
+        by: str,
+        at: str,
+        reason: str,
+    ) -> None:
         with transaction(self._e, "reviewing a dataset version") as c:
-            c.execute(versions.update().where(
-                versions.c.project == project, versions.c.dataset == dataset,
-                versions.c.version == number).values(
-                status=status.value, reviewed_by=by, reviewed_at=at, review_reason=reason))
+            c.execute(
+                versions.update()
+                .where(
+                    versions.c.project == project,
+                    versions.c.dataset == dataset,
+                    versions.c.version == number,
+                )
+                .values(status=status.value, reviewed_by=by, reviewed_at=at, review_reason=reason)
+            )
 
     # contracts
     def add_contract(self, project: str, dataset: str, body: str, at: str, by: str) -> int:
         with transaction(self._e, "storing a data contract") as c:
-            current = c.execute(sa.select(sa.func.max(contracts.c.version)).where(
-                contracts.c.project == project, contracts.c.dataset == dataset)).scalar()
+            current = c.execute(
+                sa.select(sa.func.max(contracts.c.version)).where(
+                    contracts.c.project == project, contracts.c.dataset == dataset
+                )
+            ).scalar()
             number = int(current or 0) + 1
-            c.execute(contracts.insert().values(project=project, dataset=dataset, version=number,
-                                                body=body, created_at=at, created_by=by))
+            c.execute(
+                contracts.insert().values(
+                    project=project,
+                    dataset=dataset,
+                    version=number,
+                    body=body,
+                    created_at=at,
+                    created_by=by,
+                )
+            )
         return number
 
-    def contract(self, project: str, dataset: str, number: int | None = None
-                 ) -> tuple[int, str] | None:
-        stmt = sa.select(contracts).where(contracts.c.project == project,
-                                          contracts.c.dataset == dataset)
-        stmt = (stmt.where(contracts.c.version == number) if number
-                else stmt.order_by(contracts.c.version.desc()))
+    def contract(
+        self, project: str, dataset: str, number: int | None = None
+    ) -> tuple[int, str] | None:
+        stmt = sa.select(contracts).where(
+            contracts.c.project == project, contracts.c.dataset == dataset
+        )
+        stmt = (
+            stmt.where(contracts.c.version == number)
+            if number
+            else stmt.order_by(contracts.c.version.desc())
+        )
         with reading(self._e, "reading a data contract") as c:
             r = c.execute(stmt.limit(1)).first()
         return (int(r.version), r.body) if r else None

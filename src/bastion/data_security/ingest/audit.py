@@ -58,7 +58,9 @@ def bias_spec(
     )
 
 
-def audit_frame(df: pl.DataFrame, inputs: AuditInputs, progress: Progress | None = None) -> list[CheckResult]:
+def audit_frame(
+    df: pl.DataFrame, inputs: AuditInputs, progress: Progress | None = None
+) -> list[CheckResult]:
     """Every check over one in-memory chunk."""
     tick = progress or (lambda _stage: None)
     results: list[CheckResult] = []

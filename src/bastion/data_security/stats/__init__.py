@@ -30,6 +30,9 @@ from bastion.data_security.stats.column import (
     compare_column,
 )
 from bastion.data_security.stats.distances import (
+    bin_counts,
+    category_counts,
+    finite_sorted,
     jensen_shannon,
     js_from_counts,
     psi,
@@ -40,6 +43,7 @@ from bastion.data_security.stats.significance import (
     chi_square_test,
     cramers_v,
     ks_test,
+    ks_test_sorted,
     null_rate_test,
 )
 from bastion.data_security.stats.values import (
@@ -63,14 +67,18 @@ __all__ = [
     "NullDrift",
     "PsiLevel",
     "TestResult",
+    "bin_counts",
+    "category_counts",
     "chi_square_test",
     "choose_test",
     "column_drift",
     "compare_column",
     "cramers_v",
+    "finite_sorted",
     "jensen_shannon",
     "js_from_counts",
     "ks_test",
+    "ks_test_sorted",
     "null_rate_test",
     "psi",
     "psi_from_counts",

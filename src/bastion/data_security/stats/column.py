@@ -228,6 +228,11 @@ def compare_column(
         raise StatsInputInvalid(f"column {summary.name!r}: the current batch has no rows")
     chosen, reason = choose_test(summary.kind, summary.n_values, n_cur, summary.n_distinct, t)
     if method is not None:
+        if method is Method.KS and summary.kind is ColumnKind.CATEGORICAL:
+            raise StatsInputInvalid(
+                f"column {summary.name!r}: KS needs ordered numbers but the column holds labels",
+                hint="force chi_square, jensen_shannon or psi for a categorical column",
+            )
         chosen, reason = method, method_reason or f"{method.value} forced by the drift policy"
     use_levels = summary.kind is ColumnKind.NUMERIC and summary.levels.size > 0 and (
         chosen is not Method.KS or summary.n_distinct <= t.max_numeric_levels)

@@ -117,6 +117,12 @@ def finite_sorted(values: Values, what: str = "values") -> tuple[FloatArray, int
             f"{what}: expected numbers, got dtype {series.dtype}",
             hint="pass kind=ColumnKind.CATEGORICAL for labels",
         )
+    # one unit for every batch: milliseconds in one file and nanoseconds in the next is
+    # not drift (the physical value of an aware datetime is UTC, whatever its zone)
+    if isinstance(series.dtype, pl.Datetime):
+        series = series.cast(pl.Datetime("us", series.dtype.time_zone))
+    elif isinstance(series.dtype, pl.Duration):
+        series = series.cast(pl.Duration("us"))
     if series.dtype.is_temporal():
         series = series.to_physical()
     arr = series.cast(pl.Float64).to_numpy()

@@ -19,27 +19,61 @@ from bastion.model_security.values import (
 _md = sa.MetaData()
 _S = sa.String
 versions = sa.Table(
-    "model_versions", _md,
-    *(sa.Column(n, _S) for n in (
-        "id", "project", "name", "framework", "stage", "manifest", "root_digest",
-        "bundle_digest", "signer_key_id", "signer_identity", "signed_at", "scan_report",
-        "trained_on", "training_run", "created_at", "created_by")),
+    "model_versions",
+    _md,
+    *(
+        sa.Column(n, _S)
+        for n in (
+            "id",
+            "project",
+            "name",
+            "framework",
+            "stage",
+            "manifest",
+            "root_digest",
+            "bundle_digest",
+            "signer_key_id",
+            "signer_identity",
+            "signed_at",
+            "scan_report",
+            "trained_on",
+            "training_run",
+            "created_at",
+            "created_by",
+        )
+    ),
     sa.Column("version", sa.Integer),
 )
 evaluations = sa.Table(
-    "evaluations", _md,
-    *(sa.Column(n, _S) for n in (
-        "id", "project", "model", "dataset_ref", "dataset_digest", "result",
-        "statement_digest", "created_at", "created_by")),
+    "evaluations",
+    _md,
+    *(
+        sa.Column(n, _S)
+        for n in (
+            "id",
+            "project",
+            "model",
+            "dataset_ref",
+            "dataset_digest",
+            "result",
+            "statement_digest",
+            "created_at",
+            "created_by",
+        )
+    ),
     sa.Column("version", sa.Integer),
 )
 refused = sa.Table(
-    "refused_artifacts", _md,
-    *(sa.Column(n, _S) for n in (
-        "id", "project", "name", "manifest", "scan_report", "created_at", "created_by")),
+    "refused_artifacts",
+    _md,
+    *(
+        sa.Column(n, _S)
+        for n in ("id", "project", "name", "manifest", "scan_report", "created_at", "created_by")
+    ),
 )
 drift_refs = sa.Table(
-    "drift_references", _md,
+    "drift_references",
+    _md,
     *(sa.Column(n, _S) for n in ("project", "dataset_ref", "digest", "created_at")),
 )
 
@@ -47,20 +81,41 @@ drift_refs = sa.Table(
 def _version(r: sa.Row[tuple[object, ...]]) -> ModelVersion:
     m = r._mapping
     return ModelVersion(
-        m["id"], m["project"], m["name"], int(m["version"]), Framework(m["framework"]),
+        m["id"],
+        m["project"],
+        m["name"],
+        int(m["version"]),
+        Framework(m["framework"]),
         Stage(m["stage"]),
-        tuple(ManifestFile(f["path"], f["digest"], int(f["size"])) for f in json.loads(m["manifest"])),
-        m["root_digest"], m["bundle_digest"], m["signer_key_id"], m["signer_identity"],
-        m["signed_at"], m["scan_report"], tuple(json.loads(m["trained_on"])), m["training_run"],
-        m["created_at"], m["created_by"],
+        tuple(
+            ManifestFile(f["path"], f["digest"], int(f["size"])) for f in json.loads(m["manifest"])
+        ),
+        m["root_digest"],
+        m["bundle_digest"],
+        m["signer_key_id"],
+        m["signer_identity"],
+        m["signed_at"],
+        m["scan_report"],
+        tuple(json.loads(m["trained_on"])),
+        m["training_run"],
+        m["created_at"],
+        m["created_by"],
     )
 
 
 def _evaluation(r: sa.Row[tuple[object, ...]]) -> EvaluationRecord:
     m = r._mapping
     return EvaluationRecord(
-        m["id"], m["project"], m["model"], int(m["version"]), m["dataset_ref"],
-        m["dataset_digest"], m["result"], m["statement_digest"], m["created_at"], m["created_by"],
+        m["id"],
+        m["project"],
+        m["model"],
+        int(m["version"]),
+        m["dataset_ref"],
+        m["dataset_digest"],
+        m["result"],
+        m["statement_digest"],
+        m["created_at"],
+        m["created_by"],
     )
 
 
@@ -70,27 +125,46 @@ class SqlModelRepository:
 
     def add_version(self, v: ModelVersion) -> ModelVersion:
         with transaction(self._e, "registering a model version") as c:
-            current = c.execute(sa.select(sa.func.max(versions.c.version)).where(
-                versions.c.project == v.project, versions.c.name == v.name)).scalar()
+            current = c.execute(
+                sa.select(sa.func.max(versions.c.version)).where(
+                    versions.c.project == v.project, versions.c.name == v.name
+                )
+            ).scalar()
             number = int(current or 0) + 1
-            c.execute(versions.insert().values(
-                id=v.id, project=v.project, name=v.name, version=number,
-                framework=v.framework.value, stage=v.stage.value,
-                manifest=json.dumps([f.__dict__ for f in v.manifest]),
-                root_digest=v.root_digest, bundle_digest=v.bundle_digest,
-                signer_key_id=v.signer_key_id, signer_identity=v.signer_identity,
-                signed_at=v.signed_at, scan_report=v.scan_report,
-                trained_on=json.dumps(list(v.trained_on)), training_run=v.training_run,
-                created_at=v.created_at, created_by=v.created_by))
+            c.execute(
+                versions.insert().values(
+                    id=v.id,
+                    project=v.project,
+                    name=v.name,
+                    version=number,
+                    framework=v.framework.value,
+                    stage=v.stage.value,
+                    manifest=json.dumps([f.__dict__ for f in v.manifest]),
+                    root_digest=v.root_digest,
+                    bundle_digest=v.bundle_digest,
+                    signer_key_id=v.signer_key_id,
+                    signer_identity=v.signer_identity,
+                    signed_at=v.signed_at,
+                    scan_report=v.scan_report,
+                    trained_on=json.dumps(list(v.trained_on)),
+                    training_run=v.training_run,
+                    created_at=v.created_at,
+                    created_by=v.created_by,
+                )
+            )
         found = self.version(v.project, v.name, number)
         assert found is not None
         return found
 
     def version(self, project: str, name: str, number: int) -> ModelVersion | None:
         with reading(self._e, "reading a model version") as c:
-            r = c.execute(sa.select(versions).where(
-                versions.c.project == project, versions.c.name == name,
-                versions.c.version == number)).first()
+            r = c.execute(
+                sa.select(versions).where(
+                    versions.c.project == project,
+                    versions.c.name == name,
+                    versions.c.version == number,
+                )
+            ).first()
         return _version(r) if r else None
 
     def versions(self, project: str, name: str | None = None) -> list[ModelVersion]:
@@ -103,9 +177,15 @@ class SqlModelRepository:
 
     def set_stage(self, project: str, name: str, number: int, stage: str) -> None:
         with transaction(self._e, "changing a model stage") as c:
-            c.execute(versions.update().where(
-                versions.c.project == project, versions.c.name == name,
-                versions.c.version == number).values(stage=stage))
+            c.execute(
+                versions.update()
+                .where(
+                    versions.c.project == project,
+                    versions.c.name == name,
+                    versions.c.version == number,
+                )
+                .values(stage=stage)
+            )
 
     def add_evaluation(self, e: EvaluationRecord) -> None:
         with transaction(self._e, "storing an evaluation") as c:
@@ -113,17 +193,32 @@ class SqlModelRepository:
 
     def evaluations(self, project: str, name: str, number: int) -> list[EvaluationRecord]:
         with reading(self._e, "listing evaluations") as c:
-            rows = c.execute(sa.select(evaluations).where(
-                evaluations.c.project == project, evaluations.c.model == name,
-                evaluations.c.version == number).order_by(evaluations.c.created_at)).all()
+            rows = c.execute(
+                sa.select(evaluations)
+                .where(
+                    evaluations.c.project == project,
+                    evaluations.c.model == name,
+                    evaluations.c.version == number,
+                )
+                .order_by(evaluations.c.created_at)
+            ).all()
         return [_evaluation(r) for r in rows]
 
-    def add_refused(self, id: str, project: str, name: str, manifest: str, report: str,
-                    at: str, by: str) -> None:
+    def add_refused(
+        self, id: str, project: str, name: str, manifest: str, report: str, at: str, by: str
+    ) -> None:
         with transaction(self._e, "recording a refused artifact") as c:
-            c.execute(refused.insert().values(id=id, project=project, name=name,
-                                              manifest=manifest, scan_report=report,
-                                              created_at=at, created_by=by))
+            c.execute(
+                refused.insert().values(
+                    id=id,
+                    project=project,
+                    name=name,
+                    manifest=manifest,
+                    scan_report=report,
+                    created_at=at,
+                    created_by=by,
+                )
+            )
 
     def refused(self, project: str) -> list[dict[str, str]]:
         with reading(self._e, "listing refused artifacts") as c:
@@ -132,17 +227,26 @@ class SqlModelRepository:
 
     def drift_reference(self, project: str, dataset_ref: str) -> str | None:
         with reading(self._e, "reading a drift reference") as c:
-            r = c.execute(sa.select(drift_refs.c.digest).where(
-                drift_refs.c.project == project, drift_refs.c.dataset_ref == dataset_ref)).first()
+            r = c.execute(
+                sa.select(drift_refs.c.digest).where(
+                    drift_refs.c.project == project, drift_refs.c.dataset_ref == dataset_ref
+                )
+            ).first()
         return str(r[0]) if r else None
 
     def add_drift_reference(self, project: str, dataset_ref: str, digest: str, at: str) -> None:
         with transaction(self._e, "storing a drift reference") as c:
-            found = c.execute(sa.select(drift_refs.c.digest).where(
-                drift_refs.c.project == project, drift_refs.c.dataset_ref == dataset_ref)).first()
+            found = c.execute(
+                sa.select(drift_refs.c.digest).where(
+                    drift_refs.c.project == project, drift_refs.c.dataset_ref == dataset_ref
+                )
+            ).first()
             if not found:
-                c.execute(drift_refs.insert().values(project=project, dataset_ref=dataset_ref,
-                                                     digest=digest, created_at=at))
+                c.execute(
+                    drift_refs.insert().values(
+                        project=project, dataset_ref=dataset_ref, digest=digest, created_at=at
+                    )
+                )
 
 
 __all__ = ["SqlModelRepository"]

@@ -53,7 +53,7 @@ def encoded_array(model: object, space: AttackSpace) -> ModelArray | str:
     try:
         names = [str(n) for n in preprocess.get_feature_names_out()]
         enc = [_dense(preprocess.transform(space.frame(space.x + k))) for k in (0.0, 1.0, 2.0)]
-    except Exception as e:  # noqa: BLE001 - any failure here only means "not encodable"
+    except Exception as e:
         return f"preprocessing output cannot be mapped back to features ({type(e).__name__})"
     missing = [n for n in space.numeric if n not in names]
     if missing:

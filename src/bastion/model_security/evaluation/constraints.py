@@ -125,7 +125,7 @@ class RobustnessSuite:
     seed: int = 0
     # HopSkipJump queries the model hundreds of times per row: it attacks the first
     # ``hsj_sample_size`` rows of the sample only, so a forest still finishes in seconds
-    hsj_sample_size: int = 50
+    hsj_sample_size: int = 25
     hsj_max_iter: int = 5
     hsj_max_eval: int = 100
     hsj_init_eval: int = 10

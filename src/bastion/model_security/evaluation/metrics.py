@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn import metrics as skm
 
-from bastion.model_security.evaluation._canonical import JsonScalar, safe_float, safe_scalar
+from bastion.model_security.evaluation._canonical import safe_float, safe_scalar
 
 
 class Task(enum.StrEnum):

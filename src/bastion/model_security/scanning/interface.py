@@ -67,6 +67,9 @@ class ScanLimits:
     max_json_header: int = 100 * 1024 * 1024
     max_external_data_bytes: int = 64 * 1024**3
     max_pickle_opcodes: int = 50_000_000
+    #: extra ``module.name`` globals a deployment trusts (e.g. ``numpy.log1p`` used by a
+    #: FunctionTransformer); exact names only, reviewed like code
+    extra_allowed_globals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,15 @@ from __future__ import annotations
 import math
 import re
 
-from bastion.model_security.scanning.pickle_values import Global, Obj, Opaque, PDict
-from bastion.model_security.scanning.pickle_vm import PickleError, PickleMachine, PickleMode
+from bastion.model_security.scanning.pickle_values import (
+    Global,
+    Obj,
+    Opaque,
+    PDict,
+    PickleError,
+    PickleMode,
+)
+from bastion.model_security.scanning.pickle_vm import PickleMachine
 
 _CODE = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)$")
 _FIXED = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8,

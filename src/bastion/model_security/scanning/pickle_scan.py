@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from bastion.model_security.scanning.interface import ScanContext, Where
 from bastion.model_security.scanning.joblib_format import read_joblib_array
-from bastion.model_security.scanning.pickle_values import Global, PList
-from bastion.model_security.scanning.pickle_vm import PickleError, PickleMachine, PickleMode
+from bastion.model_security.scanning.pickle_values import Global, PickleError, PickleMode, PList
+from bastion.model_security.scanning.pickle_vm import PickleMachine
 from bastion.model_security.scanning.streams import LimitExceeded, Source, Truncated
 
 Opener = Callable[[], Source]

@@ -80,3 +80,16 @@ class Opaque:
     """A value whose content the scanner skipped (large bytes, array data)."""
 
     what: str
+
+
+class PickleError(Exception):
+    """The stream is not a well-formed pickle (internal; becomes a finding)."""
+
+
+@dataclass(frozen=True)
+class PickleMode:
+    """How the stream is loaded: plain pickle, joblib, or torch (persistent ids)."""
+
+    joblib: bool = False
+    torch: bool = False
+    report_errors: bool = True

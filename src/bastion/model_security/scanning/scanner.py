@@ -40,13 +40,15 @@ from bastion.model_security.scanning.keras import scan_hdf5
 from bastion.model_security.scanning.numpy_format import scan_npy
 from bastion.model_security.scanning.onnx_format import scan_onnx
 from bastion.model_security.scanning.pickle_scan import scan_pickle_stream
-from bastion.model_security.scanning.pickle_vm import PickleMachine, PickleMode
+from bastion.model_security.scanning.pickle_values import PickleMode
+from bastion.model_security.scanning.pickle_vm import PickleMachine
 from bastion.model_security.scanning.safetensors_format import scan_safetensors
 from bastion.model_security.scanning.streams import (
     LimitExceeded,
     Source,
     Truncated,
     decompressing,
+    lz4_available,
 )
 
 ProgressCallback = Callable[[str], None]
@@ -219,10 +221,10 @@ def _dispatch(blob: Blob, fmt: ArtifactFormat, head: bytes, ctx: ScanContext) ->
             scan_pickle_stream(_opener(blob, stack), where, ctx, torch=torch)
         elif fmt is ArtifactFormat.JOBLIB_COMPRESSED:
             kind = joblib_compression(head) or ""
-            if kind in ("lz4", "zfile"):
+            if kind == "zfile" or (kind == "lz4" and not lz4_available()):
                 ctx.error("unsupported_compression", f"{kind}-compressed pickle cannot be "
-                          "inspected (install lz4 support or re-save)", file=where.file,
-                          member=where.member)
+                          "inspected (install the lz4 package, or re-save the model)",
+                          file=where.file, member=where.member)
                 return
             limit = ctx.limits.max_decompressed_bytes
             scan_pickle_stream(_opener(blob, stack, lambda fh: decompressing(

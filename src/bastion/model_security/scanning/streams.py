@@ -17,7 +17,7 @@ import bz2
 import io
 import lzma
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 _CHUNK = 1024 * 1024
 
@@ -137,7 +137,7 @@ class _Decompressor(io.RawIOBase):
         self._out = 0
         self._buf = b""
         self._eof = False
-        self._dec: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
+        self._dec: Any
         if kind == "deflate":
             self._dec = zlib.decompressobj(-15)
         elif kind == "zlib":
@@ -150,6 +150,8 @@ class _Decompressor(io.RawIOBase):
             self._dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
         elif kind == "lzma":
             self._dec = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+        elif kind == "lz4":
+            self._dec = _lz4_decompressor()
         else:
             raise ValueError(f"unsupported compression {kind!r}")
 
@@ -169,7 +171,7 @@ class _Decompressor(io.RawIOBase):
                 break
             try:
                 out = self._dec.decompress(raw)
-            except (zlib.error, OSError, lzma.LZMAError, EOFError) as e:
+            except (zlib.error, OSError, lzma.LZMAError, EOFError, RuntimeError) as e:
                 raise Truncated(f"corrupt compressed stream: {e}") from e
             self._buf = out
             if getattr(self._dec, "eof", False):
@@ -185,6 +187,21 @@ class _Decompressor(io.RawIOBase):
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
+
+
+def lz4_available() -> bool:
+    """lz4-compressed joblib files are scanned only when the ``lz4`` package is installed."""
+    try:
+        import lz4.frame  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _lz4_decompressor() -> Any:
+    import lz4.frame
+
+    return lz4.frame.LZ4FrameDecompressor()
 
 
 def decompressing(fh: BinaryIO, kind: str, *, limit: int,

@@ -23,7 +23,11 @@ _ROW = sa.Row[tuple[object, ...]]
 def _principal(r: _ROW) -> Principal:
     m = r._mapping
     return Principal(
-        PrincipalId(m["id"]), m["name"], PrincipalKind(m["kind"]), m["created_at"], bool(m["disabled"])
+        PrincipalId(m["id"]),
+        m["name"],
+        PrincipalKind(m["kind"]),
+        m["created_at"],
+        bool(m["disabled"]),
     )
 
 

@@ -54,7 +54,9 @@ class SqlLineageRepository:
 
     def _select(self, where: sa.ColumnElement[bool]) -> list[Edge]:
         with reading(self._e, "reading lineage") as c:
-            rows = c.execute(sa.select(lineage_edges).where(where).order_by(lineage_edges.c.id)).all()
+            rows = c.execute(
+                sa.select(lineage_edges).where(where).order_by(lineage_edges.c.id)
+            ).all()
         return [_edge(r) for r in rows]
 
     def edges_into(self, kind: str, id: str) -> list[Edge]:

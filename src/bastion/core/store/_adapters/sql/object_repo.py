@@ -7,8 +7,8 @@ from sqlalchemy.engine import Engine
 
 from bastion.core.store._adapters.sql.engine import reading, transaction
 from bastion.core.store._adapters.sql.tables import objects
-from bastion.core.store.objects import NamedObject
 from bastion.core.store.interface import Digest
+from bastion.core.store.objects import NamedObject
 
 
 class SqlObjectIndex:
@@ -43,7 +43,9 @@ class SqlObjectIndex:
             ).first()
         if r is None:
             return None
-        return NamedObject(r.project, r.name, Digest(r.digest), int(r.size), r.created_at, r.created_by)
+        return NamedObject(
+            r.project, r.name, Digest(r.digest), int(r.size), r.created_at, r.created_by
+        )
 
     def list(self, project: str) -> list[NamedObject]:
         with reading(self._e, "listing objects") as c:
@@ -51,7 +53,9 @@ class SqlObjectIndex:
                 sa.select(objects).where(objects.c.project == project).order_by(objects.c.name)
             ).all()
         return [
-            NamedObject(r.project, r.name, Digest(r.digest), int(r.size), r.created_at, r.created_by)
+            NamedObject(
+                r.project, r.name, Digest(r.digest), int(r.size), r.created_at, r.created_by
+            )
             for r in rows
         ]
 
