@@ -24,7 +24,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bastion.model_security.errors import TrainingSpecInvalid
 from bastion.model_security.evaluation.metrics import Task
@@ -68,9 +76,20 @@ class TrainingSpec(BaseModel):
                 raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, ParamValue], info: ValidationInfo) -> dict[str, ParamValue]:
+        # a field validator (not the model one) so these show up beside other field errors
+        kind, task = info.data.get("estimator"), info.data.get("task")
+        if isinstance(kind, EstimatorKind) and isinstance(task, Task):
+            problems = check_params(kind, task, value)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSpec:
-        problems = check_params(self.estimator, self.task, self.params)
+        problems: list[str] = []
         for group in ("features", "exclude", "sensitive", "categorical"):
             if self.label in (getattr(self, group) or ()):
                 problems.append(f"{group}: must not contain the label column {self.label!r}")

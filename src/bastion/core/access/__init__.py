@@ -1,0 +1,1 @@
+"""Identity and access: principals, tokens, roles, and the single ``authorize`` decision."""

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: hash chain, RFC 6962 Merkle tree, signed checkpoints."""

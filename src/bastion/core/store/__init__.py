@@ -1,0 +1,1 @@
+"""Storage: the content-addressed encrypted blob store and the metadata database adapters."""
