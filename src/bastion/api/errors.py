@@ -28,10 +28,18 @@ from bastion.core.errors import (
     StorageError,
     StorageFull,
 )
+from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid, TrainingFailed
 
 log = logging.getLogger("bastion.api")
 
+# Order matters: the first matching class wins (subclasses before their bases).
 _STATUS: list[tuple[type[BastionError], int]] = [
+    # A refused upload is understood but unacceptable; the message says why (nothing ran).
+    (MaliciousArtifact, 422),
+    # A stored version no longer matches its signature (tampered, or its key revoked):
+    # the resource's state, not the request, is at fault; the client needs the reason.
+    (SignatureInvalid, 409),
+    (TrainingFailed, 422),
     (AuthenticationFailed, 401),
     (AccessDenied, 403),
     (PolicyDenied, 403),

@@ -177,7 +177,14 @@ def train(
             progress=lambda st: bar.update(task, description=st),
         )
     run = json.loads(v.training_run or "{}")
-    console.print(f"[green]trained and registered[/] {v.ref}; holdout {run.get('holdout')}")
+    holdout = run.get("holdout") or {}
+    scores = ", ".join(
+        f"{k} {holdout[k]}" for k in ("accuracy", "roc_auc", "f1", "r2", "mae") if k in holdout
+    )
+    console.print(
+        f"[green]trained and registered[/] {v.ref} on {on}: holdout {scores} "
+        f"({holdout.get('n', '?')} rows); scanned, signed by {v.signer_key_id}"
+    )
 
 
 @monitor.command("drift")

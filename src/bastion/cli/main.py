@@ -55,7 +55,8 @@ _register_optional()
 
 def run() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click *returns* the code of typer.Exit(code).
+        code = app(standalone_mode=False)
     except BastionError as e:
         print_error(e)
         sys.exit(exit_code(e))
@@ -72,6 +73,7 @@ def run() -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "run"]

@@ -97,6 +97,8 @@ class PoisoningPolicy:
     trigger_min_purity: float = 0.9
     trigger_alpha: float = 0.001
     trigger_purity_alpha: float = 0.05
+    #: a pattern seen in more than this share of trusted rows is not "rare"
+    trigger_rare_share: float = 0.02
     trigger_pairs: bool = True
     trigger_blocking: bool = True
     max_flagged_details: int = 10
@@ -116,6 +118,7 @@ class PoisoningPolicy:
             "trigger_min_purity": self.trigger_min_purity,
             "trigger_alpha": self.trigger_alpha,
             "trigger_purity_alpha": self.trigger_purity_alpha,
+            "trigger_rare_share": self.trigger_rare_share,
         }
         for name, value in probabilities.items():
             if not 0.0 < value < 1.0:

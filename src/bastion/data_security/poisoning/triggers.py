@@ -86,11 +86,18 @@ def _pure_beyond_prior(cand: _Candidate, prior: np.ndarray, policy: PoisoningPol
     return tail < policy.trigger_purity_alpha
 
 
-def _p_value(cand: _Candidate, trusted: pl.DataFrame, n: int, prior: np.ndarray) -> float:
+def _p_value(
+    cand: _Candidate, trusted: pl.DataFrame, n: int, prior: np.ndarray, rare_share: float
+) -> float:
     m_total = trusted.height
     m, m_label = _trusted_counts(trusted, cand)
     expected = n * (m + 0.5) / (m_total + 1.0)
     p_over = float(sps.poisson.sf(cand.support - 1, expected))
+    if m > rare_share * m_total:
+        # A pattern common in trusted data is no trigger: a label shift on it is
+        # the label-shift detectors' finding, not a backdoor.  Only a massive
+        # over-representation of such a pattern still counts.
+        return p_over
     rate = (m_label + _PRIOR_WEIGHT * prior[cand.label]) / (m + _PRIOR_WEIGHT)
     p_label = float(sps.binom.sf(cand.hits - 1, cand.support, min(rate, 1 - 1e-9)))
     return min(p_over, p_label)
@@ -124,7 +131,7 @@ def backdoor_triggers(
     n = int(known.size)
     singles = [c for c in singles if _pure_beyond_prior(c, prior, policy)]
     pairs = [c for c in pairs if _pure_beyond_prior(c, prior, policy)]
-    triggers = [c for c in singles if _p_value(c, trusted, n, prior) < alpha]
+    triggers = [c for c in singles if _p_value(c, trusted, n, prior, policy.trigger_rare_share) < alpha]
     single_items = {(c.columns[0], c.values[0]) for c in triggers}
     for cand in pairs:
         # a pair containing a trigger value is that trigger again, not a new finding
@@ -132,7 +139,7 @@ def backdoor_triggers(
             (col, val) in single_items for col, val in zip(cand.columns, cand.values, strict=True)
         ):
             continue
-        if _p_value(cand, trusted, n, prior) < alpha:
+        if _p_value(cand, trusted, n, prior, policy.trigger_rare_share) < alpha:
             triggers.append(cand)
     flagged: set[int] = set()
     for cand in triggers:

@@ -13,7 +13,9 @@ Map of the package:
 
 Example::
 
-    from bastion.model_security.evaluation import evaluate, RobustnessSuite, TabularConstraints, Task
+    from bastion.model_security.evaluation import (
+        RobustnessSuite, TabularConstraints, Task, evaluate,
+    )
     result = evaluate(model, frame, label="default", task=Task.CLASSIFICATION, sensitive=["gender"],
                       constraints=TabularConstraints.from_frame(frame, cols, immutable={"age"}),
                       suite=RobustnessSuite())

@@ -101,7 +101,9 @@ def _encoded(
     def decode(arr: NDArray[np.floating]) -> FloatArray:
         return (np.asarray(arr, dtype=np.float64)[:, cols] - b) / a
 
-    return ModelArray("encoded", array, mask, budget, clip_min, clip_max, predict, decode, estimator)
+    return ModelArray(
+        "encoded", array, mask, budget, clip_min, clip_max, predict, decode, estimator
+    )
 
 
 def generic_array(model: object, space: AttackSpace) -> ModelArray:
@@ -109,9 +111,16 @@ def generic_array(model: object, space: AttackSpace) -> ModelArray:
     d = len(space.numeric)
     scale = np.where(space.std > 0, space.std, 1.0)
     levels = [pd.unique(space.cats[c]).tolist() for c in space.categorical]
-    codes = np.column_stack(
-        [[lv.index(v) for v in space.cats[c].tolist()] for c, lv in zip(space.categorical, levels, strict=True)]
-    ) if levels else np.zeros((len(space.x), 0))
+    codes = (
+        np.column_stack(
+            [
+                [lv.index(v) for v in space.cats[c].tolist()]
+                for c, lv in zip(space.categorical, levels, strict=True)
+            ]
+        )
+        if levels
+        else np.zeros((len(space.x), 0))
+    )
     array = np.hstack([(space.x - space.mean) / scale, codes.astype(np.float64)])
     mask = np.concatenate([space.mutable.astype(float), np.zeros(len(levels))])
     budget = np.concatenate([space.budget / scale, np.zeros(len(levels))])
@@ -126,7 +135,10 @@ def generic_array(model: object, space: AttackSpace) -> ModelArray:
         raw = np.asarray(arr, dtype=np.float64)
         idx = np.rint(raw[:, d:]).astype(int)
         cats = pd.DataFrame(
-            {c: [lv[i] for i in idx[:, k]] for k, (c, lv) in enumerate(zip(space.categorical, levels, strict=True))}
+            {
+                c: [lv[i] for i in idx[:, k]]
+                for k, (c, lv) in enumerate(zip(space.categorical, levels, strict=True))
+            }
         )
         return np.asarray(proba(space.frame(decode(raw), cats)), dtype=np.float64)
 

@@ -49,7 +49,9 @@ def inapplicable(kind: AttackKind, arr: ModelArray) -> str | None:
 
     if kind is AttackKind.DECISION_TREE and not isinstance(arr.estimator, DecisionTreeClassifier):
         return "needs a DecisionTreeClassifier as the final pipeline step"
-    if kind in (AttackKind.FGSM, AttackKind.PGD) and not isinstance(arr.estimator, LogisticRegression):
+    if kind in (AttackKind.FGSM, AttackKind.PGD) and not isinstance(
+        arr.estimator, LogisticRegression
+    ):
         return "needs gradients: a LogisticRegression as the final pipeline step"
     return None
 
@@ -73,7 +75,9 @@ def generate(
     return np.asarray(out, dtype=np.float64)
 
 
-def _hop_skip_jump(arr: ModelArray, x: FloatArray, nb_classes: int, suite: RobustnessSuite) -> object:
+def _hop_skip_jump(
+    arr: ModelArray, x: FloatArray, nb_classes: int, suite: RobustnessSuite
+) -> object:
     from art.attacks.evasion import HopSkipJump
     from art.estimators.classification import BlackBoxClassifier
 

@@ -8,7 +8,7 @@ and one-hot "half categories" produced by gradient steps have no meaning.
 
 Every adversarial example, whatever space the attack worked in, comes back
 here as raw numeric values and goes through :meth:`AttackSpace.project`:
-immutable features reset, per-feature budget (eps × std) enforced, bounds
+immutable features reset, per-feature budget (eps times std) enforced, bounds
 clipped, integer features rounded and finite domains snapped — then the model
 is asked again, and only rows that are *still* misclassified count.
 """
@@ -52,7 +52,7 @@ class AttackSpace:
         return self.budget > 0
 
     def frame(self, x: FloatArray, cats: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Model input for numeric values ``x`` and categoricals ``cats`` (default: the sample's)."""
+        """Model input for numeric values ``x`` and categoricals ``cats`` (default: sample's)."""
         fixed = self.cats if cats is None else cats
         out = pd.DataFrame({name: x[:, j] for j, name in enumerate(self.numeric)})
         for name in self.categorical:
@@ -68,7 +68,7 @@ class AttackSpace:
         delta = np.clip(delta, -self.budget, self.budget)
         projected = np.clip(self.x + delta, self.low, self.high)
         projected = np.where(np.isnan(self.x), self.x, projected)
-        for j in np.flatnonzero(self.integer):
+        for j in np.flatnonzero(self.integer).tolist():
             projected[:, j] = self._round_within_budget(projected[:, j], j)
         for j, domain in enumerate(self.allowed):
             if domain is not None:
@@ -90,8 +90,10 @@ class AttackSpace:
         original = self.x[:, j]
         rounded = np.round(column)
         # rounding away from the original could leave the budget or the bounds: truncate instead
-        over = (np.abs(rounded - original) > self.budget[j]) | (rounded < self.low[j]) | (
-            rounded > self.high[j]
+        over = (
+            (np.abs(rounded - original) > self.budget[j])
+            | (rounded < self.low[j])
+            | (rounded > self.high[j])
         )
         truncated = original + np.trunc(column - original)
         return np.where(over, truncated, rounded)
@@ -113,7 +115,13 @@ def build_space(
     """The attack space of ``sample``; std / mean are taken over ``reference`` (the whole frame)."""
     numeric = tuple(f for f in features if reference.schema[f].is_numeric())
     categorical = tuple(f for f in features if f not in numeric)
-    x = sample.select(numeric).cast(pl.Float64).to_numpy().astype(np.float64).reshape(len(sample), -1)
+    x = (
+        sample.select(numeric)
+        .cast(pl.Float64)
+        .to_numpy()
+        .astype(np.float64)
+        .reshape(len(sample), -1)
+    )
     stats = reference.select(numeric).cast(pl.Float64)
     std = np.array([_finite(stats.get_column(n).std()) for n in numeric], dtype=np.float64)
     mean = np.array([_finite(stats.get_column(n).mean()) for n in numeric], dtype=np.float64)
@@ -134,14 +142,17 @@ def build_space(
         numeric=numeric,
         categorical=categorical,
         x=x,
-        cats=sample.select(categorical).to_pandas() if categorical else pd.DataFrame(index=range(len(sample))),
+        cats=sample.select(categorical).to_pandas()
+        if categorical
+        else pd.DataFrame(index=range(len(sample))),
         std=std,
         mean=mean,
         budget=budget,
         low=low,
         high=high,
         integer=np.array(
-            [n in constraints.integer or reference.schema[n].is_integer() for n in numeric], dtype=bool
+            [n in constraints.integer or reference.schema[n].is_integer() for n in numeric],
+            dtype=bool,
         ),
         allowed=allowed,
         dtypes=tuple(sample.schema[n] for n in numeric),

@@ -88,7 +88,9 @@ class TabularConstraints:
             immutable=frozenset(immutable),
             integer=integer,
             bounds=bounds,
-            allowed_values={k: tuple(sorted(float(x) for x in v)) for k, v in (allowed_values or {}).items()},
+            allowed_values={
+                k: tuple(sorted(float(x) for x in v)) for k, v in (allowed_values or {}).items()
+            },
             eps_scale=dict(eps_scale or {}),
         )
 
@@ -134,9 +136,18 @@ class RobustnessSuite:
     def __post_init__(self) -> None:
         if not self.eps >= 0:
             raise EvaluationInputInvalid(f"suite eps must be >= 0, got {self.eps}")
-        for name in ("sample_size", "hsj_sample_size", "hsj_max_iter", "hsj_max_eval", "hsj_init_eval", "pgd_max_iter"):
+        for name in (
+            "sample_size",
+            "hsj_sample_size",
+            "hsj_max_iter",
+            "hsj_max_eval",
+            "hsj_init_eval",
+            "pgd_max_iter",
+        ):
             if getattr(self, name) < 1:
-                raise EvaluationInputInvalid(f"suite {name} must be >= 1, got {getattr(self, name)}")
+                raise EvaluationInputInvalid(
+                    f"suite {name} must be >= 1, got {getattr(self, name)}"
+                )
 
     def to_dict(self) -> dict[str, object]:
         return {

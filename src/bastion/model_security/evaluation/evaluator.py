@@ -11,7 +11,9 @@ Example::
         trained.pipeline, holdout, label="default", task=Task.CLASSIFICATION,
         sensitive=["gender", "age"], features=trained.feature_names,
         categorical=trained.spec.categorical,
-        constraints=TabularConstraints.from_frame(holdout, trained.feature_names, immutable={"age"}),
+        constraints=TabularConstraints.from_frame(
+            holdout, trained.feature_names, immutable={"age"}
+        ),
         suite=RobustnessSuite(eps=0.5, sample_size=200),
     )
     json.dumps(result.to_dict())
@@ -122,9 +124,7 @@ def evaluate(
         ) from e
     report(EvaluationProgress("fairness", 1, 3))
     fairness = tuple(
-        attribute_fairness(
-            s, frame.get_column(s).to_numpy(), y, pred, classes=classes, task=task
-        )
+        attribute_fairness(s, frame.get_column(s).to_numpy(), y, pred, classes=classes, task=task)
         for s in sensitive
     )
     robustness, note = None, None
@@ -138,8 +138,14 @@ def evaluate(
             report(EvaluationProgress(f"robustness:{kind.value}", 2, 3))
 
         robustness = run_robustness(
-            model, inputs, y, classes=classes, features=names,
-            constraints=constraints, suite=suite, on_attack=on_attack,
+            model,
+            inputs,
+            y,
+            classes=classes,
+            features=names,
+            constraints=constraints,
+            suite=suite,
+            on_attack=on_attack,
         )
     report(EvaluationProgress("done", 3, 3))
     return EvaluationResult(task, label, names, len(frame), metrics, fairness, robustness, note)
@@ -151,7 +157,9 @@ def _metrics(
     if task is Task.REGRESSION:
         return regression_metrics(y, pred), []
     known = getattr(model, "classes_", None)
-    classes = list(known) if known is not None else sorted(set(y.tolist()) | set(pred.tolist()), key=str)
+    classes = (
+        list(known) if known is not None else sorted(set(y.tolist()) | set(pred.tolist()), key=str)
+    )
     unknown = set(y.tolist()) - set(classes)
     if unknown:
         raise EvaluationInputInvalid(
@@ -198,4 +206,10 @@ def _check_columns(
         )
 
 
-__all__ = ["SCHEMA_VERSION", "EvaluationProgress", "EvaluationResult", "ProgressCallback", "evaluate"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "EvaluationProgress",
+    "EvaluationResult",
+    "ProgressCallback",
+    "evaluate",
+]

@@ -9,7 +9,9 @@ regressors get per-group MAE and the largest MAE gap.
 
 Example::
 
-    report = attribute_fairness("age", ages, y_true, y_pred, classes=(0, 1), task=Task.CLASSIFICATION)
+    report = attribute_fairness(
+        "age", ages, y_true, y_pred, classes=(0, 1), task=Task.CLASSIFICATION
+    )
     report.demographic_parity_difference
 """
 
@@ -215,7 +217,10 @@ def _quantile_bins(
         for i in range(len(edges) - 1)
     ]
     labels = np.array(
-        [MISSING_GROUP if np.isnan(v) else names[int(i)] for v, i in zip(as_float, index, strict=True)]
+        [
+            MISSING_GROUP if np.isnan(v) else names[int(i)]
+            for v, i in zip(as_float, index, strict=True)
+        ]
     )
     return labels.astype(str), Binning("quantile", tuple(float(e) for e in edges))
 

@@ -57,7 +57,9 @@ class ClassificationMetrics:
     recall: float | None
     f1: float | None
     roc_auc: float | None
-    confusion_matrix: tuple[tuple[int, ...], ...]  # rows: true class, cols: predicted, in `classes` order
+    confusion_matrix: tuple[
+        tuple[int, ...], ...
+    ]  # rows: true class, cols: predicted, in `classes` order
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -132,7 +134,9 @@ def classification_metrics(
     )
 
 
-def regression_metrics(y_true: NDArray[np.floating], y_pred: NDArray[np.floating]) -> RegressionMetrics:
+def regression_metrics(
+    y_true: NDArray[np.floating], y_pred: NDArray[np.floating]
+) -> RegressionMetrics:
     """MAE, RMSE and R² (R² is ``None`` for fewer than two rows)."""
     truth = np.asarray(y_true, dtype=float)
     pred = np.asarray(y_pred, dtype=float)
@@ -165,7 +169,9 @@ def _roc_auc(
     if pos is not None:
         column = labels.index(pos)
         return float(skm.roc_auc_score(np.asarray(y_true) == pos, proba[:, column]))
-    return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
+    return float(
+        skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
+    )
 
 
 __all__ = [

@@ -13,7 +13,7 @@ evaluation (an error while checking is never a pass).
 Example::
 
     report = run_robustness(pipeline, frame, y, classes=(0, 1), features=cols,
-                            constraints=TabularConstraints.from_frame(frame, cols, immutable={"age"}),
+                            constraints=TabularConstraints.from_frame(frame, cols, immutable={"a"}),
                             suite=RobustnessSuite(eps=0.5, sample_size=200))
     [(a.attack, a.success_rate) for a in report.attacks]
 """
@@ -102,7 +102,9 @@ class AttackReport:
             "unconstrained_success_rate": safe_float(self.unconstrained_success_rate),
             "perturbation_original_units": self.perturbation_original_units.to_dict(),
             "perturbation_std_units": self.perturbation_std_units.to_dict(),
-            "duration_s": safe_float(round(self.duration_s, 3)) if self.duration_s is not None else None,
+            "duration_s": safe_float(round(self.duration_s, 3))
+            if self.duration_s is not None
+            else None,
         }
 
 
@@ -157,7 +159,9 @@ def run_robustness(
     for i, kind in enumerate(suite.attacks):
         if on_attack:
             on_attack(kind, i, len(suite.attacks))
-        reports.append(_one_attack(kind, model, space, arr, y_sample, y_index, correct, class_list, suite))
+        reports.append(
+            _one_attack(kind, model, space, arr, y_sample, y_index, correct, class_list, suite)
+        )
     mutable = tuple(n for n, m in zip(space.numeric, space.mutable, strict=True) if m)
     return RobustnessReport(
         suite=suite,
@@ -199,7 +203,7 @@ def _one_attack(
         except Exception as e:  # fail closed: a crashed attack is not a robust model
             raise EvaluationError(
                 f"adversarial attack {kind.value} failed: {type(e).__name__}: {e}",
-                hint="report this with the model type; exclude the attack from the suite to proceed",
+                hint="report it with the model type; drop the attack from the suite to proceed",
             ) from e
         x_adv[rows] = arr.decode(adv)
         raw_success[rows] = arr.predict_proba(adv).argmax(axis=1) != y_index[rows]
@@ -246,7 +250,9 @@ def _sample_rows(
     numeric = [f for f in features if frame.schema[f].is_numeric()]
     if numeric:
         complete = frame.select(
-            pl.all_horizontal([pl.col(c).is_not_null() & ~pl.col(c).cast(pl.Float64).is_nan() for c in numeric])
+            pl.all_horizontal(
+                [pl.col(c).is_not_null() & ~pl.col(c).cast(pl.Float64).is_nan() for c in numeric]
+            )
         ).to_series()
         eligible = np.flatnonzero(complete.to_numpy())
     else:
@@ -254,9 +260,7 @@ def _sample_rows(
     rng = np.random.default_rng(suite.seed)
     if len(eligible) > suite.sample_size:
         eligible = np.sort(rng.choice(eligible, size=suite.sample_size, replace=False))
-    skipped = len(frame) - int(
-        len(np.flatnonzero(complete.to_numpy())) if numeric else len(frame)
-    )
+    skipped = len(frame) - int(len(np.flatnonzero(complete.to_numpy())) if numeric else len(frame))
     return eligible, skipped
 
 

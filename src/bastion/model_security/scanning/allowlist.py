@@ -143,5 +143,6 @@ def is_allowed(module: str, name: str) -> bool:
     if "." in name or not _is_class_name(name):
         return False
     if module == "torch":
-        return name.endswith("Storage")
+        # FloatStorage, ... and the legacy tensor types (FloatTensor, ...) of old checkpoints
+        return name.endswith(("Storage", "Tensor"))
     return any(_module_matches(module, p) for p in CLASS_MODULE_PREFIXES if p != "torch")

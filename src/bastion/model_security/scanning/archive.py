@@ -20,12 +20,24 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from bastion.model_security.scanning.interface import Blob, BlobScanner, ScanContext, Where
 from bastion.model_security.scanning.keras import check_keras_json
-from bastion.model_security.scanning.streams import LimitExceeded, Truncated, Window, decompressing
+from bastion.model_security.scanning.streams import (
+    LimitExceeded,
+    Source,
+    Truncated,
+    Window,
+    decompressing,
+)
+from bastion.model_security.scanning.torch_legacy import (
+    LEGACY_MEMBERS,
+    is_legacy_torch_tar,
+    scan_legacy_member,
+)
 
 _TORCH_STORAGE = re.compile(r"(^|/)\.?data/\d+$")
 _CRC_CHECK_MAX = 64 * 1024 * 1024
@@ -174,6 +186,7 @@ def scan_tar(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanne
         ctx.add("zip_bomb", "declared total size exceeds the limit",
                 file=where.file, member=where.member)
         return
+    legacy = is_legacy_torch_tar({m.name for m in members})
     for m in members:
         inner = where.inside(m.name)
         if unsafe_member_name(m.name):
@@ -192,4 +205,11 @@ def scan_tar(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanne
         def opener(start: int = data_offset, length: int = size) -> BinaryIO:
             return Window(fh, start, length)  # type: ignore[return-value]
 
+        if legacy and m.name in LEGACY_MEMBERS:
+            scan_legacy_member(m.name, _sized_source(opener, size), inner, ctx)
+            continue
         scan_blob(Blob(inner, size, opener), ctx)
+
+
+def _sized_source(opener: Callable[[], BinaryIO], size: int) -> Callable[[], Source]:
+    return lambda: Source(opener(), size=size)

@@ -47,15 +47,19 @@ def scan_onnx(path: Path, where: Where, ctx: ScanContext, *, model_dir: Path | N
                   file=where.file, member=where.member)
         return
     local_functions = {(f.domain, f.name) for f in model.functions}
+    nodes = [n for f in model.functions for n in f.node]
     for graph in _graphs(model.graph):
         assert isinstance(graph, onnx.GraphProto)
-        for node in graph.node:
-            if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) \
-                    not in local_functions:
-                ctx.add("onnx_custom_op",
-                        f"node {node.name or node.op_type!r} uses custom op domain "
-                        f"{node.domain!r} (custom ops load native code)",
-                        file=where.file, member=where.member)
+        nodes.extend(graph.node)
+    for node in nodes:
+        if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) \
+                not in local_functions:
+            ctx.add("onnx_custom_op",
+                    f"node {node.name or node.op_type!r} uses custom op domain "
+                    f"{node.domain!r} (custom ops load native code)",
+                    file=where.file, member=where.member)
+    for graph in _graphs(model.graph):
+        assert isinstance(graph, onnx.GraphProto)
         tensors = list(graph.initializer) + [
             a.t for n in graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR
         ]

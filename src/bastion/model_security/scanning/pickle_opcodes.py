@@ -365,12 +365,24 @@ def _binpersid(m: PickleMachine) -> None:
     _persistent(m, m.pop())
 
 
+def _torch_pid_ok(pid: object, *, legacy_tar: bool) -> bool:
+    """Persistent ids torch writes: storage records, module-source records (legacy
+    formats: the class is a Global already checked), plain keys (legacy tar)."""
+    if isinstance(pid, tuple) and pid:
+        if pid[0] == "storage":
+            return True
+        if pid[0] == "module" and len(pid) == 4 and isinstance(pid[1], Global):
+            return True
+        return legacy_tar and isinstance(pid[0], Global)
+    return legacy_tar and isinstance(pid, str | int)
+
+
 def _persistent(m: PickleMachine, pid: object) -> None:
     if not m.mode.torch:
         m.critical("persistent_id",
                    "persistent id outside a PyTorch checkpoint: the loader's persistent_load "
                    "decides what it becomes")
-    elif not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+    elif not _torch_pid_ok(pid, legacy_tar=m.mode.torch_legacy_tar):
         m.critical("torch_persistent_id",
                    f"PyTorch persistent id is not a storage record: {pid!r:.80}")
     m.persistent_ids.append(pid)

@@ -33,7 +33,7 @@ _ELEMENT_SIZE = {"Double": 8, "Float": 4, "Half": 2, "BFloat16": 2, "Long": 8, "
                  "ComplexDouble": 16, "Untyped": 1, "QInt8": 1, "QUInt8": 1, "QInt32": 4}
 
 
-def _element_size(storage_type: object) -> int:
+def element_size(storage_type: object) -> int:
     if isinstance(storage_type, Global) and storage_type.name.endswith("Storage"):
         size = _ELEMENT_SIZE.get(storage_type.name[: -len("Storage")])
         if size:
@@ -47,7 +47,7 @@ def _skip_legacy_storages(src: Source, keys: object, pids: list[object]) -> None
     sizes = {}
     for pid in pids:
         if isinstance(pid, tuple) and len(pid) >= 3:
-            sizes[pid[2]] = _element_size(pid[1])
+            sizes[pid[2]] = element_size(pid[1])
     for key in keys.items:
         if key not in sizes:
             raise PickleError(f"legacy torch storage {key!r} has no persistent id")
@@ -58,21 +58,23 @@ def _skip_legacy_storages(src: Source, keys: object, pids: list[object]) -> None
 
 
 def scan_pickle_stream(opener: Opener, where: Where, ctx: ScanContext, *,
-                       torch: bool = False) -> None:
+                       torch: bool = False, legacy_tar: bool = False) -> None:
     """Scan every pickle in the stream; malformed input becomes an ERROR finding."""
     src = opener()
-    saw_wrapper = _scan_all(src, where, ctx, torch=torch)
+    saw_wrapper = _scan_all(src, where, ctx, torch=torch, legacy_tar=legacy_tar)
     if saw_wrapper:
         _plain_pass(opener(), where, ctx, torch=torch)
 
 
-def _scan_all(src: Source, where: Where, ctx: ScanContext, *, torch: bool) -> bool:
+def _scan_all(src: Source, where: Where, ctx: ScanContext, *, torch: bool,
+              legacy_tar: bool = False) -> bool:
     index = 0
     saw_wrapper = False
     legacy_left = 0
     pids: list[object] = []
     while True:
-        mode = PickleMode(joblib=True, torch=torch or legacy_left > 0)
+        mode = PickleMode(joblib=True, torch=torch or legacy_left > 0,
+                          torch_legacy_tar=legacy_tar)
         m = PickleMachine(src, where, ctx, mode=mode, array_hook=read_joblib_array)
         try:
             value = m.run()

@@ -92,4 +92,5 @@ class PickleMode:
 
     joblib: bool = False
     torch: bool = False
+    torch_legacy_tar: bool = False
     report_errors: bool = True

@@ -61,7 +61,7 @@ class PickleMachine:
         self.op_offset = 0
         self.saw_array_wrapper = False
         self.persistent_ids: list[object] = []
-        self.globals_seen: list[str] = []
+        self.globals_seen: list[tuple[str, str]] = []
 
     # -- reporting -----------------------------------------------------
     def critical(self, code: str, message: str) -> None:
@@ -123,7 +123,7 @@ class PickleMachine:
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         qualified = f"{module}.{name}"
-        self.globals_seen.append(qualified)
+        self.globals_seen.append((module, name))
         plausible = all(p.isidentifier() for p in module.split(".")) and all(
             p.isidentifier() for p in name.split("."))
         allowed = is_allowed(module, name) or qualified in self.ctx.limits.extra_allowed_globals

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bastion.model_security.errors import MaliciousArtifact
+from bastion.model_security.scanning.allowlist import is_allowed
 from bastion.model_security.scanning.archive import scan_tar, scan_zip
 from bastion.model_security.scanning.detect import HEAD_SIZE, detect
 from bastion.model_security.scanning.interface import (
@@ -31,7 +33,6 @@ from bastion.model_security.scanning.interface import (
     ScanContext,
     ScanLimits,
     ScanReport,
-    Severity,
     Where,
     verdict_of,
 )
@@ -255,30 +256,47 @@ def _dispatch(blob: Blob, fmt: ArtifactFormat, head: bytes, ctx: ScanContext) ->
                       file=where.file, member=where.member)
 
 
-def _trial(blob: Blob, stack: ExitStack, ctx: ScanContext) -> tuple[bool, ScanContext]:
+def _trial(blob: Blob, stack: ExitStack, ctx: ScanContext) -> tuple[bool, bool]:
     """Run the pickle emulator on a blob that may or may not be a pickle.
 
-    True when it parses as a pickle or as a *prefix* of one (every opcode valid
-    until the data ran out: a truncated pickle, refused as an error later).
+    Returns (parsed, imports): *parsed* when it is a pickle or a *prefix* of one
+    (every opcode valid until the data ran out: a truncated pickle, refused later);
+    *imports* when, before failing, it would import a disallowed global from a module
+    that exists here (a missing module makes pickle.load fail harmlessly, so a label
+    file reading ``cat\\ndog`` is text, while ``cos\\nsystem`` is not).
     """
     trial = ScanContext(ctx.limits)
     machine = PickleMachine(_opener(blob, stack)(), blob.where, trial,
                             mode=PickleMode(report_errors=False))
+    parsed = False
     try:
         machine.run()
-        return True, trial
+        parsed = True
     except Truncated:
-        return True, trial
+        parsed = True
     except Exception:  # any other failure means "not a pickle"
-        return False, trial
+        parsed = False
+    imports = any(not is_allowed(module, name) and _module_exists(module)
+                  for module, name in machine.globals_seen)
+    return parsed, imports
+
+
+def _module_exists(module: str) -> bool:
+    """Whether the top-level package of *module* is importable (found, never imported)."""
+    top = module.split(".", 1)[0]
+    if not top.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return True  # cannot tell: fail closed
 
 
 def _text_or_pickle(blob: Blob, fmt: ArtifactFormat, ctx: ScanContext,
                     stack: ExitStack) -> None:
-    parsed, trial = _trial(blob, stack, ctx)
-    criticals = [f for f in trial.findings if f.severity is Severity.CRITICAL]
-    if parsed or criticals:
-        # protocol 0/1 pickle (or a prefix of one that runs code before failing)
+    parsed, imports = _trial(blob, stack, ctx)
+    if parsed or imports:
+        # protocol 0/1 pickle (or a prefix of one that imports code before failing)
         scan_pickle_stream(_opener(blob, stack), blob.where, ctx, torch=blob.hint == "torch")
         return
     # zipfile/tarfile accept archives with a prefix (they read the end / sniff headers)

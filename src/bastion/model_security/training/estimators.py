@@ -50,7 +50,7 @@ class ParamRule:
                 return f"must be one of {', '.join(self.choices)}"
             return None
         numeric_ok = isinstance(value, int) if self.kind is int else isinstance(value, int | float)
-        if isinstance(value, bool) or not numeric_ok:
+        if isinstance(value, bool | str) or not numeric_ok:
             return f"must be {'an integer' if self.kind is int else 'a number'}"
         if self.low is not None and value < self.low:
             return f"must be >= {self.low:g}"
@@ -152,7 +152,10 @@ def build_estimator(
         cls = tree.DecisionTreeClassifier if classify else tree.DecisionTreeRegressor
         return cls(random_state=seed, **kwargs)
     classes = {
-        EstimatorKind.RANDOM_FOREST: (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor),
+        EstimatorKind.RANDOM_FOREST: (
+            ensemble.RandomForestClassifier,
+            ensemble.RandomForestRegressor,
+        ),
         EstimatorKind.GRADIENT_BOOSTING: (
             ensemble.GradientBoostingClassifier,
             ensemble.GradientBoostingRegressor,
@@ -165,4 +168,12 @@ def build_estimator(
     return classes[0 if classify else 1](random_state=seed, **kwargs)
 
 
-__all__ = ["NEEDS_SCALING", "RULES", "EstimatorKind", "ParamRule", "ParamValue", "build_estimator", "check_params"]
+__all__ = [
+    "NEEDS_SCALING",
+    "RULES",
+    "EstimatorKind",
+    "ParamRule",
+    "ParamValue",
+    "build_estimator",
+    "check_params",
+]

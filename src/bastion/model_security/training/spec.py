@@ -63,7 +63,7 @@ class TrainingSpec(BaseModel):
     sensitive: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()  # numeric columns to treat as categories
     categorical_encoding: CategoricalEncoding = CategoricalEncoding.ONEHOT
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(default_factory=dict, validate_default=True)
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
@@ -158,7 +158,9 @@ def _describe(error: Any) -> str:
         message = "unknown field"
     if error.get("type") == "enum" and where == "estimator":
         message = f"unknown estimator {error.get('input')!r}"
-    return message if where == "spec" else f"{where}: {message}"
+    if where == "spec" or message.startswith(where + "."):
+        return message
+    return f"{where}: {message}"
 
 
 def _load(text: str, fmt: SpecFormat) -> object:

@@ -102,13 +102,19 @@ def resolve_features(spec: TrainingSpec, frame: pl.DataFrame) -> tuple[FeatureIn
             hint=f"the data has: {', '.join(columns)}",
         )
     skip = {spec.label, *spec.exclude, *spec.sensitive}
-    names = list(spec.features) if spec.features is not None else [c for c in columns if c not in skip]
+    names = (
+        list(spec.features) if spec.features is not None else [c for c in columns if c not in skip]
+    )
     if not names:
-        raise TrainingSpecInvalid("no feature columns left after excluding label, exclude and sensitive")
+        raise TrainingSpecInvalid(
+            "no feature columns left after excluding label, exclude and sensitive"
+        )
     return tuple(_feature(name, frame.schema[name], spec) for name in names)
 
 
-def split_rows(spec: TrainingSpec, frame: pl.DataFrame) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
+def split_rows(
+    spec: TrainingSpec, frame: pl.DataFrame
+) -> tuple[NDArray[np.int_], NDArray[np.int_]]:
     """Seeded train / test row indices (stratified by label for classification when possible)."""
     from sklearn.model_selection import train_test_split
 
@@ -142,7 +148,9 @@ def build_pipeline(spec: TrainingSpec, features: tuple[FeatureInfo, ...]) -> Any
     encoder: Any = (
         OneHotEncoder(handle_unknown="ignore", sparse_output=False)
         if spec.categorical_encoding is CategoricalEncoding.ONEHOT
-        else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
+        else OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2
+        )
     )
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
@@ -225,8 +233,10 @@ def _holdout_metrics(spec: TrainingSpec, pipeline: Any, x: Any, y: NDArray[Any])
 
 
 def _feature(name: str, dtype: pl.DataType, spec: TrainingSpec) -> FeatureInfo:
-    if name in spec.categorical or dtype in (pl.String, pl.Boolean) or isinstance(
-        dtype, pl.Categorical | pl.Enum
+    if (
+        name in spec.categorical
+        or dtype in (pl.String, pl.Boolean)
+        or isinstance(dtype, pl.Categorical | pl.Enum)
     ):
         return FeatureInfo(name, FeatureKind.CATEGORICAL, str(dtype))
     if dtype.is_integer():
