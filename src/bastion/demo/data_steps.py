@@ -13,7 +13,7 @@ from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import DatasetNotUsable, IngestRequest
 from bastion.demo.foundation import DemoState
-from bastion.demo.runner import Runner, expect
+from bastion.demo.runner import DemoFailed, Runner, expect
 
 DATASET = "credit-applications"
 SOURCE = "credit-bureau"
@@ -164,7 +164,7 @@ def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
             ws.datasets.read_frame(admin, PROJECT, story.poisoned_ref, purpose="training")
         except DatasetNotUsable as e:
             return [f"training on {story.poisoned_ref} refused: {e.message}"]
-        raise AssertionError("a quarantined batch was handed out for training")
+        raise DemoFailed("a quarantined batch was handed out for training")
 
     def lineage_and_access() -> list[str]:
         result = ws.lineage.verify(

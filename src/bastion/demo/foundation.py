@@ -9,7 +9,7 @@ from pathlib import Path
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import AccessDenied, BlobCorrupted
-from bastion.demo.runner import Runner, expect
+from bastion.demo.runner import DemoFailed, Runner, expect
 from bastion.workspace import Bastion
 
 
@@ -56,7 +56,7 @@ def run_foundation(r: Runner, st: DemoState) -> None:
                 f"mallory (consumer) refused: {e.message}",
                 f"audited as entry #{denied[-1].seq}",
             ]
-        raise AssertionError("mallory could read a confidential object")
+        raise DemoFailed("mallory could read a confidential object")
 
     def tampered_blob() -> list[str]:
         obj = ws.objects.get(admin, "default", "policies/loan-terms.txt", st.work / "again.txt")
@@ -67,7 +67,7 @@ def run_foundation(r: Runner, st: DemoState) -> None:
         path.write_bytes(bytes(flipped))
         try:
             ws.blobs.read_bytes(obj.digest)
-            raise AssertionError("a flipped byte went unnoticed")
+            raise DemoFailed("a flipped byte went unnoticed")
         except BlobCorrupted as e:
             evidence = [f"one flipped bit detected: {e.message}"]
         finally:

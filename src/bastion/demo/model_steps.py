@@ -13,7 +13,7 @@ from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import IngestRequest
 from bastion.demo.data_steps import DATASET, PROJECT, SOURCE, DataStory
 from bastion.demo.foundation import DemoState
-from bastion.demo.runner import Runner, expect
+from bastion.demo.runner import DemoFailed, Runner, expect
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.evaluation import RobustnessSuite
 from bastion.model_security.lab import EVALUATION_PREDICATE
@@ -115,12 +115,12 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
         except SignatureInvalid as e:
             evidence = [f"tampered copy refused: {e.message.splitlines()[0][:150]}"]
         else:
-            raise AssertionError("a tampered model copy verified")
+            raise DemoFailed("a tampered model copy verified")
         (copy / "backdoor.py").write_text("print('hi')\n")
         target.write_bytes(bytes(data))
         try:
             ws.models.verify(admin, PROJECT, out["model"], copy)
-            raise AssertionError("an extra file was accepted")
+            raise DemoFailed("an extra file was accepted")
         except SignatureInvalid:
             evidence.append("extra file in the model folder refused")
         return evidence
@@ -142,7 +142,7 @@ def run_models(r: Runner, st: DemoState, story: DataStory) -> dict[str, str]:
                 f"refused: {e.message[:160]}",
                 "payload never executed; bytes kept encrypted for forensics",
             ]
-        raise AssertionError("a malicious pickle was registered")
+        raise DemoFailed("a malicious pickle was registered")
 
     def drift() -> list[str]:
         live = story.holdout.slice(800, 400).with_columns(

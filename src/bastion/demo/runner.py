@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bastion.core.errors import BastionError
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -18,8 +20,10 @@ class StepResult:
     evidence: tuple[str, ...] = ()
 
 
-class DemoFailed(AssertionError):
+class DemoFailed(BastionError):
     """A control did not behave as it must (the demo exits non-zero)."""
+
+    code = "demo_control_failed"
 
 
 @dataclass
