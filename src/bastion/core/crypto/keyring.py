@@ -413,6 +413,13 @@ def _derive(passphrase: str, kdf: dict[str, Any]) -> bytes:
 
 def _read_doc(path: Path) -> dict[str, Any]:
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigurationError(
+                f"the keyring at {path} is readable or writable by other users "
+                f"(mode {mode & 0o777:o})",
+                hint=f"restrict it: chmod 600 {path}",
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise KeyUnavailable(
