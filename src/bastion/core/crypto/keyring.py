@@ -182,6 +182,11 @@ class LocalKeyring:
             master = source.raw_key
         try:
             _open(master, master_doc["check"], b"check")
+        except ValueError:
+            raise KeyUnavailable(
+                f"the keyring at {path} is damaged: its check value is unreadable",
+                hint="restore the keyring file from your backup",
+            ) from None
         except InvalidTag:
             raise WrongPassphrase(
                 f"cannot unlock the keyring at {path}: wrong passphrase or master key",
@@ -401,14 +406,39 @@ class LocalKeyring:
             os.close(dir_fd)
 
 
+def _check_structure(doc: dict[str, Any]) -> None:
+    """Refuse a keyring whose shape is damaged before any field is used."""
+    master = doc.get("master")
+    if not isinstance(master, dict) or master.get("source") not in ("passphrase", "env"):
+        raise ValueError("the master-key section is missing or damaged")
+    if not isinstance(master.get("check"), str):
+        raise ValueError("the master-key check value is missing")
+    if master["source"] == "passphrase" and not isinstance(master.get("kdf"), dict):
+        raise ValueError("the passphrase KDF parameters are missing")
+    for section in ("keks", "signing"):
+        entries = doc.get(section)
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError(f"the {section!r} section is missing or damaged")
+    for kek in doc["keks"]:
+        if not isinstance(kek.get("version"), int) or "status" not in kek:
+            raise ValueError("a key-encryption key entry is damaged")
+
+
 def _wrap_aad(version: int, context: bytes) -> bytes:
     return b"bastion/dk|v%d|" % version + context
 
 
 def _derive(passphrase: str, kdf: dict[str, Any]) -> bytes:
-    return Scrypt(
-        salt=_unb64(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"])
-    ).derive(passphrase.encode("utf-8"))
+    try:
+        scrypt = Scrypt(
+            salt=_unb64(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"])
+        )
+    except (KeyError, ValueError, TypeError) as e:
+        raise KeyUnavailable(
+            "the keyring's passphrase KDF parameters are damaged",
+            hint="restore the keyring file from your backup",
+        ) from e
+    return scrypt.derive(passphrase.encode("utf-8"))
 
 
 def _read_doc(path: Path) -> dict[str, Any]:
@@ -430,8 +460,9 @@ def _read_doc(path: Path) -> dict[str, Any]:
         doc = json.loads(raw)
         if doc.get("format") != FORMAT:
             raise ValueError(f"unknown format {doc.get('format')!r}")
+        _check_structure(doc)
         return cast(dict[str, Any], doc)
-    except (ValueError, AttributeError) as e:
+    except (ValueError, AttributeError, TypeError) as e:
         raise KeyUnavailable(
             f"the keyring at {path} is unreadable: {e}",
             hint="restore the keyring file from your backup",
