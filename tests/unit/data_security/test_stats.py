@@ -276,3 +276,22 @@ def test_column_drift_to_dict_is_json_safe() -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["method"] == "ks" and data["thresholds"]["alpha"] == 0.05
     assert len(data["histogram"]["labels"]) == len(data["histogram"]["current"])
+
+
+def test_datetime_units_and_zones_do_not_fake_drift() -> None:
+    import datetime as dt
+
+    rng = np.random.default_rng(12)
+    start = dt.datetime(2024, 1, 1)
+    stamps = pl.Series([start + dt.timedelta(minutes=int(m)) for m in rng.integers(0, 10**6, 500)])
+    ref = stamps.cast(pl.Datetime("ms"))
+    cur = stamps.cast(pl.Datetime("ns"))
+    assert column_drift("t", ref, cur, NUM).statistic == 0.0
+    aware = ref.dt.replace_time_zone("UTC")
+    paris = aware.dt.convert_time_zone("Europe/Paris")
+    assert column_drift("t", aware, paris, NUM).statistic == 0.0
+
+
+def test_forcing_ks_on_labels_is_refused() -> None:
+    with pytest.raises(StatsInputInvalid, match="KS needs ordered numbers"):
+        column_drift("home", ["a", "b"] * 50, ["a", "b"] * 50, CAT, method=Method.KS)
