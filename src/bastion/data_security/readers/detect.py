@@ -80,7 +80,9 @@ def sniff_content(path: Path) -> TableFormat:
                          hint="check the export that produced it")
     if stripped.startswith(b"{"):
         return TableFormat.JSONL
-    if stripped.startswith(b"["):
+    # A JSON array of records (``[{...}, ...]`` or ``[]``); a CSV whose first
+    # header cell merely starts with "[" is still CSV.
+    if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
         raise UnsupportedInput(
             "this is a JSON array, not JSON Lines (one object per line)", path=name,
             hint="convert it: jq -c '.[]' FILE > out.jsonl")
