@@ -53,8 +53,8 @@ def write_section(name: str, body: str) -> None:
 
 def make_benign(folder: Path) -> list[Path]:
     import joblib
-    import numpy as np
     import lightgbm
+    import numpy as np
     import torch
     import xgboost
     from safetensors.numpy import save_file

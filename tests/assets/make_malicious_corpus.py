@@ -93,7 +93,9 @@ def zip_bytes(members: dict[str, bytes], *, stored: bool = True) -> bytes:
     method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(buf, "w", method) as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            # fixed timestamp: regenerating the corpus gives identical bytes
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                       compress_type=method)
     return buf.getvalue()
 
 
@@ -295,9 +297,37 @@ def build_torch() -> None:
 
         torch.jit.save(torch.jit.script(M()), str(path))
 
+    record = p2(b"(K\x01" + s("cpu") + call(g("os", "system"), s(CMD)) + b"t")
+    add("torch_legacy_tar_payload_in_storage_record.pt", "legacy tar checkpoint: gadget in "
+        "the pickled record of the 'storages' member (raw storage bytes follow it)",
+        "https://github.com/pytorch/pytorch/blob/main/torch/serialization.py (legacy_load)",
+        "disallowed_global", legacy_torch_tar(record))
     add("torch_jit_torchscript_archive.pt", "TorchScript archive: code/ is compiled and run by "
         "torch.jit.load", "https://github.com/protectai/modelscan/pull/313",
         "torchscript_archive", torchscript)
+
+
+def legacy_torch_tar(storage_record: bytes) -> bytes:
+    """A torch<0.4 tar checkpoint whose storage record pickle is *storage_record*."""
+    import torch
+
+    def dumps(obj: object) -> bytes:
+        return pickle.dumps(obj, protocol=2)
+
+    storages = (dumps(1) + storage_record + struct.pack("<q", 4) + struct.pack("<4f", 1, 2, 3, 4)
+                + dumps([]))
+    tensors = (dumps(1) + dumps((2, 1, torch.FloatTensor)) + struct.pack("<ii", 1, 0)
+               + struct.pack("<qqq", 4, 1, 0))
+    members = {"sys_info": dumps({"protocol_version": 1001, "little_endian": True}),
+               "pickle": b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01K\x02Qs.",
+               "storages": storages, "tensors": tensors}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def build_archives() -> None:

@@ -270,3 +270,91 @@ def test_any_truncation_of_a_model_pickle_is_refused(cut: int) -> None:
     data = pickle.dumps({"coef": np.arange(20.0), "classes": ["a", "b"]}, protocol=4)
     cut = cut % (len(data) - 1) + 1
     assert not scan_bytes(data[:cut], "m.pkl").accepted
+
+
+def test_zip_with_a_text_prefix_is_still_scanned() -> None:
+    # zipfile (Keras, numpy.load of npz via zipfile) opens archives with leading junk
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02cposix\nsystem\n(S'echo'\ntR.")
+    data = b"just a readme\n" + inner.getvalue()
+    assert "disallowed_global" in _codes(scan_bytes(data, "README.md"))
+
+
+def test_protocol_1_pickles_are_parsed(tmp_path: Path) -> None:
+    assert scan_bytes(pickle.dumps({"w": [1.5, 2], "n": "x"}, protocol=1), "m.pkl").accepted
+    bad = pickle.dumps(_Touch(tmp_path / "c"), protocol=1)
+    assert "disallowed_global" in _codes(scan_bytes(bad, "m.pkl"))
+
+
+def test_extra_allowed_globals_are_exact_names() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    data = pickle.dumps(FunctionTransformer(np.log1p).fit(np.ones((2, 2))))
+    assert not scan_bytes(data, "ft.pkl").accepted
+    trusted = ScanLimits(extra_allowed_globals=frozenset({"numpy.log1p"}))
+    assert scan_bytes(data, "ft.pkl", limits=trusted).accepted
+    assert not scan_bytes(pickle.dumps(os.system), "x.pkl", limits=trusted).accepted
+
+
+def test_lz4_joblib_is_scanned_when_lz4_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("lz4")
+    joblib.dump({"w": np.ones(100)}, tmp_path / "ok.joblib", compress="lz4")
+    assert scan_path(tmp_path / "ok.joblib").accepted
+    joblib.dump({"w": np.ones(100), "p": _Touch(tmp_path / "c")}, tmp_path / "bad.joblib",
+                compress="lz4")
+    assert "disallowed_global" in _codes(scan_path(tmp_path / "bad.joblib"))
+
+
+def test_dict_subclass_state_is_not_a_finding() -> None:
+    from sklearn.utils import Bunch
+
+    for protocol in (0, 2, 5):
+        data = pickle.dumps({"meta": Bunch(a=1, b=[1, 2])}, protocol=protocol)
+        assert scan_bytes(data, "bunch.pkl").accepted
+
+
+def test_label_files_that_look_like_protocol0_imports_are_text(tmp_path: Path) -> None:
+    # "cat\ndog" reads as GLOBAL at.dog: no module "at" exists, pickle.load would fail
+    (tmp_path / "classes.txt").write_text("cat\ndog\nbird\n")
+    (tmp_path / "features.txt").write_text("income\ndebt\nage\n")
+    assert scan_path(tmp_path).accepted
+    (tmp_path / "labels.txt").write_text("cos\nsystem\n")  # imports os.system before failing
+    assert "disallowed_global" in _codes(scan_path(tmp_path))
+
+
+def test_missing_path_is_an_error_and_progress_is_reported(tmp_path: Path) -> None:
+    assert scan_path(tmp_path / "nope.pkl").verdict is Verdict.ERROR
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "b.npy").write_bytes(b"")
+    np.save(tmp_path / "b.npy", np.ones(3))
+    seen: list[str] = []
+    report = scan_path(tmp_path, progress=seen.append)
+    assert report.accepted
+    assert sorted(seen) == ["a.json", "b.npy"]
+
+
+def _corpus_generator() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "assets" / "make_malicious_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_malicious_corpus", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_legacy_torch_tar_checkpoint_is_parsed(tmp_path: Path) -> None:
+    import torch
+
+    gen = _corpus_generator()
+    record = pickle.dumps((1, "cpu", torch.FloatStorage), protocol=2)
+    path = tmp_path / "old.pt"
+    path.write_bytes(gen.legacy_torch_tar(record))  # type: ignore[attr-defined]
+    assert torch.load(path, weights_only=False)["w"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert scan_path(path).accepted, scan_path(path).render()
+    # a storage size that lies about the raw bytes that follow is an error
+    bad = gen.legacy_torch_tar(record).replace(  # type: ignore[attr-defined]
+        struct.pack("<q", 4), struct.pack("<q", 3), 1)
+    assert scan_bytes(bad, "old.pt").verdict is Verdict.ERROR

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bastion.model_security.errors import ModelSecurityError
+
 
 class Mark:
     """The MARK sentinel on the emulated stack."""
@@ -82,7 +84,7 @@ class Opaque:
     what: str
 
 
-class PickleError(Exception):
+class PickleError(ModelSecurityError):
     """The stream is not a well-formed pickle (internal; becomes a finding)."""
 
 

@@ -100,15 +100,16 @@ class PickleMachine:
     def run(self) -> object:
         """Run to STOP and return the symbolic top value; raises on malformed input."""
         count = 0
+        src, limit, dispatch = self.src, self.ctx.limits.max_pickle_opcodes, DISPATCH
         while True:
-            self.op_offset = self.src.offset
-            code = self.src.read(1)
+            self.op_offset = src.offset
+            code = src.read(1)
             if not code:
                 raise Truncated(f"pickle ends without STOP at offset {self.op_offset}")
             count += 1
-            if count > self.ctx.limits.max_pickle_opcodes:
+            if count > limit:
                 raise self.fail("too many opcodes")
-            handler = DISPATCH.get(code[0])
+            handler = dispatch.get(code[0])
             if handler is None:
                 raise self.fail(f"unknown opcode 0x{code[0]:02x}")
             if handler is STOP:

@@ -67,7 +67,7 @@ def scan_path(path: Path, *, limits: ScanLimits | None = None,
     if stat.S_ISDIR(st.st_mode):
         _scan_folder(path, ctx, progress)
     else:
-        _scan_file(path, path.name, ctx, progress, root=path.parent)
+        _scan_file(path, path.name, ctx, progress, root_is_folder=False)
     return _report(ctx)
 
 
@@ -124,7 +124,7 @@ def _scan_folder(root: Path, ctx: ScanContext, progress: ProgressCallback | None
     # ONNX models first: the files they reference as external data are raw tensors
     paths.sort(key=lambda p: (not _is_onnx(p), str(p)))
     for path in paths:
-        _scan_file(path, str(path.relative_to(root)), ctx, progress, root=root)
+        _scan_file(path, str(path.relative_to(root)), ctx, progress, root_is_folder=True)
 
 
 def _is_onnx(path: Path) -> bool:
@@ -135,7 +135,7 @@ def _is_onnx(path: Path) -> bool:
 
 
 def _scan_file(path: Path, label: str, ctx: ScanContext, progress: ProgressCallback | None,
-               *, root: Path) -> None:
+               *, root_is_folder: bool) -> None:
     if progress is not None:
         progress(label)
     st = path.lstat()
@@ -146,7 +146,7 @@ def _scan_file(path: Path, label: str, ctx: ScanContext, progress: ProgressCallb
     if not stat.S_ISREG(st.st_mode):
         ctx.add("special_file", f"{label} is not a regular file", file=label)
         return
-    if st.st_nlink > 1:
+    if st.st_nlink > 1 and root_is_folder:
         ctx.add("folder_hardlink", f"{label} has {st.st_nlink} hard links (may alias a file "
                 "outside the model folder)", file=label)
     hint = "tensor-data" if path.resolve() in ctx.raw_data_paths else ""

@@ -19,14 +19,16 @@ import lzma
 import zlib
 from typing import Any, BinaryIO
 
+from bastion.model_security.errors import ModelSecurityError
+
 _CHUNK = 1024 * 1024
 
 
-class Truncated(Exception):
+class Truncated(ModelSecurityError):
     """The stream ended before a declared length (internal; becomes a finding)."""
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(ModelSecurityError):
     """A decompression produced more bytes than the scan limits allow."""
 
 
@@ -79,7 +81,13 @@ class Source:
 
     def read(self, n: int) -> bytes:
         """Read up to *n* bytes (fewer only at end of stream)."""
-        data = self._raw(n)
+        if not self._peeked and n <= _CHUNK:
+            # fast path: one opcode byte or a short argument from a buffered stream
+            data = self._fh.read(n)
+            if len(data) < n:
+                data += self._raw(n - len(data))
+        else:
+            data = self._raw(n)
         self._pos += len(data)
         return data
 
