@@ -121,8 +121,14 @@ class WS:
 def _make_ws(tmp_path: Path, master: MasterKeySource, url: str | None) -> Iterator[WS]:
     home = tmp_path / "ws"
     ws, issued = Bastion.init(home, master, database_url=url)
-    ws_obj = WS(ws, ws.access.authenticate(issued.secret), issued.secret, master, ws.home,
-                ws.options.database_url)
+    ws_obj = WS(
+        ws,
+        ws.access.authenticate(issued.secret),
+        issued.secret,
+        master,
+        ws.home,
+        ws.options.database_url,
+    )
     try:
         yield ws_obj
     finally:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -45,12 +47,13 @@ from bastion.core.store._adapters.sql.lineage_repo import SqlLineageRepository
 from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
 from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.core.store.objects import ObjectService
-from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
-from bastion.data_security.access_report import AccessReports
-from bastion.data_security.service import DatasetService
-from bastion.model_security._adapters.sql_repo import SqlModelRepository
-from bastion.model_security.lab import ModelLab
-from bastion.model_security.registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from bastion.data_security.access_report import AccessReports
+    from bastion.data_security.service import DatasetService
+    from bastion.model_security._adapters.sql_repo import SqlModelRepository
+    from bastion.model_security.lab import ModelLab
+    from bastion.model_security.registry import ModelRegistry
 
 DEFAULT_PROJECT = "default"
 
@@ -94,28 +97,63 @@ class Bastion:
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
         self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
         self.keys = KeyService(self.access, keyring, self.blobs)
-        self.lineage = LineageGraph(SqlLineageRepository(engine))
-        self.datasets = DatasetService(
+        self._graph = LineageGraph(SqlLineageRepository(engine))
+
+    # -- layer services, built on first use --------------------------------------
+    # The data and model layers pull in polars, scikit-learn and friends; building
+    # them lazily keeps identity, key and audit commands fast.
+    @cached_property
+    def datasets(self) -> DatasetService:
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.data_security.service import DatasetService
+
+        return DatasetService(
             self.access,
             self.blobs,
-            SqlDatasetRepository(engine),
-            self.lineage,
-            options.home / "tmp",
+            SqlDatasetRepository(self.engine),
+            self._graph,
+            self.options.home / "tmp",
         )
-        self.access_reports = AccessReports(self.access, self.audit)
-        model_repo = SqlModelRepository(engine)
-        self.models = ModelRegistry(
+
+    @cached_property
+    def access_reports(self) -> AccessReports:
+        from bastion.data_security.access_report import AccessReports
+
+        return AccessReports(self.access, self.audit)
+
+    @cached_property
+    def _model_repo(self) -> SqlModelRepository:
+        from bastion.model_security._adapters.sql_repo import SqlModelRepository
+
+        return SqlModelRepository(self.engine)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        from bastion.model_security.registry import ModelRegistry
+
+        return ModelRegistry(
             self.access,
             self.blobs,
-            model_repo,
-            self.lineage,
+            self._model_repo,
+            self._graph,
             self.datasets,
-            keyring,
-            options.home / "tmp",
+            self.keyring,
+            self.options.home / "tmp",
         )
-        self.lab = ModelLab(
-            self.access, self.blobs, model_repo, self.lineage, self.datasets, self.models
+
+    @cached_property
+    def lab(self) -> ModelLab:
+        from bastion.model_security.lab import ModelLab
+
+        return ModelLab(
+            self.access, self.blobs, self._model_repo, self._graph, self.datasets, self.models
         )
+
+    @property
+    def lineage(self) -> LineageGraph:
+        """The provenance graph, with every layer's re-hash function registered."""
+        _ = (self.datasets, self.models)
+        return self._graph
 
     # -- life cycle -----------------------------------------------------------
     @classmethod

@@ -88,7 +88,7 @@ async def register(
             target.mkdir()
             _safe_extract(raw, target)
         else:
-            safe = Path(filename).name or "model.bin"
+            safe = Path(filename).name if Path(filename).name.strip(".") else "model.bin"
             target = work / safe
             raw.rename(target)
         refs = tuple(r for r in (trained_on or "").split(",") if r)

@@ -12,9 +12,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from bastion.cli._context import session
 from bastion.cli._render import console, print_json, table
 from bastion.core.lineage.graph import Node, NodeKind
-from bastion.core.lineage.openlineage_export import export_events
-from bastion.data_security.readers import ReadOptions
-from bastion.data_security.service import IngestRequest
 from bastion.data_security.values import DatasetRef
 from bastion.workspace import DEFAULT_PROJECT
 
@@ -59,6 +56,9 @@ def ingest(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Ingest a batch: read strictly, audit everything, store encrypted, accept or quarantine."""
+    from bastion.data_security.readers import ReadOptions
+    from bastion.data_security.service import IngestRequest
+
     if sha256 is None and file.with_name(file.name + ".sha256").exists():
         sha256 = file.with_name(file.name + ".sha256").read_text().split()[0]
     req = IngestRequest(
@@ -369,6 +369,8 @@ def lineage_export(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Export the lineage graph as OpenLineage run events."""
+    from bastion.core.lineage.openlineage_export import export_events
+
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "lineage.read", f"project/{project}/lineage")
         edges = [e for e in s.ws.lineage.edges() if e.dst.project == project]

@@ -11,10 +11,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bastion.cli._context import session
 from bastion.cli._render import console, print_json, table
-from bastion.model_security.evaluation import RobustnessSuite
-from bastion.model_security.monitoring import DriftVerdict
-from bastion.model_security.registry import RegisterRequest
-from bastion.model_security.scanning import scan_path
 from bastion.model_security.values import Framework
 from bastion.workspace import DEFAULT_PROJECT
 
@@ -53,6 +49,8 @@ def register(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Scan, sign and store a model artifact (file or folder) as a new version."""
+    from bastion.model_security.registry import RegisterRequest
+
     with session(_home(ctx)) as s, _spinner() as bar:
         task = bar.add_task("registering", total=None)
         v = s.ws.models.register(
@@ -118,6 +116,8 @@ def scan(
     ctx: typer.Context, path: Path, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """Scan an artifact for malicious serialization without loading it."""
+    from bastion.model_security.scanning import scan_path
+
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "model.scan", "system/scanner")
     report = scan_path(path)
@@ -141,6 +141,8 @@ def evaluate(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Metrics, fairness and adversarial robustness; stored as a signed statement."""
+    from bastion.model_security.evaluation import RobustnessSuite
+
     with session(_home(ctx)) as s, _spinner() as bar:
         task = bar.add_task("evaluating", total=None)
         rec = s.ws.lab.evaluate(
@@ -197,6 +199,8 @@ def drift(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Per-feature drift (PSI, KS, chi-square, Jensen-Shannon) with the choice explained."""
+    from bastion.model_security.monitoring import DriftVerdict
+
     with session(_home(ctx)) as s:
         report = s.ws.lab.drift(s.actor, project, reference, current, html=html)
     if as_json:

@@ -24,6 +24,9 @@ err_console = Console(stderr=True)
 
 
 def exit_code(e: BastionError) -> int:
+    # A refused artifact is an integrity finding, whatever layer raised it.
+    if e.code in ("malicious_artifact",):
+        return 4
     if isinstance(e, InputError | NotFound):
         return 2
     if isinstance(e, AccessError):
@@ -36,9 +39,11 @@ def exit_code(e: BastionError) -> int:
 
 
 def print_error(e: BastionError) -> None:
-    err_console.print(f"[bold red]error[/] ({e.code}): {e.message}", highlight=False)
-    if e.hint:
-        err_console.print(f"  [yellow]hint:[/] {e.hint}", highlight=False)
+    """Print ``diagnostics()`` (subclasses add detail there, e.g. which files differ)."""
+    first, _, rest = e.diagnostics().partition("\n")
+    err_console.print(f"[bold red]error[/] ({e.code}): {first}", highlight=False, markup=False)
+    if rest:
+        err_console.print(rest, highlight=False, markup=False)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

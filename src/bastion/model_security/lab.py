@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -45,10 +44,10 @@ from bastion.model_security.monitoring import (
     detect_drift,
     render_html,
 )
+from bastion.model_security.ports import ModelRepository
 from bastion.model_security.registry import ModelRegistry, RegisterRequest
 from bastion.model_security.signing import sign_statement
 from bastion.model_security.training import parse_spec, save_model, train
-from bastion.model_security.ports import ModelRepository
 from bastion.model_security.values import EvaluationRecord, Framework, ModelVersion
 
 Progress = Callable[[str], None]

@@ -47,6 +47,7 @@ from bastion.core.lineage.graph import LineageGraph, Node, NodeKind
 from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.data_security.service import DatasetService
 from bastion.model_security.errors import MaliciousArtifact
+from bastion.model_security.ports import ModelRepository
 from bastion.model_security.scanning import ScanReport, scan_path
 from bastion.model_security.signing import (
     AllowedIdentities,
@@ -57,7 +58,6 @@ from bastion.model_security.signing import (
     sign_model,
     verify_model,
 )
-from bastion.model_security.ports import ModelRepository
 from bastion.model_security.values import (
     Framework,
     ManifestFile,
@@ -174,6 +174,7 @@ class ModelRegistry:
             shutil.rmtree(path, ignore_errors=True)
 
     def _private_pem(self, project: str) -> tuple[str, bytes]:
+        self._keyring.reload()  # another process (the CLI) may have revoked or rotated the key
         key_id, key = self._keyring.ecdsa_key(signing_purpose(project))
         pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -183,6 +184,7 @@ class ModelRegistry:
         return key_id, pem
 
     def trusted_keys(self, project: str) -> list[TrustedKey]:
+        self._keyring.reload()  # a revocation by another process must take effect at once
         keys = []
         for info in self._keyring.signing_keys(signing_purpose(project)):
             status = KeyStatus.REVOKED if info.status == CoreKeyStatus.REVOKED else KeyStatus.ACTIVE

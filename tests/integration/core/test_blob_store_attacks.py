@@ -69,8 +69,13 @@ def test_flipped_byte_in_ciphertext_attack_detected(
     info = store.put_bytes(os.urandom(2 * CHUNK_SIZE + 777))
     path = enc_path(store, info.digest)
     size = path.stat().st_size
-    position = {"magic": 3, "header_json": 20, "first_chunk": 200,
-                "middle": size // 2, "last_tag": size - 1}[where]
+    position = {
+        "magic": 3,
+        "header_json": 20,
+        "first_chunk": 200,
+        "middle": size // 2,
+        "last_tag": size - 1,
+    }[where]
     flip(path, position)
     assert_corrupted(store, info.digest, tmp_path)
 
@@ -139,14 +144,20 @@ def test_key_record_rewritten_to_claim_another_digest_attack_detected(
 
 
 @pytest.mark.parametrize("cut", ["header_only", "mid_chunk", "chunk_boundary", "one_byte", "empty"])
-def test_truncated_blob_attack_detected(store: EncryptedBlobStore, tmp_path: Path, cut: str) -> None:
+def test_truncated_blob_attack_detected(
+    store: EncryptedBlobStore, tmp_path: Path, cut: str
+) -> None:
     info = store.put_bytes(os.urandom(2 * CHUNK_SIZE + 100))
     path = enc_path(store, info.digest)
     data = path.read_bytes()
     header_len = len(data) - (2 * (CHUNK_SIZE + 16) + 100 + 16)
-    keep = {"header_only": header_len, "mid_chunk": header_len + CHUNK_SIZE // 2,
-            "chunk_boundary": header_len + 2 * (CHUNK_SIZE + 16), "one_byte": len(data) - 1,
-            "empty": 0}[cut]
+    keep = {
+        "header_only": header_len,
+        "mid_chunk": header_len + CHUNK_SIZE // 2,
+        "chunk_boundary": header_len + 2 * (CHUNK_SIZE + 16),
+        "one_byte": len(data) - 1,
+        "empty": 0,
+    }[cut]
     path.write_bytes(data[:keep])
     assert_corrupted(store, info.digest, tmp_path)
 
@@ -196,7 +207,9 @@ def test_rotation_rewraps_keys_without_reencrypting(store: EncryptedBlobStore) -
     assert store.read_bytes(info.digest) == b"payload" * 1000
 
 
-def test_retired_kek_makes_unrewrapped_blob_unreadable(store: EncryptedBlobStore, tmp_path: Path) -> None:
+def test_retired_kek_makes_unrewrapped_blob_unreadable(
+    store: EncryptedBlobStore, tmp_path: Path
+) -> None:
     info = store.put_bytes(b"old data")
     ring: LocalKeyring = store._keys  # type: ignore[assignment,attr-defined]
     ring.rotate_kek()

@@ -2,45 +2,63 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import multiprocessing as mp
 import os
+import resource
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from bastion.core.crypto.keyring import MasterKeySource
+from bastion.core.errors import Conflict, InputError, NotFound, StorageFull
+from bastion.workspace import Bastion
 from conftest import WS
 
-from bastion.core.errors import Conflict, InputError, NotFound
+FORK = mp.get_context("fork")
 
 
-def _master_b64(w: WS) -> str:
-    assert w.master.raw_key is not None
-    return base64.b64encode(w.master.raw_key).decode()
-
-
-def _spawn(w: WS, script: str, tmp_path: Path) -> subprocess.Popen[str]:
-    path = tmp_path / "worker.py"
-    path.write_text(textwrap.dedent(script))
-    env = {**os.environ, "WS_HOME": str(w.home), "WS_KEY": _master_b64(w), "WS_TOKEN": w.token}
-    return subprocess.Popen(
-        [sys.executable, str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+def _fork(w: WS, target: object, *args: object) -> mp.process.BaseProcess:
+    w.ws.engine.dispose()  # no pooled connection may cross the fork
+    p = FORK.Process(  # type: ignore[attr-defined]
+        target=target, args=(w.home, w.master, w.token, *args), daemon=True
     )
+    p.start()
+    return p  # type: ignore[no-any-return]
 
 
-_OPEN = """
-import json, os, sys
-from pathlib import Path
-from bastion.core.crypto.keyring import MasterKeySource
-from bastion.workspace import Bastion
-ws = Bastion.open(Path(os.environ["WS_HOME"]), MasterKeySource.from_env_key(os.environ["WS_KEY"]))
-admin = ws.access.authenticate(os.environ["WS_TOKEN"])
-"""
+def _big_writer(home: Path, master: MasterKeySource, token: str) -> None:
+    ws = Bastion.open(home, master)
+    admin = ws.access.authenticate(token)
+    ws.access.authorize(admin, "blob.write", "project/default/objects/big.bin")
+    block = os.urandom(1 << 20)
+    ws.blobs.put_iter(i.to_bytes(8, "big") + block[8:] for i in range(200))  # ~200 MiB
+    os._exit(3)  # finishing means the test failed to interrupt it
+
+
+def _full_disk_writer(
+    home: Path, master: MasterKeySource, token: str, out: mp.Queue[dict[str, object]]
+) -> None:
+    result: dict[str, object] = {}
+    try:
+        ws = Bastion.open(home, master)
+        admin = ws.access.authenticate(token)
+        ws.access.authorize(admin, "blob.write", "project/default/objects/big.bin")
+        ws.blobs.put_bytes(b"fits")
+        # Files may not grow past 3 MiB from now on; with SIGXFSZ ignored writes fail (EFBIG).
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3 << 20, 3 << 20))
+        try:
+            ws.blobs.put_bytes(os.urandom(6 << 20))
+            result["raised"] = None
+        except StorageFull as e:
+            result["raised"], result["message"] = "StorageFull", e.message
+        result["digests"] = len(list(ws.blobs.digests()))
+    except BaseException as e:
+        result["raised"] = f"{type(e).__name__}: {e}"
+    out.put(result)
 
 
 def test_object_put_get_round_trip_is_audited(workspace: WS, tmp_path: Path) -> None:
@@ -68,17 +86,8 @@ def test_object_put_get_round_trip_is_audited(workspace: WS, tmp_path: Path) -> 
     assert workspace.ws.audit.verify().ok
 
 
-def test_kill_9_during_large_write_leaves_no_visible_object(workspace: WS, tmp_path: Path) -> None:
-    proc = _spawn(workspace, _OPEN + """
-ws.access.authorize(admin, "blob.write", "project/default/objects/big.bin")
-def parts():
-    block = os.urandom(1 << 20)
-    for i in range(200):  # ~200 MiB
-        yield i.to_bytes(8, "big") + block[8:]
-print("writing", flush=True)
-ws.blobs.put_iter(parts())
-print("finished", flush=True)
-""", tmp_path)
+def test_kill_9_during_large_write_leaves_no_visible_object(workspace: WS) -> None:
+    proc = _fork(workspace, _big_writer)
     tmp_dir = workspace.home / "blobs" / "tmp"
     deadline = time.monotonic() + 60
     try:
@@ -86,14 +95,15 @@ print("finished", flush=True)
             parts = list(tmp_dir.glob("*.part")) if tmp_dir.exists() else []
             if parts and parts[0].stat().st_size > 20 * 1024 * 1024:
                 break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
+            assert proc.is_alive(), f"writer exited with {proc.exitcode}"
+            time.sleep(0.02)
         else:
             pytest.fail("the writer never got going")
+        assert proc.pid is not None
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        out, err = proc.communicate(timeout=30)
-    assert "finished" not in out
+        proc.join(30)
+    assert proc.exitcode == -signal.SIGKILL
     blobs = workspace.ws.blobs
     assert list(blobs.digests()) == []
     assert list(tmp_dir.glob("*.part"))  # the leftover exists until fsck
@@ -103,32 +113,13 @@ print("finished", flush=True)
     assert workspace.ws.audit.verify().ok
 
 
-def test_disk_full_during_write_raises_storage_full(workspace: WS, tmp_path: Path) -> None:
-    proc = _spawn(workspace, _OPEN + """
-import resource, signal
-from bastion.core.errors import StorageFull
-ws.access.authorize(admin, "blob.write", "project/default/objects/big.bin")
-ws.blobs.put_bytes(b"fits")
-# Files may not grow past 3 MiB from now on; ignoring SIGXFSZ makes writes fail with EFBIG.
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (3 << 20, 3 << 20))
-result = {}
-try:
-    ws.blobs.put_bytes(os.urandom(6 << 20))
-    result["raised"] = None
-except StorageFull as e:
-    result["raised"] = "StorageFull"
-    result["message"] = e.message
-except BaseException as e:
-    result["raised"] = type(e).__name__ + ": " + str(e)
-result["digests"] = len(list(ws.blobs.digests()))
-print(json.dumps(result), flush=True)
-""", tmp_path)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+def test_disk_full_during_write_raises_storage_full(workspace: WS) -> None:
+    out: mp.Queue[dict[str, object]] = FORK.Queue()
+    proc = _fork(workspace, _full_disk_writer, out)
+    result = out.get(timeout=120)
+    proc.join(30)
     assert result["raised"] == "StorageFull", result
-    assert "no space" in result["message"]
+    assert "no space" in str(result["message"])
     assert result["digests"] == 1  # only the small object that fit
     blobs = workspace.ws.blobs
     assert list((workspace.home / "blobs" / "tmp").glob("*.part")) == []

@@ -34,9 +34,7 @@ def open_stream(key: bytes, blob: bytes) -> bytes:
     dec = StreamDecryptor(key, blob[:hlen], header)
     body, size = blob[hlen:], dec.sealed_chunk_size
     chunks = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
-    return b"".join(
-        dec.open(i, c, final=i == len(chunks) - 1) for i, c in enumerate(chunks)
-    )
+    return b"".join(dec.open(i, c, final=i == len(chunks) - 1) for i, c in enumerate(chunks))
 
 
 @pytest.fixture

@@ -44,7 +44,9 @@ def test_passphrase_keyring_opens_with_right_passphrase(ring_path: Path) -> None
 
 
 def test_wrong_passphrase_attack_refused(ring_path: Path) -> None:
-    LocalKeyring.create(ring_path, MasterKeySource.from_passphrase("correct horse"), scrypt_n=FAST_N)
+    LocalKeyring.create(
+        ring_path, MasterKeySource.from_passphrase("correct horse"), scrypt_n=FAST_N
+    )
     with pytest.raises(WrongPassphrase) as e:
         LocalKeyring.open(ring_path, MasterKeySource.from_passphrase("battery staple"))
     assert "correct horse" not in e.value.diagnostics()
@@ -67,7 +69,9 @@ def test_passphrase_keyring_needs_passphrase(ring_path: Path, master_key: Master
         LocalKeyring.open(ring_path, master_key)
 
 
-def test_env_key_mode_round_trip(ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource) -> None:
+def test_env_key_mode_round_trip(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource
+) -> None:
     doc = json.loads(ring_path.read_text())
     assert doc["master"]["source"] == "env" and "kdf" not in doc["master"]
     wrapped = ring.wrap(b"d" * 32, b"blob:1")
@@ -91,8 +95,9 @@ def test_missing_keyring_is_key_unavailable(tmp_path: Path, master_key: MasterKe
     assert e.value.hint
 
 
-def test_create_refuses_to_overwrite_existing_keyring(ring: LocalKeyring, ring_path: Path,
-                                                      master_key: MasterKeySource) -> None:
+def test_create_refuses_to_overwrite_existing_keyring(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource
+) -> None:
     with pytest.raises(ConfigurationError):
         LocalKeyring.create(ring_path, master_key)
 
@@ -103,8 +108,9 @@ def test_keyring_file_is_mode_0600(ring: LocalKeyring, ring_path: Path) -> None:
     assert stat.S_IMODE(ring_path.stat().st_mode) == 0o600
 
 
-def test_keyring_file_holds_no_plaintext_key_material(ring: LocalKeyring, ring_path: Path,
-                                                      master_key_b64: str) -> None:
+def test_keyring_file_holds_no_plaintext_key_material(
+    ring: LocalKeyring, ring_path: Path, master_key_b64: str
+) -> None:
     ring.ed25519_key("audit")
     text = ring_path.read_text()
     assert master_key_b64 not in text
@@ -121,16 +127,18 @@ def test_keyring_file_holds_no_plaintext_key_material(ring: LocalKeyring, ring_p
         b'{"format": "something-else/9"}',
     ],
 )
-def test_corrupted_keyring_json_is_key_unavailable(ring: LocalKeyring, ring_path: Path,
-                                                   master_key: MasterKeySource, content: bytes) -> None:
+def test_corrupted_keyring_json_is_key_unavailable(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource, content: bytes
+) -> None:
     ring_path.write_bytes(content)
     with pytest.raises(KeyUnavailable):
         LocalKeyring.open(ring_path, master_key)
 
 
 @pytest.mark.parametrize("damage", ["drop_master", "garble_check", "drop_keks_field"])
-def test_structurally_corrupted_keyring_is_a_typed_error(ring: LocalKeyring, ring_path: Path,
-                                                          master_key: MasterKeySource, damage: str) -> None:
+def test_structurally_corrupted_keyring_is_a_typed_error(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource, damage: str
+) -> None:
     """A keyring that is valid JSON but damaged must fail with a CryptoError, not a KeyError."""
     doc = json.loads(ring_path.read_text())
     if damage == "drop_master":
@@ -154,8 +162,9 @@ def test_tampered_wrapped_key_fails_authentication(ring: LocalKeyring) -> None:
         ring.unwrap(bad, b"blob:1")
 
 
-def test_kek_rotation_keeps_old_data_readable(ring: LocalKeyring, ring_path: Path,
-                                              master_key: MasterKeySource) -> None:
+def test_kek_rotation_keeps_old_data_readable(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource
+) -> None:
     old = ring.wrap(b"a" * 32, b"c1")
     new_version = ring.rotate_kek()
     assert new_version == 2 and ring.active_kek_version() == 2
@@ -168,8 +177,9 @@ def test_kek_rotation_keeps_old_data_readable(ring: LocalKeyring, ring_path: Pat
     assert statuses == {1: KeyStatus.ROTATED, 2: KeyStatus.ACTIVE}
 
 
-def test_retired_kek_no_longer_unwraps(ring: LocalKeyring, ring_path: Path,
-                                       master_key: MasterKeySource) -> None:
+def test_retired_kek_no_longer_unwraps(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource
+) -> None:
     old = ring.wrap(b"a" * 32, b"c1")
     ring.rotate_kek()
     ring.retire_kek(1)
@@ -226,8 +236,9 @@ def test_signature_from_other_purpose_key_is_rejected(ring: LocalKeyring) -> Non
     assert not KeyringVerifier(ring, "audit").verify(other.key_id, sig, b"data")
 
 
-def test_rotation_by_another_process_is_seen_after_reload(ring: LocalKeyring, ring_path: Path,
-                                                          master_key: MasterKeySource) -> None:
+def test_rotation_by_another_process_is_seen_after_reload(
+    ring: LocalKeyring, ring_path: Path, master_key: MasterKeySource
+) -> None:
     other = LocalKeyring.open(ring_path, master_key)
     other.rotate_kek()
     ring.reload()

@@ -63,7 +63,9 @@ def test_property_inclusion_proofs_verify_and_reject_forgeries(data: st.DataObje
 
 @settings(max_examples=80, deadline=None)
 @given(data=st.data(), n=st.integers(min_value=1, max_value=70))
-def test_property_consistency_proofs_verify_and_reject_forgeries(data: st.DataObject, n: int) -> None:
+def test_property_consistency_proofs_verify_and_reject_forgeries(
+    data: st.DataObject, n: int
+) -> None:
     ls = leaves(n)
     m = data.draw(st.integers(min_value=1, max_value=n))
     old_root, new_root = merkle.root_of(ls[:m]), merkle.root_of(ls)

@@ -8,7 +8,21 @@ the first bad entry; inclusion and consistency proofs are available.
 
 Appends use group commit: concurrent callers in one process share a single
 durable transaction, so throughput scales without weakening durability
-(every ``append`` returns only after its entry is committed).
+(every ``append`` returns only after its entry is committed).  The first
+caller to find no commit in flight leads: it commits everything queued, wakes
+exactly the callers it committed for, and hands leadership to the oldest
+caller still queued (no thundering herd: a waiter is woken once, when it is
+done or must lead).  The witness still advances after *every* commit: writing
+it less often would leave a window in which entries appended after the last
+periodic checkpoint could be deleted without ``verify`` noticing, and it costs
+one small file write per commit, shared by the whole batch.
+
+``verify`` reads a consistent snapshot - witness, checkpoints, then the head -
+and checks exactly the entries the head names, so appends running meanwhile
+are never mistaken for tampering; entries beyond that head are accepted only
+if a head re-read afterwards names them.  It makes one pass over raw rows
+(the prefix root the witness names is captured on the way) instead of building
+an ``AuditEntry`` per row.
 
 Example::
 
@@ -22,10 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json.encoder
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from bastion.core.audit import merkle
 from bastion.core.audit.entries import (
@@ -36,12 +52,13 @@ from bastion.core.audit.entries import (
     Checkpoint,
     Head,
     checkpoint_bytes,
+    encode_leaf,
     seal,
 )
 from bastion.core.audit.ports import AuditRepository, CheckpointSigner, CheckpointVerifier
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.canonical import JSON
-from bastion.core.errors import AuditLogTampered, InputError
+from bastion.core.errors import AuditLogTampered, InputError, StorageError
 
 Progress = Callable[[int], None]
 
@@ -72,6 +89,65 @@ class VerifyReport:
 class _Pending:
     records: Sequence[AuditRecord]
     future: Future[list[AuditEntry]] = field(default_factory=Future)
+    #: set once: when ``future`` is done, or when this caller must lead a commit
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+#: one stored entry as a tuple, in ``AuditEntry`` field order
+Row = tuple[int, str, str, str, str, str, str, str, str, str]
+
+
+@runtime_checkable
+class _RowSource(Protocol):
+    """Optional fast path of a repository: entries as plain tuples."""
+
+    def iter_rows(self, batch: int = 20_000) -> Iterator[Row]: ...
+
+
+_esc = json.encoder.encode_basestring_ascii
+
+
+def _fast_leaf(
+    seq: int, ts: str, actor: str, action: str, resource: str, outcome: str,
+    request_id: str, details: str, prev_hash: str,
+) -> bytes:
+    """``encode_leaf`` without building a JSON encoder per call (same bytes).
+
+    ``encode_basestring_ascii`` is exactly what ``json.dumps(ensure_ascii=True)``
+    applies to each string; it raises ``TypeError`` on a non-string, and callers
+    then fall back to ``encode_leaf``.  ``verify`` also compares this with
+    ``encode_leaf`` on the first entry and uses the slow one if they ever differ."""
+    if type(seq) is not int:
+        raise TypeError("seq must be an int")
+    return (
+        f"[1,{seq},{_esc(ts)},{_esc(actor)},{_esc(action)},{_esc(resource)},"
+        f"{_esc(outcome)},{_esc(request_id)},{_esc(details)},{_esc(prev_hash)}]"
+    ).encode("ascii")
+
+
+def _leaf_of(e: AuditEntry) -> bytes:
+    args = (e.seq, e.ts, e.actor, e.action, e.resource, e.outcome, e.request_id, e.details,
+            e.prev_hash)
+    try:
+        return _fast_leaf(*args)
+    except TypeError:
+        return encode_leaf(*args)
+
+
+def _frontier(size: int, peaks: list[bytes]) -> merkle.Frontier:
+    """A ``merkle.Frontier`` from bare peak hashes (heights follow from ``size``)."""
+    heights = [h for h in range(size.bit_length() - 1, -1, -1) if size >> h & 1]
+    return merkle.Frontier(size, list(zip(heights, peaks, strict=True)))
+
+
+@dataclass(frozen=True)
+class _Scan:
+    size: int
+    prev: str
+    frontier: merkle.Frontier
+    verified: int
+    witness_root: str | None  # the root at the witness's size, if reached
+    beyond: int | None  # seq of the first row past the snapshot head
 
 
 class AuditLog:
@@ -107,18 +183,26 @@ class AuditLog:
         mine = _Pending(records)
         with self._cv:
             self._pending.append(mine)
-            while not mine.future.done() and self._committing:
-                self._cv.wait()
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            mine.wake.wait()  # set when committed, or when handed leadership
             if mine.future.done():
                 return mine.future.result()
-            self._committing = True
+        with self._cv:
             batch, self._pending = self._pending, []
         try:
             self._commit(batch)
         finally:
             with self._cv:
-                self._committing = False
-                self._cv.notify_all()
+                if self._pending:
+                    self._pending[0].wake.set()  # the oldest waiter leads next
+                else:
+                    self._committing = False
+            for p in batch:
+                if not p.future.done():  # only if _commit itself blew up
+                    p.future.set_exception(StorageError("the audit commit was interrupted"))
+                p.wake.set()
         return mine.future.result()
 
     def _commit(self, batch: list[_Pending]) -> None:
@@ -139,17 +223,28 @@ class AuditLog:
     def _seal(
         self, head: Head, records: Sequence[AuditRecord]
     ) -> tuple[list[AuditEntry], Head, list[Checkpoint]]:
-        frontier = merkle.Frontier.from_text(head.size, head.frontier)
-        prev, entries, checkpoints = head.last_hash, [], []
+        start = merkle.Frontier.from_text(head.size, head.frontier)
+        peaks = [p for _, p in start.peaks]  # bare peak hashes, as in verify's scan
+        size, prev = start.size, head.last_hash
+        entries: list[AuditEntry] = []
+        checkpoints: list[Checkpoint] = []
+        sha256 = hashlib.sha256
         for record in records:
-            entry = seal(record, frontier.size + 1, prev)
-            frontier.append(merkle.leaf_hash(entry.leaf_data()))
+            entry = seal(record, size + 1, prev)
+            node = sha256(b"\x00" + _leaf_of(entry)).digest()  # merkle.leaf_hash
+            n = size
+            while n & 1:
+                node = sha256(b"\x01" + peaks.pop() + node).digest()  # merkle.node_hash
+                n >>= 1
+            peaks.append(node)
+            size += 1
             entries.append(entry)
             prev = entry.entry_hash
-            if frontier.size % self._every == 0:
-                checkpoints.append(self._sign(frontier.size, frontier.root().hex()))
+            if size % self._every == 0:
+                checkpoints.append(self._sign(size, _frontier(size, peaks).root().hex()))
+        frontier = _frontier(size, peaks)
         self._last_frontier = frontier
-        return entries, Head(frontier.size, prev, frontier.to_text()), checkpoints
+        return entries, Head(size, prev, frontier.to_text()), checkpoints
 
     def _advance_witness(self, size: int) -> None:
         frontier = self._last_frontier
@@ -184,12 +279,17 @@ class AuditLog:
 
     # -- verification -----------------------------------------------------------
     def verify(self, progress: Progress | None = None) -> VerifyReport:
-        """Re-check chain, Merkle roots, checkpoint signatures and the witness."""
+        """Re-check chain, Merkle roots, checkpoint signatures and the witness.
+
+        Reads a snapshot in commit order (witness, checkpoints, head: each only
+        grows and is written no earlier than the entries it covers) and then
+        checks the entries that head names, so concurrent appends are not
+        reported as tampering."""
+        witness = self._witness.read()
         checkpoints = {cp.tree_size: cp for cp in self._repo.checkpoints()}
+        head = self._repo.head()
         problems: list[str] = []
         first_bad: int | None = None
-        frontier = merkle.Frontier()
-        prev, expected_seq, verified = GENESIS, 1, 0
 
         def bad(seq: int, why: str) -> None:
             nonlocal first_bad
@@ -198,48 +298,117 @@ class AuditLog:
             if len(problems) < 20:
                 problems.append(f"entry {seq}: {why}")
 
-        for entry in self._repo.iter_entries():
-            if entry.seq != expected_seq:
-                bad(expected_seq, f"missing or reordered (found seq {entry.seq} next)")
-                expected_seq = entry.seq
-            data = entry.leaf_data()
-            if hashlib.sha256(data).hexdigest() != entry.entry_hash:
-                bad(entry.seq, "contents do not match its hash (edited)")
-            if entry.prev_hash != prev:
-                bad(entry.seq, "does not chain to the previous entry")
-            prev = entry.entry_hash
-            frontier.append(merkle.leaf_hash(data))
-            cp = checkpoints.get(frontier.size)
-            if cp is not None:
-                if self._check_cp(cp, frontier.root().hex()):
-                    verified += 1
-                else:
-                    bad(entry.seq, f"checkpoint at size {cp.tree_size} does not match")
-            expected_seq += 1
-            if progress is not None and frontier.size % 10_000 == 0:
-                progress(10_000)
-        size = frontier.size
+        want = witness.tree_size if witness is not None else -1
+        scan = self._scan(head.size, checkpoints, want, bad, progress)
+        size, prev, frontier = scan.size, scan.prev, scan.frontier
         for cp in checkpoints.values():
             if cp.tree_size > size:
                 bad(size + 1, f"signed checkpoint names {cp.tree_size} entries; log has {size}")
-        head = self._repo.head()
         if head.size != size or (size and head.last_hash != prev):
             bad(min(head.size, size) + 1, f"head names {head.size} entries; log has {size}")
-        witness = self._witness.read()
+        elif scan.beyond is not None:
+            # Rows past the snapshot head: fine if a commit since then named them.
+            now = self._repo.head().size
+            if scan.beyond > now:
+                bad(size + 1, f"head names {now} entries; log has {scan.beyond}")
         if witness is not None:
-            self._check_witness(witness, size, frontier, bad)
+            self._check_witness(witness, size, frontier, scan.witness_root, bad)
+        elif size > 0:
+            # Every workspace writes a witness at init and after each commit, so a
+            # missing one is itself evidence: it is what hides a truncated tail.
+            bad(size, "the witness file is missing (restore it from backup; a log cut "
+                "back to its last checkpoint cannot be told apart without it)")
         return VerifyReport(
             ok=first_bad is None,
             entries=size,
-            checkpoints_verified=verified,
+            checkpoints_verified=scan.verified,
             first_bad_seq=first_bad,
             problems=tuple(problems),
             root_hash=frontier.root().hex(),
             witness_size=witness.tree_size if witness else None,
         )
 
+    def _rows(self) -> Iterable[Row]:
+        if isinstance(self._repo, _RowSource):
+            return self._repo.iter_rows()
+        return (
+            (e.seq, e.ts, e.actor, e.action, e.resource, e.outcome, e.request_id, e.details,
+             e.prev_hash, e.entry_hash)
+            for e in self._repo.iter_entries()
+        )
+
+    def _scan(
+        self,
+        upto: int,
+        checkpoints: dict[int, Checkpoint],
+        witness_size: int,
+        bad: Callable[[int, str], None],
+        progress: Progress | None,
+    ) -> _Scan:
+        """One pass over the stored rows, up to ``upto`` entries (the snapshot head).
+
+        The hot loop of ``bastion audit verify``: per entry one leaf encoding,
+        two SHA-256 and an amortised one node hash, with the Merkle frontier
+        kept as a bare list of peak hashes."""
+        sha256 = hashlib.sha256
+        leaf_fn = _fast_leaf
+        peaks: list[bytes] = []
+        size, prev, expected, verified = 0, GENESIS, 1, 0
+        witness_root = merkle.EMPTY_ROOT.hex() if witness_size == 0 else None
+        beyond: int | None = None
+        for row in self._rows():
+            seq, ts, actor, action, resource, outcome, rid, details, prev_hash, entry_hash = row
+            if size >= upto:
+                beyond = int(seq)  # appended after the snapshot (checked by the caller)
+                break
+            if type(seq) is not int:
+                seq = int(seq)
+            if seq != expected:
+                bad(expected, f"missing or reordered (found seq {seq} next)")
+                expected = seq
+            try:
+                data = leaf_fn(seq, ts, actor, action, resource, outcome, rid, details, prev_hash)
+                if size == 0 and data != encode_leaf(
+                    seq, ts, actor, action, resource, outcome, rid, details, prev_hash
+                ):
+                    leaf_fn = encode_leaf
+                    data = leaf_fn(seq, ts, actor, action, resource, outcome, rid, details,
+                                   prev_hash)
+            except TypeError:
+                data = encode_leaf(seq, ts, actor, action, resource, outcome, rid, details,
+                                   prev_hash)
+            if sha256(data).hexdigest() != entry_hash:
+                bad(seq, "contents do not match its hash (edited)")
+            if prev_hash != prev:
+                bad(seq, "does not chain to the previous entry")
+            prev = entry_hash
+            node = sha256(b"\x00" + data).digest()
+            n = size
+            while n & 1:
+                node = sha256(b"\x01" + peaks.pop() + node).digest()
+                n >>= 1
+            peaks.append(node)
+            size += 1
+            cp = checkpoints.get(size)
+            if cp is not None:
+                if self._check_cp(cp, _frontier(size, peaks).root().hex()):
+                    verified += 1
+                else:
+                    bad(seq, f"checkpoint at size {cp.tree_size} does not match")
+            if size == witness_size:
+                witness_root = _frontier(size, peaks).root().hex()
+            expected += 1
+            if progress is not None and size % 10_000 == 0:
+                progress(10_000)
+        return _Scan(size, prev, _frontier(size, peaks), verified, witness_root, beyond)
+
     def _check_witness(
-        self, w: Checkpoint, size: int, frontier: merkle.Frontier, bad: Callable[[int, str], None]
+        self,
+        w: Checkpoint,
+        size: int,
+        frontier: merkle.Frontier,
+        prefix_root: str | None,
+        bad: Callable[[int, str], None],
     ) -> None:
         if w.tree_size < 0:
             bad(1, "the witness file is unreadable")
@@ -248,20 +417,12 @@ class AuditLog:
         elif w.tree_size == size and not self._check_cp(w, frontier.root().hex()):
             bad(size, "witness root or signature does not match the log")
         elif w.tree_size < size:
-            # Entries written after the witness: check its signature; its root is
-            # checked below against a recomputed prefix root.
+            # Entries written after the witness: check its signature and its root
+            # against the prefix root captured during the scan.
             if not self._verifier.verify(w.key_id, bytes.fromhex(w.signature), w.signed_bytes()):
                 bad(w.tree_size, "witness signature is invalid")
-            elif not self._prefix_root_matches(w):
+            elif prefix_root != w.root_hash:
                 bad(w.tree_size, "witness root does not match the log prefix")
-
-    def _prefix_root_matches(self, w: Checkpoint) -> bool:
-        f = merkle.Frontier()
-        for entry in self._repo.iter_entries():
-            if f.size == w.tree_size:
-                break
-            f.append(merkle.leaf_hash(entry.leaf_data()))
-        return f.size == w.tree_size and f.root().hex() == w.root_hash
 
     def _check_cp(self, cp: Checkpoint, root_hex: str) -> bool:
         try:

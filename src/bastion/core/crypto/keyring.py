@@ -129,6 +129,23 @@ class LocalKeyring:
         self._path = path
         self._master = master
         self._doc = doc
+        self._mtime = self._stamp()
+
+    def _stamp(self) -> int:
+        try:
+            return self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def _fresh(self) -> None:
+        """Re-read the file if another process changed it (rotation, revocation).
+
+        A long-running server must not keep wrapping data keys under a KEK that
+        the CLI retired, nor sign with a revoked key."""
+        stamp = self._stamp()
+        if stamp != self._mtime:
+            self._doc = _read_doc(self._path)
+            self._mtime = stamp
 
     # -- life cycle ---------------------------------------------------------
     @classmethod
@@ -196,6 +213,7 @@ class LocalKeyring:
 
     # -- KeyManager ---------------------------------------------------------
     def active_kek_version(self) -> int:
+        self._fresh()
         for k in self._doc["keks"]:
             if k["status"] == KeyStatus.ACTIVE:
                 return int(k["version"])
@@ -215,6 +233,7 @@ class LocalKeyring:
         return WrappedKey(self.kek_id, version, blob)
 
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
+        self._fresh()
         if wrapped.kek_id != self.kek_id:
             raise KeyUnavailable(f"data key was wrapped by key manager {wrapped.kek_id!r}")
         kek = self._kek(wrapped.kek_version)
@@ -259,6 +278,7 @@ class LocalKeyring:
         return key_id, cast(ec.EllipticCurvePrivateKey, key)
 
     def signing_keys(self, purpose: str | None = None) -> list[SigningKeyInfo]:
+        self._fresh()
         return [
             SigningKeyInfo(
                 key_id=s["key_id"],
@@ -298,6 +318,7 @@ class LocalKeyring:
 
     # -- internals ----------------------------------------------------------
     def _active_signing(self, purpose: str, algorithm: KeyAlgorithm) -> tuple[str, bytes]:
+        self._fresh()
         entry = self._find_active_signing(purpose)
         if entry is None:
             with self._locked():
@@ -388,6 +409,7 @@ class LocalKeyring:
 
     def reload(self) -> None:
         self._doc = _read_doc(self._path)
+        self._mtime = self._stamp()
 
     def _write(self) -> None:
         tmp = self._path.with_name(self._path.name + f".{secrets.token_hex(4)}.tmp")
@@ -399,6 +421,7 @@ class LocalKeyring:
         finally:
             os.close(fd)
         os.replace(tmp, self._path)
+        self._mtime = self._stamp()
         dir_fd = os.open(self._path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +40,7 @@ from bastion.core.crypto.envelope import (
 )
 from bastion.core.crypto.interface import KeyManager, WrappedKey
 from bastion.core.errors import BlobCorrupted, CryptoError, NotFound, StorageError
-from bastion.core.store._adapters.local_folder import storage_error
+from bastion.core.store._adapters.local_folder import WritebackFile, storage_error
 from bastion.core.store.interface import BlobInfo, Digest, ObjectBackend, as_digest
 
 Progress = Callable[[int], None]
@@ -67,12 +67,25 @@ def _context(digest: str, size: int, file_id: str) -> bytes:
     return f"blob|{digest}|{size}|{file_id}".encode()
 
 
+def _read_full(source: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes or up to EOF: a raw file or a pipe may return short reads."""
+    data = source.read(size)
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size and (more := source.read(size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 def _chunks(source: BinaryIO, size: int) -> Iterator[tuple[int, bytes, bool]]:
     """Yield (index, chunk, is_final) reading one chunk ahead to know the last one."""
-    current = source.read(size)
+    current = _read_full(source, size)
     index = 0
     while True:
-        following = source.read(size) if len(current) == size else b""
+        following = _read_full(source, size) if len(current) == size else b""
         final = not following
         yield index, current, final
         if final:
@@ -92,7 +105,7 @@ class EncryptedBlobStore:
     def put_file(self, path: Path, *, progress: Progress | None = None) -> BlobInfo:
         try:
             with open(path, "rb", buffering=0) as fh:
-                return self.put_stream(fh, progress=progress)  # type: ignore[arg-type]
+                return self.put_stream(fh, progress=progress)
         except FileNotFoundError:
             raise NotFound(f"file {path} does not exist") from None
 
@@ -109,18 +122,25 @@ class EncryptedBlobStore:
         enc = StreamEncryptor(data_key)
         hasher = hashlib.sha256()
         size = 0
-        # Hash on a second thread while this one encrypts: hashlib releases the
-        # GIL, so the two run in parallel and the write path stays I/O bound.
+        # Hash on a second thread while this one reads, encrypts and writes:
+        # hashlib releases the GIL, so SHA-256 of chunk i overlaps the AES of
+        # chunk i+1 and the I/O around it.  Only one hash is ever in flight, so
+        # the chunks reach the hasher in order.
         with ThreadPoolExecutor(max_workers=1) as pool, self._backend.staged() as staged:
             out = staged.stream
             out.write(enc.header_bytes)
+            hashed: Future[None] | None = None
             for index, chunk, final in _chunks(source, CHUNK_SIZE):
+                sealed = enc.seal(index, chunk, final=final)
+                if hashed is not None:
+                    hashed.result()
                 hashed = pool.submit(hasher.update, chunk)
-                out.write(enc.seal(index, chunk, final=final))
-                hashed.result()
+                out.write(sealed)
                 size += len(chunk)
                 if progress is not None:
                     progress(len(chunk))
+            if hashed is not None:
+                hashed.result()
             digest = Digest(hasher.hexdigest())
             enc_name, key_name = _names(digest)
             if self._backend.exists(key_name) and self._backend.exists(enc_name):
@@ -154,7 +174,7 @@ class EncryptedBlobStore:
     def info(self, digest: str) -> BlobInfo:
         d = as_digest(digest)
         doc = self._read_key_doc(d)
-        return BlobInfo(d, int(doc["size"]), int(doc["kek_version"]))
+        return BlobInfo(d, int(str(doc["size"])), int(str(doc["kek_version"])))
 
     def iter_chunks(self, digest: str) -> Iterator[bytes]:
         """Yield authenticated plaintext chunks; raise BlobCorrupted on any tamper.
@@ -184,7 +204,10 @@ class EncryptedBlobStore:
         )
         data_key = self._keys.unwrap(wrapped, _context(d, size, file_id))
         hasher, total = hashlib.sha256(), 0
-        with self._backend.open(enc_name) as fh:
+        # The digest is computed on a helper thread (hashlib releases the GIL)
+        # while this one reads and decrypts the next chunk and the consumer
+        # writes this one; the final digest check waits for every chunk.
+        with self._backend.open(enc_name) as fh, _Hasher(hasher) as hashing:
             prefix = fh.read(header_prefix_size())
             header, header_len = parse_header(prefix)
             if header.file_id != file_id:
@@ -198,12 +221,13 @@ class EncryptedBlobStore:
                 following = fh.read(sealed_size) if len(current) == sealed_size else b""
                 final = not following
                 plain = dec.open(index, current, final=final)
-                hasher.update(plain)
+                hashing.update(plain, background=index > 0 or not final)
                 total += len(plain)
                 yield plain
                 if final:
                     break
                 current, index = following, index + 1
+            hashing.wait()
         if total != size or hasher.hexdigest() != d:
             raise ChunkAuthenticationFailed("content does not match its digest")
 
@@ -214,10 +238,9 @@ class EncryptedBlobStore:
         """Decrypt into ``dest``; the file appears only after full verification."""
         tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
         try:
-            with open(tmp, "xb") as out:
+            with WritebackFile(tmp, "xb") as out:
                 for chunk in self.iter_chunks(digest):
                     out.write(chunk)
-                out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, dest)
         except OSError as e:
@@ -236,8 +259,11 @@ class EncryptedBlobStore:
             doc = json.loads(raw)
             if doc.get("digest") != d:
                 raise ValueError("digest mismatch")
+            # Fail closed on a damaged record: every field must be there and parse.
+            int(str(doc["size"])), int(str(doc["kek_version"])), str(doc["file_id"])
+            str(doc["kek_id"]), base64.b64decode(str(doc["wrapped"]), validate=True)
             return dict(doc)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, KeyError, TypeError):
             raise BlobCorrupted(f"blob {d} is corrupted: its key record is unreadable") from None
 
     # -- maintenance ------------------------------------------------------------
@@ -268,7 +294,9 @@ class EncryptedBlobStore:
                 continue
             context = _context(d, int(str(doc["size"])), str(doc["file_id"]))
             old = WrappedKey(
-                str(doc["kek_id"]), int(str(doc["kek_version"])), base64.b64decode(str(doc["wrapped"]))
+                str(doc["kek_id"]),
+                int(str(doc["kek_version"])),
+                base64.b64decode(str(doc["wrapped"])),
             )
             new = self._keys.wrap(self._keys.unwrap(old, context), context)
             self._write_key(_names(d)[1], d, int(str(doc["size"])), str(doc["file_id"]), new)
@@ -300,6 +328,36 @@ class EncryptedBlobStore:
             except (BlobCorrupted, NotFound, StorageError):
                 corrupted.append(d)
         return FsckReport(checked, tuple(corrupted), orphans, incomplete)
+
+
+class _Hasher:
+    """Feeds one hash in order, on a lazily started helper thread for big inputs."""
+
+    def __init__(self, hasher: hashlib._Hash) -> None:
+        self._hasher = hasher
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _Hasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def update(self, data: bytes, *, background: bool) -> None:
+        self.wait()
+        if not background:  # a one-chunk object: a thread would cost more than it saves
+            self._hasher.update(data)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = self._pool.submit(self._hasher.update, data)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
 
 class _IterReader:

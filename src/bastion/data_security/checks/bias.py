@@ -194,6 +194,12 @@ def _compare(
     return warn, block, details, flag
 
 
+def _positive(spec: BiasSpec, df: pl.DataFrame) -> pl.Expr:
+    # The favourable label arrives as text from the CLI/API ("1"): compare it in the label
+    # column's type, or polars refuses to compare i64 with str (an unhandled error).
+    return pl.lit(spec.positive_label).cast(df.schema[spec.label], strict=False)
+
+
 def check_bias(
     df: pl.DataFrame,
     spec: BiasSpec,
@@ -217,7 +223,7 @@ def check_bias(
             ),
         )
     positive = df.select(
-        (pl.col(spec.label) == pl.lit(spec.positive_label)).fill_null(False).alias("__y")
+        (pl.col(spec.label) == _positive(spec, df)).fill_null(False).alias("__y")
     ).to_series()
     results = []
     for attr in spec.sensitive:
@@ -264,7 +270,7 @@ def bias_baseline(
             hint=f"columns: {', '.join(df.columns)}",
         )
     positive = df.select(
-        (pl.col(spec.label) == pl.lit(spec.positive_label)).fill_null(False)
+        (pl.col(spec.label) == _positive(spec, df)).fill_null(False)
     ).to_series()
     attrs = []
     for attr in spec.sensitive:

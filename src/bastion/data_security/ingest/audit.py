@@ -98,6 +98,8 @@ def audit_frame(
                 label=inputs.label,
                 policy=inputs.policy.poisoning_policy(),
                 recent=inputs.recent,
+                # each detector reports when it is done: callers see where the time goes
+                progress=lambda stage, _done, _total: tick(f"poisoning/{stage}"),
             )
         )
     return results

@@ -131,7 +131,8 @@ def backdoor_triggers(
     n = int(known.size)
     singles = [c for c in singles if _pure_beyond_prior(c, prior, policy)]
     pairs = [c for c in pairs if _pure_beyond_prior(c, prior, policy)]
-    triggers = [c for c in singles if _p_value(c, trusted, n, prior, policy.trigger_rare_share) < alpha]
+    rare = policy.trigger_rare_share
+    triggers = [c for c in singles if _p_value(c, trusted, n, prior, rare) < alpha]
     single_items = {(c.columns[0], c.values[0]) for c in triggers}
     for cand in pairs:
         # a pair containing a trigger value is that trigger again, not a new finding
@@ -139,7 +140,7 @@ def backdoor_triggers(
             (col, val) in single_items for col, val in zip(cand.columns, cand.values, strict=True)
         ):
             continue
-        if _p_value(cand, trusted, n, prior, policy.trigger_rare_share) < alpha:
+        if _p_value(cand, trusted, n, prior, rare) < alpha:
             triggers.append(cand)
     flagged: set[int] = set()
     for cand in triggers:

@@ -1,16 +1,34 @@
-"""A local folder as an ``ObjectBackend``: temp file, fsync, rename, fsync dir."""
+"""A local folder as an ``ObjectBackend``: temp file, fsync, rename, fsync dir.
+
+Large writes go through :class:`WritebackFile`, which asks the kernel to start
+writing each few MiB to disk as soon as they are written.  Without it a 1 GiB
+object sits dirty in the page cache until the final ``fsync``, which then
+waits for the whole GiB; with it the disk works while the CPU encrypts, so the
+final ``fsync`` has little left to do.  Durability is unchanged: publishing
+still fsyncs the file, renames it and fsyncs the directory.
+
+Example::
+
+    backend = LocalFolderBackend(Path("/srv/bastion/blobs"))
+    with backend.writer("objects/ab/abcd.key") as out:
+        out.write(b"...")
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 from bastion.core.errors import InputError, NotFound, StorageError, StorageFull
 
@@ -23,6 +41,42 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: start write-back once this much unsynced data has accumulated
+_WRITEBACK_EVERY = 8 * 1024 * 1024
+
+
+class WritebackFile(io.FileIO):
+    """An unbuffered binary file that writes fully and starts write-back early.
+
+    ``write`` never returns short (it loops like a buffered writer would) and,
+    every ``_WRITEBACK_EVERY`` bytes, calls ``posix_fadvise(DONTNEED)`` on the
+    range written since the last call: Linux starts asynchronous write-back of
+    those dirty pages (``WB_SYNC_NONE``) and keeps them cached while dirty.  It
+    is only a hint; callers still ``fsync`` before trusting the data."""
+
+    _written = 0
+    _kicked = 0
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            n = super().write(view[done:])
+            if n is None:  # only for non-blocking files, which these never are
+                raise BlockingIOError(errno.EAGAIN, "write would block")
+            done += n
+        self._written += done
+        if self._written - self._kicked >= _WRITEBACK_EVERY and _FADVISE is not None:
+            with contextlib.suppress(OSError):  # a hint: never fail the write over it
+                _FADVISE(self.fileno(), self._kicked, self._written - self._kicked, _DONTNEED)
+            self._kicked = self._written
+        return done
+
+
+_FADVISE = getattr(os, "posix_fadvise", None)
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 4)
 
 
 def storage_error(e: OSError, what: str) -> StorageError:
@@ -78,7 +132,7 @@ class LocalFolderBackend:
         self._tmp.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp / f"{secrets.token_hex(8)}.part"
         try:
-            fh = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
+            fh = WritebackFile(tmp, "xb")
             # The lock tells cleanup_incomplete() this temp file has a live writer.
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         except OSError as e:
@@ -132,4 +186,4 @@ class LocalFolderBackend:
         return removed
 
 
-__all__ = ["LocalFolderBackend", "storage_error"]
+__all__ = ["LocalFolderBackend", "WritebackFile", "storage_error"]

@@ -1,8 +1,15 @@
-"""SQL implementation of the audit log's repository port."""
+"""SQL implementation of the audit log's repository port.
+
+Entries are read with explicit column lists as plain tuples (``iter_rows``,
+the fast path of ``AuditLog.verify``) in keyset-paginated batches, each batch
+in its own short read transaction, and inserted with one driver-level
+``executemany`` per commit.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,21 +19,27 @@ from bastion.core.audit.ports import Sealer
 from bastion.core.store._adapters.sql.engine import reading, transaction
 from bastion.core.store._adapters.sql.tables import audit_checkpoints, audit_entries, audit_head
 
+_t = audit_entries.c
+#: the entry columns in ``AuditEntry`` field order
+_COLUMNS = (
+    _t.seq, _t.ts, _t.actor, _t.action, _t.resource, _t.outcome, _t.request_id,
+    _t.details, _t.prev_hash, _t.entry_hash,
+)
 
-def _entry(row: sa.Row[tuple[object, ...]]) -> AuditEntry:
-    m = row._mapping
-    return AuditEntry(
-        int(m["seq"]),
-        m["ts"],
-        m["actor"],
-        m["action"],
-        m["resource"],
-        m["outcome"],
-        m["request_id"],
-        m["details"],
-        m["prev_hash"],
-        m["entry_hash"],
-    )
+
+
+def _insert_sql(mark: str) -> str:
+    # Built only from the table's own column names and a driver placeholder.
+    names = ", ".join(c.name for c in _COLUMNS)
+    marks = ", ".join([mark] * len(_COLUMNS))
+    return f"INSERT INTO {audit_entries.name} ({names}) VALUES ({marks})"  # noqa: S608
+
+Row = tuple[int, str, str, str, str, str, str, str, str, str]
+
+
+def _entry(row: Sequence[Any]) -> AuditEntry:
+    """An entry from a row whose columns are in table (= ``AuditEntry`` field) order."""
+    return AuditEntry(int(row[0]), *row[1:10])
 
 
 def _checkpoint(row: sa.Row[tuple[object, ...]]) -> Checkpoint:
@@ -45,28 +58,23 @@ class SqlAuditRepository:
             ).one()
             head = Head(int(row.size), row.last_hash, row.frontier)
             entries, new_head, checkpoints = sealer(head, records)
-            conn.execute(
-                audit_entries.insert(),
-                [
-                    {
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "resource": e.resource,
-                        "outcome": e.outcome,
-                        "request_id": e.request_id,
-                        "details": e.details,
-                        "prev_hash": e.prev_hash,
-                        "entry_hash": e.entry_hash,
-                    }
-                    for e in entries
-                ],
-            )
+            if entries:
+                # One driver-level executemany: building a parameter dict per row
+                # through the SQLAlchemy compiler costs more than the insert.
+                conn.exec_driver_sql(
+                    _insert_sql("?" if conn.dialect.paramstyle == "qmark" else "%s"),
+                    [
+                        (e.seq, e.ts, e.actor, e.action, e.resource, e.outcome,
+                         e.request_id, e.details, e.prev_hash, e.entry_hash)
+                        for e in entries
+                    ],
+                )
             conn.execute(
                 audit_head.update()
                 .where(audit_head.c.id == 1)
-                .values(size=new_head.size, last_hash=new_head.last_hash, frontier=new_head.frontier)
+                .values(
+                    size=new_head.size, last_hash=new_head.last_hash, frontier=new_head.frontier
+                )
             )
             if checkpoints:
                 conn.execute(audit_checkpoints.insert(), [c.to_dict() for c in checkpoints])
@@ -78,20 +86,21 @@ class SqlAuditRepository:
         return Head(int(row.size), row.last_hash, row.frontier)
 
     def iter_entries(self, batch: int = 20_000) -> Iterator[AuditEntry]:
-        last = -(2**62)
+        for row in self.iter_rows(batch):
+            yield _entry(row)
+
+    def iter_rows(self, batch: int = 20_000) -> Iterator[Row]:
+        """Every stored entry as a tuple in ``AuditEntry`` field order, by ``seq``."""
+        last: object = -(2**62)
+        stmt = sa.select(*_COLUMNS).where(_t.seq > sa.bindparam("last")).order_by(_t.seq)
+        stmt = stmt.limit(batch)
         while True:
             with reading(self._engine, "reading the audit log") as conn:
-                rows = conn.execute(
-                    sa.select(audit_entries)
-                    .where(audit_entries.c.seq > last)
-                    .order_by(audit_entries.c.seq)
-                    .limit(batch)
-                ).all()
+                rows = conn.execute(stmt, {"last": last}).tuples().all()
             if not rows:
                 return
-            for row in rows:
-                yield _entry(row)
-            last = int(rows[-1].seq)
+            yield from rows
+            last = rows[-1][0]
 
     def query(self, q: AuditQuery) -> list[AuditEntry]:
         t = audit_entries.c
