@@ -9,16 +9,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._render import console, print_json, table
 from bastion.core.audit.entries import AuditQuery
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-
-
-def _home(ctx: typer.Context) -> Path | None:
-    home = (ctx.obj or {}).get("home")
-    return Path(home) if home else None
 
 
 @audit.command("verify")

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import typer
+
 from bastion.core.access.values import Actor
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.core.errors import KeyUnavailable
@@ -20,6 +22,17 @@ from bastion.workspace import Bastion
 class Session:
     ws: Bastion
     actor: Actor
+
+
+def home_of(ctx: typer.Context) -> Path | None:
+    """The ``--home`` given to the root command, if any."""
+    home = (ctx.obj or {}).get("home")
+    return Path(home) if home else None
+
+
+def split_csv(text: str | None) -> tuple[str, ...]:
+    """``"a, b,c"`` -> ``("a", "b", "c")``."""
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 def settings(home: Path | None = None) -> BastionSettings:
@@ -59,4 +72,12 @@ def session(home: Path | None = None) -> Iterator[Session]:
         ws.close()
 
 
-__all__ = ["Session", "master_source", "open_workspace", "session", "settings"]
+__all__ = [
+    "Session",
+    "home_of",
+    "master_source",
+    "open_workspace",
+    "session",
+    "settings",
+    "split_csv",
+]

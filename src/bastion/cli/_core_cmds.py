@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bastion.cli._context import home_of as _home
 from bastion.cli._context import master_source, session, settings
 from bastion.cli._render import console, print_json, table
 from bastion.core.access.roles import permission_table
@@ -22,11 +23,6 @@ keys = typer.Typer(help="Key-encryption and signing keys.", no_args_is_help=True
 store = typer.Typer(help="Encrypted, content-addressed object store.", no_args_is_help=True)
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
-
-
-def _home(ctx: typer.Context) -> Path | None:
-    home = (ctx.obj or {}).get("home")
-    return Path(home) if home else None
 
 
 def init(

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
+from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.values import DatasetRef
@@ -25,15 +27,6 @@ data.add_typer(contract, name="contract")
 data.add_typer(policy, name="policy")
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
-
-
-def _home(ctx: typer.Context) -> Path | None:
-    home = (ctx.obj or {}).get("home")
-    return Path(home) if home else None
-
-
-def _split(text: str | None) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 @data.command("ingest")

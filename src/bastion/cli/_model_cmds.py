@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
+from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
 from bastion.model_security.values import Framework
 from bastion.workspace import DEFAULT_PROJECT
@@ -18,15 +20,6 @@ model = typer.Typer(help="Signed, scanned, versioned models.", no_args_is_help=T
 monitor = typer.Typer(help="Drift and performance monitors.", no_args_is_help=True)
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
-
-
-def _home(ctx: typer.Context) -> Path | None:
-    home = (ctx.obj or {}).get("home")
-    return Path(home) if home else None
-
-
-def _split(text: str | None) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 def _spinner() -> Progress:

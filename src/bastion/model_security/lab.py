@@ -117,7 +117,7 @@ class ModelLab:
             "n_train": trained.n_train,
             "n_test": trained.n_test,
         }
-        with self._registry._workdir() as work:
+        with self._registry.workdir() as work:
             save_model(trained.pipeline, work)
             tick("registering")
             return self._registry.register(
@@ -179,7 +179,7 @@ class ModelLab:
             "evaluated_at": _now(),
             "evaluator": f"bastion {__version__}",
         }
-        key_id, pem = self._registry._private_pem(project)
+        key_id, pem = self._registry.signing_key_pem(project)
         statement = sign_statement(
             EVALUATION_PREDICATE,
             json.loads(json.dumps(predicate, default=str)),

@@ -165,7 +165,8 @@ class ModelRegistry:
 
     # -- helpers ------------------------------------------------------------------
     @contextmanager
-    def _workdir(self) -> Iterator[Path]:
+    def workdir(self) -> Iterator[Path]:
+        """A private scratch folder (0700) inside the workspace, removed afterwards."""
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = Path(tempfile.mkdtemp(prefix="model-", dir=self._scratch))
         try:
@@ -173,7 +174,8 @@ class ModelRegistry:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def _private_pem(self, project: str) -> tuple[str, bytes]:
+    def signing_key_pem(self, project: str) -> tuple[str, bytes]:
+        """The project's active signing key (PEM, in memory only) and its id."""
         self._keyring.reload()  # another process (the CLI) may have revoked or rotated the key
         key_id, key = self._keyring.ecdsa_key(signing_purpose(project))
         pem = key.private_bytes(
@@ -205,7 +207,7 @@ class ModelRegistry:
         self._access.authorize(actor, "model.register", _resource(req.project, req.name))
         ModelRef.parse(req.name)
         trained = [self._datasets.usable_version(actor, req.project, ref) for ref in req.trained_on]
-        with self._workdir() as work:
+        with self.workdir() as work:
             snap = work / "artifact"
             tick("snapshot")
             snapshot_artifact(req.path, snap)
@@ -214,7 +216,7 @@ class ModelRegistry:
             if not report.accepted:
                 self._refuse(actor, req, snap, report)
             tick("signing")
-            key_id, pem = self._private_pem(req.project)
+            key_id, pem = self.signing_key_pem(req.project)
             signed_at = _now()
             bundle = sign_model(
                 snap, pem, signer=SignerIdentity(key_id, signer_identity(req.project))
@@ -362,7 +364,7 @@ class ModelRegistry:
         if path is not None:
             verified = self._verify_dir(v, path)
         else:
-            with self._workdir() as work:
+            with self.workdir() as work:
                 verified = self._verify_dir(v, self._materialize(v, work))
         self._access.record(
             actor,
@@ -379,7 +381,7 @@ class ModelRegistry:
         r = ModelRef.parse(ref)
         self._access.authorize(actor, "model.load", _resource(project, r.name))
         v = self._resolve(project, r)
-        with self._workdir() as work:
+        with self.workdir() as work:
             root = self._materialize(v, work)
             self._verify_dir(v, root)
             report = scan_path(root)
@@ -415,7 +417,7 @@ class ModelRegistry:
         project, _, rest = node.id.partition("/")
         r = ModelRef.parse(rest)
         v = self._resolve(project, r)
-        with self._workdir() as work:
+        with self.workdir() as work:
             return self._verify_dir(v, self._materialize(v, work)).root_digest
 
     def set_stage(self, actor: Actor, project: str, ref: str, stage: Stage) -> ModelVersion:
