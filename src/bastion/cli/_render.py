@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bastion.core.canonical import JSON
 from bastion.core.errors import (
@@ -41,7 +42,9 @@ def exit_code(e: BastionError) -> int:
 def print_error(e: BastionError) -> None:
     """Print ``diagnostics()`` (subclasses add detail there, e.g. which files differ)."""
     first, _, rest = e.diagnostics().partition("\n")
-    err_console.print(f"[bold red]error[/] ({e.code}): {first}", highlight=False, markup=False)
+    err_console.print(
+        Text.assemble(("error", "bold red"), f" ({e.code}): {first}"), highlight=False
+    )
     if rest:
         err_console.print(rest, highlight=False, markup=False)
 

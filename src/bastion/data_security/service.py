@@ -174,25 +174,29 @@ class DatasetService:
         sensitive: tuple[str, ...] = (),
         positive_label: str | None = None,
     ) -> Dataset:
+        ds = self._new_dataset(actor, project, name, label, sensitive, positive_label)
+        if not self._repo.add_dataset(ds):
+            raise Conflict(f"dataset {name!r} already exists in {project}")
+        return ds
+
+    def _new_dataset(
+        self,
+        actor: Actor,
+        project: str,
+        name: str,
+        label: str | None,
+        sensitive: tuple[str, ...],
+        positive_label: str | None,
+    ) -> Dataset:
+        """Authorize and build a dataset record (not stored yet)."""
         check_dataset_name("dataset", name)
         self._access.require_project(project)
         self._access.authorize(actor, "dataset.create", _resource(project, name))
         policy = DatasetPolicy(positive_label=positive_label)
-        ds = Dataset(
-            project,
-            name,
-            label,
-            tuple(sensitive),
-            policy.to_json(),
-            None,
-            None,
-            None,
-            _now(),
-            actor.name,
+        return Dataset(
+            project, name, label, tuple(sensitive), policy.to_json(),
+            None, None, None, _now(), actor.name,
         )
-        if not self._repo.add_dataset(ds):
-            raise Conflict(f"dataset {name!r} already exists in {project}")
-        return ds
 
     def dataset(self, actor: Actor, project: str, name: str) -> Dataset:
         self._access.authorize(actor, "dataset.list", _resource(project, name))
@@ -288,13 +292,10 @@ class DatasetService:
         tick = progress or (lambda _s: None)
         self._access.require_project(req.project)
         self._access.authorize(actor, "dataset.ingest", _resource(req.project, req.dataset))
-        ds = self._repo.dataset(req.project, req.dataset) or self.create_dataset(
-            actor,
-            req.project,
-            req.dataset,
-            label=req.label,
-            sensitive=req.sensitive,
-            positive_label=req.positive_label,
+        # A new dataset is stored only once its first batch was read and audited,
+        # so a refused file leaves no empty dataset behind.
+        ds = self._repo.dataset(req.project, req.dataset) or self._new_dataset(
+            actor, req.project, req.dataset, req.label, req.sensitive, req.positive_label
         )
         self._check_request(ds, req)
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -337,6 +338,8 @@ class DatasetService:
         tick("auditing")
         report = audit_chunks(_parquet_chunks(staged), inputs, total_rows=rows, progress=tick)
         tick("storing")
+        if self._repo.dataset(ds.project, ds.name) is None and not self._repo.add_dataset(ds):
+            raise Conflict(f"dataset {ds.name!r} was created concurrently; retry the ingest")
         raw = self._blobs.put_file(req.path)
         if raw.digest != raw_sha:
             raise Conflict(f"{req.path} changed while it was being ingested; retry")
