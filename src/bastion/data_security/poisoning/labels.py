@@ -204,7 +204,9 @@ def _cleanlab_issues(proba: FloatArray, labels: IntArray, n_classes: int) -> np.
     present = np.bincount(labels, minlength=n_classes)
     if labels.size < 10 or (present < 2).any():
         return np.asarray(proba[np.arange(labels.size), labels] < 0.1, dtype=bool)
-    mask = find_label_issues(labels=labels, pred_probs=proba)
+    # n_jobs=1: cleanlab otherwise forks a multiprocessing pool, which deadlocks
+    # when the caller is a thread of a multi-threaded server (fork copies held locks).
+    mask = find_label_issues(labels=labels, pred_probs=proba, n_jobs=1)
     return np.asarray(mask, dtype=bool)
 
 
