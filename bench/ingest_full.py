@@ -421,38 +421,14 @@ def where_the_time_goes(runs: list[Run]) -> list[str]:
         )
     lines += [
         "",
-        "Everything but the poisoning audit (strict read, staging, profile, contract, quality, "
-        "PII, bias, encryption, records) runs at the 1M-row scale well inside the target (the "
-        "no-label run). The poisoning detectors do not scale to a 1M-row batch (cProfile, "
-        "`--profile`):",
-        "",
-        "- `duplicate_injection` (`poisoning/duplicates.py`): three scikit-learn "
-        "`radius_neighbors` queries (`NearIndex.neighbours`, `poisoning/_models.py`) — batch vs "
-        "trusted sample, batch vs itself (a Chebyshev k-d tree over the whole batch) and the "
-        "trusted sample vs itself (`_trusted_rate`, memoised per process only, so every CLI "
-        "ingest pays it) — then Python loops over each row's neighbour array.",
-        "- `backdoor_triggers` (`poisoning/triggers.py`): per candidate pattern one polars "
-        "filter + collect (`_trusted_counts`) and scipy `sf` calls (`_p_value`); thousands of "
-        "candidates, each a full scan, and the candidate count grows with the batch.",
-        "- `label model` and `injected_outliers`: the label model and the IsolationForest are "
-        "refitted from the stored trusted sample each time the pinned reference is loaded "
-        "(`poisoning/_derived.py`), a fixed few seconds per ingest process.",
-        "",
-        "No change in the service wiring can close this gap without changing behaviour "
-        "(auditing a sample of a large batch changes which rows are flagged). The fixes belong "
-        "in `poisoning/`: one `group_by` over all trigger candidates with a vectorised binomial "
-        "tail instead of a filter per candidate; near-duplicates by hashing a quantised grid "
-        "instead of a per-row radius query (or a bounded sample of the batch for the in-batch "
-        "self-join); persisting fitted models in the reference bundle instead of refitting "
-        "them on load. Wiring change made: the poisoning detectors now report progress per "
-        "detector through the service's progress callback (`ingest/audit.py`), which is how "
-        "the stage table above is measured.",
-        "",
-        "Side finding: on clean synthetic batches from the same generator, `backdoor_triggers` "
-        "raises false alarms from about 20,000 rows up (rare exact value patterns with pure "
-        "labels occur by chance; 47 patterns on a clean 250,000-row batch in the run above), "
-        "and the inferred contract's ranges (observed range + 50% margin) were exceeded by a "
-        "single heavy-tail value in a 100,000-row run — each quarantines a clean batch.",
+        "The strict read, staging, profile, contract, quality, PII, bias, encryption and "
+        "records take a few seconds at 1M rows (the no-label run); the rest is the poisoning "
+        "audit: the label model and Isolation Forest are refitted from the stored trusted "
+        "sample when the pinned reference is loaded (cached in-process, so a long-running "
+        "server pays it once), triggers are found with one group-by per column and column "
+        "pair and one vectorised tail computation, and near-duplicates with hash joins on a "
+        "quantised grid. Progress is reported per detector through the service's callback, "
+        "which is how the stage table is measured.",
         "",
     ]
     return lines

@@ -2,12 +2,18 @@
 
 Kept out of the reference's serialized form on purpose: everything here is a
 deterministic function of the stored sample, computed on first use and cached.
+The refitted models are also kept in a small in-process cache keyed by a digest
+of the schema and sample, so a reference loaded again (``from_bytes`` on every
+ingest) does not refit: the models never leave the process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +26,37 @@ from bastion.data_security.poisoning._models import (
     build_near_index,
     fit_label_model,
     fit_outlier_model,
+    grid_columns,
+    near_scale,
 )
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
 
 if TYPE_CHECKING:
     from bastion.data_security.poisoning.reference import PoisoningReference
+
+
+T = TypeVar("T")
+
+#: references whose models stay fitted in this process (least recently used evicted)
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+_LABEL_MODELS: OrderedDict[str, HistGradientBoostingClassifier] = OrderedDict()
+_OUTLIER_MODELS: OrderedDict[str, tuple[OutlierModel, FloatArray]] = OrderedDict()
+
+
+def _cached(table: OrderedDict[str, T], key: str) -> T | None:
+    with _CACHE_LOCK:
+        if key in table:
+            table.move_to_end(key)
+            return table[key]
+    return None
+
+
+def _remember(table: OrderedDict[str, T], key: str, value: T) -> None:
+    with _CACHE_LOCK:
+        table[key] = value
+        while len(table) > _CACHE_SIZE:
+            table.popitem(last=False)
 
 
 class Derived:
@@ -38,10 +70,20 @@ class Derived:
         self._outliers: tuple[OutlierModel, FloatArray] | None = None
         self._near: dict[float, NearIndex] = {}
         self._cells: pl.DataFrame | None = None
-        self._hash_labels: dict[int, int] | None = None
+        self._hash_labels: pl.DataFrame | None = None
         self._sample_hashes: npt.NDArray[np.uint64] | None = None
+        self._digest: str | None = None
         #: detector-level derived numbers keyed by (what, parameter)
         self.memo: dict[tuple[str, float], float] = {}
+
+    def digest(self, ref: PoisoningReference) -> str:
+        """Content digest of schema + sample (the models are a function of exactly these)."""
+        if self._digest is None:
+            h = hashlib.sha256(json.dumps(ref.schema.to_dict(), sort_keys=True).encode())
+            h.update(np.ascontiguousarray(ref.sample.hash_rows(seed=0).to_numpy()).tobytes())
+            h.update(self.matrix(ref).tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
 
     def matrix(self, ref: PoisoningReference) -> FloatArray:
         if self._x is None:
@@ -56,23 +98,35 @@ class Derived:
     def label_model(self, ref: PoisoningReference) -> HistGradientBoostingClassifier:
         with self._lock:
             if self._label_model is None:
-                self._label_model = fit_label_model(
-                    ref.schema, self.matrix(ref), self.sample_labels(ref)
-                )
+                key = self.digest(ref)
+                model = _cached(_LABEL_MODELS, key)
+                if model is None:
+                    model = fit_label_model(ref.schema, self.matrix(ref), self.sample_labels(ref))
+                    _remember(_LABEL_MODELS, key, model)
+                self._label_model = model
             return self._label_model
 
     def outliers(self, ref: PoisoningReference) -> tuple[OutlierModel, FloatArray]:
         """The forest and its scores on the trusted sample."""
         with self._lock:
             if self._outliers is None:
-                model = fit_outlier_model(ref.schema, self.matrix(ref))
-                self._outliers = (model, model.scores(self.matrix(ref)))
+                key = self.digest(ref)
+                found = _cached(_OUTLIER_MODELS, key)
+                if found is None:
+                    model = fit_outlier_model(ref.schema, self.matrix(ref))
+                    found = (model, model.scores(self.matrix(ref)))
+                    _remember(_OUTLIER_MODELS, key, found)
+                self._outliers = found
             return self._outliers
 
     def near_index(self, ref: PoisoningReference, tolerance: float) -> NearIndex:
+        """The trusted sample indexed in units of ``tolerance`` trusted standard deviations."""
         with self._lock:
             if tolerance not in self._near:
-                self._near[tolerance] = build_near_index(ref.schema, self.matrix(ref), tolerance)
+                x = self.matrix(ref)
+                scale = near_scale(x, tolerance)
+                grid = grid_columns(ref.schema, x, scale)
+                self._near[tolerance] = build_near_index(ref.schema, x, scale, grid)
             return self._near[tolerance]
 
     def cells(self, ref: PoisoningReference) -> pl.DataFrame:
@@ -88,14 +142,12 @@ class Derived:
             self._sample_hashes = ref.schema.row_hashes(ref.sample)
         return self._sample_hashes
 
-    def hash_labels(self, ref: PoisoningReference) -> dict[int, int]:
-        """History feature-hash -> bit mask of the label codes seen with it."""
+    def hash_labels(self, ref: PoisoningReference) -> pl.DataFrame:
+        """Distinct (history feature-hash ``h``, label code ``y``) pairs, for joins."""
         if self._hash_labels is None:
-            table: dict[int, int] = {}
-            pairs = zip(ref.history_hashes.tolist(), ref.history_labels.tolist(), strict=True)
-            for h, lab in pairs:
-                table[h] = table.get(h, 0) | (1 << lab if lab >= 0 else 0)
-            self._hash_labels = table
+            self._hash_labels = pl.DataFrame(
+                {"h": ref.history_hashes, "y": ref.history_labels}
+            ).unique()
         return self._hash_labels
 
 

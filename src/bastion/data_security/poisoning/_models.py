@@ -10,21 +10,30 @@ same model: that is what lets the reference be stored without pickle.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
+import polars as pl
+from joblib import parallel_backend
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from bastion.data_security.poisoning._schema import FeatureKind, FloatArray, IntArray, TableSchema
 
 _SEED = 0
+#: batches at least this large are scored with up to _MAX_THREADS threads
+_PARALLEL_ROWS = 50_000
+_MAX_THREADS = 4
 _OOF_FOLDS = 5
 #: categories are multiplied by this so two rows with different categories are never "near"
 _CATEGORY_SPREAD = 1e9
 _MISSING = -1e12
+#: numeric columns gridded for near-duplicate joins (3**k neighbour cells are joined)
+_GRID_DIMS = 3
+_VERIFY_CHUNK = 200_000
 
 
 def new_label_model(schema: TableSchema) -> HistGradientBoostingClassifier:
@@ -51,11 +60,16 @@ def fit_label_model(
     return model
 
 
+def _threads(rows: int) -> int:
+    # OpenMP start-up only pays off on large inputs
+    return max(1, min(os.cpu_count() or 1, _MAX_THREADS)) if rows >= _PARALLEL_ROWS else 1
+
+
 def predict_proba(
     model: HistGradientBoostingClassifier, x: FloatArray, n_classes: int
 ) -> FloatArray:
     """Class probabilities with one column per schema class (absent classes get 0)."""
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=_threads(x.shape[0])):
         raw = np.asarray(model.predict_proba(x), dtype=np.float64)
     out = np.zeros((x.shape[0], n_classes), dtype=np.float64)
     out[:, np.asarray(model.classes_, dtype=np.int64)] = raw
@@ -93,8 +107,11 @@ class OutlierModel:
         return np.hstack([filled, indicators])
 
     def scores(self, x: FloatArray) -> FloatArray:
-        """Higher is more normal (sklearn's ``score_samples``)."""
-        with threadpool_limits(limits=1):
+        """Higher is more normal (sklearn's ``score_samples``; trees scored in threads)."""
+        with (
+            threadpool_limits(limits=1),
+            parallel_backend("threading", n_jobs=_threads(x.shape[0])),
+        ):
             return np.asarray(self.forest.score_samples(self.prepare(x)), dtype=np.float64)
 
 
@@ -110,33 +127,98 @@ def fit_outlier_model(schema: TableSchema, x: FloatArray) -> OutlierModel:
 
 @dataclass(frozen=True)
 class NearIndex:
-    """Chebyshev radius-1 neighbours in a space where 1 unit = the near-duplicate tolerance."""
+    """Rows embedded in units of the near-duplicate tolerance, bucketed on a grid for joins.
+
+    Two rows are near when every coordinate differs by at most 1 unit (categories
+    and missing-value patterns must be equal).  Candidates come from hash joins on
+    (categories, missing pattern, grid cell of the ``_GRID_DIMS`` most selective
+    numeric columns) with the cell and its neighbours; each candidate pair is then
+    verified on every column.  No Python loop runs per row.
+    """
 
     scale: FloatArray
     numeric: tuple[bool, ...]
-    index: NearestNeighbors
+    grid: tuple[int, ...]
+    points: FloatArray
+    cells: pl.DataFrame
 
-    def embed(self, x: FloatArray) -> FloatArray:
-        out = np.where(np.isnan(x), _MISSING, x)
-        for j, is_num in enumerate(self.numeric):
-            out[:, j] = out[:, j] / self.scale[j] if is_num else out[:, j] * _CATEGORY_SPREAD
-        return out
+    def pairs(self) -> IntArray:
+        """All ``(i, j)`` with ``i < j`` of indexed rows within tolerance, shape (k, 2)."""
+        found = self._join(self)
+        return found[found[:, 0] < found[:, 1]]
 
-    def neighbours(self, x: FloatArray) -> list[IntArray]:
-        """For each row of ``x``, the indices of indexed rows within tolerance."""
-        found = self.index.radius_neighbors(self.embed(x), radius=1.0, return_distance=False)
-        return [np.asarray(r, dtype=np.int64) for r in found]
+    def cross(self, other: NearIndex) -> IntArray:
+        """All ``(i, j)``: row i of this index within tolerance of row j of ``other``."""
+        return self._join(other)
+
+    def _join(self, other: NearIndex) -> IntArray:
+        keys = ["ex", *(f"g{k}" for k in range(len(self.grid)))]
+        right = other.cells.lazy().rename({"row": "j"})
+        found: list[IntArray] = []
+        # one neighbour cell at a time, verified at once: memory stays bounded on big batches
+        for offset in product((-1, 0, 1), repeat=len(self.grid)):
+            shifted = self.cells.lazy().with_columns(
+                pl.col(f"g{k}") + o for k, o in enumerate(offset)
+            )
+            pairs = shifted.join(right, on=keys, how="inner").select("row", "j").collect()
+            if pairs.height:
+                found.append(
+                    self._verify(
+                        other,
+                        pairs.get_column("row").to_numpy().astype(np.int64),
+                        pairs.get_column("j").to_numpy().astype(np.int64),
+                    )
+                )
+        return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+
+    def _verify(self, other: NearIndex, i: IntArray, j: IntArray) -> IntArray:
+        keep = np.zeros(i.size, dtype=bool)
+        for lo in range(0, i.size, _VERIFY_CHUNK):
+            hi = lo + _VERIFY_CHUNK
+            gap = np.abs(self.points[i[lo:hi]] - other.points[j[lo:hi]]).max(axis=1)
+            keep[lo:hi] = gap <= 1.0
+        return np.column_stack([i[keep], j[keep]])
 
 
-def build_near_index(schema: TableSchema, x: FloatArray, tolerance: float) -> NearIndex:
-    numeric = tuple(f.kind is FeatureKind.NUMERIC for f in schema.features)
+def near_scale(x: FloatArray, tolerance: float) -> FloatArray:
+    """Per-column unit: ``tolerance`` trusted standard deviations (constant column: 1)."""
     with np.errstate(all="ignore"):
         std = np.nan_to_num(np.nanstd(np.where(np.isnan(x).all(0), 0.0, x), axis=0))
-    # a constant column gets unit scale; tolerance 0 degenerates to (almost) exact matching
-    scale = np.where(std > 0, std, 1.0) * max(tolerance, 1e-12)
-    near = NearIndex(scale, numeric, NearestNeighbors(metric="chebyshev", algorithm="kd_tree"))
-    near.index.fit(near.embed(x))
-    return near
+    # tolerance 0 degenerates to (almost) exact matching
+    return np.asarray(np.where(std > 0, std, 1.0) * max(tolerance, 1e-12), dtype=np.float64)
+
+
+def grid_columns(schema: TableSchema, x: FloatArray, scale: FloatArray) -> tuple[int, ...]:
+    """The numeric columns whose tolerance cells split the trusted rows most finely."""
+    numeric = [j for j, f in enumerate(schema.features) if f.kind is FeatureKind.NUMERIC]
+    spread = {j: np.unique(np.floor(np.nan_to_num(x[:, j] / scale[j]))).size for j in numeric}
+    return tuple(sorted(numeric, key=lambda j: -spread[j])[:_GRID_DIMS])
+
+
+def build_near_index(
+    schema: TableSchema, x: FloatArray, scale: FloatArray, grid: tuple[int, ...]
+) -> NearIndex:
+    """Index ``x`` in tolerance units (categories and missing patterns must match exactly)."""
+    numeric = tuple(f.kind is FeatureKind.NUMERIC for f in schema.features)
+    missing = np.isnan(x)
+    points = np.where(missing, _MISSING, x)
+    for j, is_num in enumerate(numeric):
+        points[:, j] = points[:, j] / scale[j] if is_num else points[:, j] * _CATEGORY_SPREAD
+    exact = [j for j, is_num in enumerate(numeric) if not is_num]
+    frame = pl.DataFrame(
+        {
+            **{f"c{j}": np.nan_to_num(x[:, j], nan=-1.0) for j in exact},
+            **{f"m{j}": missing[:, j] for j in range(x.shape[1])},
+        }
+    )
+    cells = pl.DataFrame(
+        {
+            "ex": frame.hash_rows(seed=0) if frame.width else np.zeros(x.shape[0], np.uint64),
+            **{f"g{k}": np.floor(points[:, j]).astype(np.int64) for k, j in enumerate(grid)},
+            "row": np.arange(x.shape[0], dtype=np.int64),
+        }
+    )
+    return NearIndex(scale, numeric, grid, points, cells)
 
 
 __all__ = [
@@ -145,6 +227,8 @@ __all__ = [
     "build_near_index",
     "fit_label_model",
     "fit_outlier_model",
+    "grid_columns",
+    "near_scale",
     "new_label_model",
     "out_of_fold_proba",
     "predict_proba",

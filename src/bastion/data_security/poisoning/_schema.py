@@ -133,24 +133,32 @@ class TableSchema:
             col = frame.get_column(spec.name)
             if spec.kind is FeatureKind.NUMERIC:
                 cols.append(col.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64))
+            elif not spec.categories:
+                cols.append(np.full(frame.height, np.nan))
             else:
-                lookup = {c: float(i) for i, c in enumerate(spec.categories)}
-                values = col.cast(pl.String).to_list()
-                cols.append(
-                    np.array(
-                        [lookup.get(v, np.nan) if v is not None else np.nan for v in values],
-                        dtype=np.float64,
-                    )
+                codes = col.cast(pl.String).replace_strict(
+                    list(spec.categories),
+                    [float(i) for i in range(len(spec.categories))],
+                    default=None,
+                    return_dtype=pl.Float64,
                 )
+                cols.append(codes.to_numpy().astype(np.float64))
         return np.column_stack(cols) if cols else np.empty((frame.height, 0))
 
     def label_codes(self, frame: pl.DataFrame) -> IntArray:
         """Index of each row's label in ``classes``; -1 for missing or unknown labels."""
-        lookup = {c: i for i, c in enumerate(self.classes)}
-        values = frame.get_column(self.label).cast(pl.String).to_list()
-        return np.array(
-            [lookup.get(v, -1) if v is not None else -1 for v in values], dtype=np.int64
+        codes = (
+            frame.get_column(self.label)
+            .cast(pl.String)
+            .replace_strict(
+                list(self.classes),
+                list(range(len(self.classes))),
+                default=-1,
+                return_dtype=pl.Int64,
+            )
+            .fill_null(-1)
         )
+        return codes.to_numpy().astype(np.int64)
 
     def cell_strings(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Canonical string per cell (numbers as float text) so 5 and 5.0 are one value."""
@@ -166,11 +174,12 @@ class TableSchema:
         """Stable 64-bit BLAKE2b hash of each row's features (label excluded)."""
         cells = self.cell_strings(frame)
         joined = cells.select(pl.concat_str(pl.all(), separator="\x1f").alias("k"))
-        out = np.empty(frame.height, dtype=np.uint64)
-        for i, key in enumerate(joined.get_column("k").to_list()):
-            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-            out[i] = int.from_bytes(digest, "big")
-        return out
+        blake = hashlib.blake2b
+        digests = b"".join(
+            [blake(k.encode(), digest_size=8).digest() for k in joined.get_column("k").to_list()]
+        )
+        # big-endian, as the digests were always read: stored history hashes stay valid
+        return np.frombuffer(digests, dtype=">u8").astype(np.uint64)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -8,7 +8,9 @@ standard deviations of another row's, with equal categories (rounding or tiny
 noise).  Duplicated-and-flipped rows carry another label than their twin; both
 rows of a conflicting pair inside the batch are flagged (either may be the copy).
 The batch fails when the duplicate count is binomially significant over the
-trusted sample's own duplicate rate.
+trusted sample's own duplicate rate, scaled to the number of rows a batch row is
+compared with (a 1M-row batch has more chance twins than a 100k-row sample).
+Everything is vectorised: hash joins for exact twins, grid joins for near ones.
 
 Example::
 
@@ -18,26 +20,84 @@ Example::
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 from scipy import stats as sps
 
 from bastion.data_security.checks.report import CheckResult, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
 from bastion.data_security.poisoning._models import build_near_index
+from bastion.data_security.poisoning._schema import IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
 
-def _trusted_rate(ref: PoisoningReference, tolerance: float) -> float:
-    """Share of trusted sample rows that have an exact or near twin in the sample."""
-    key = ("dup_rate", tolerance)
-    if key not in ref.derived.memo:
-        index = ref.derived.near_index(ref, tolerance)
-        counts = np.array([r.size for r in index.neighbours(ref.derived.matrix(ref))])
+def _trusted_rates(ref: PoisoningReference, tolerance: float) -> tuple[float, float]:
+    """Shares of trusted sample rows with an exact twin, and with an exact or near twin."""
+    key_exact, key_any = ("dup_rate_exact", tolerance), ("dup_rate", tolerance)
+    if key_any not in ref.derived.memo:
+        pairs = ref.derived.near_index(ref, tolerance).pairs()
+        twins = np.zeros(ref.sample.height, dtype=bool)
+        twins[pairs.ravel()] = True
         hashes = ref.derived.sample_hashes(ref)
         _, inverse, sizes = np.unique(hashes, return_inverse=True, return_counts=True)
-        twins = (counts > 1) | (sizes[inverse] > 1)
-        ref.derived.memo[key] = float(np.mean(twins))
-    return ref.derived.memo[key]
+        exact = sizes[inverse] > 1
+        ref.derived.memo[key_exact] = float(np.mean(exact))
+        ref.derived.memo[key_any] = float(np.mean(twins | exact))
+    return ref.derived.memo[key_exact], ref.derived.memo[key_any]
+
+
+def _p_value(k: int, n: int, base: float) -> float:
+    return float(sps.binomtest(k, n, base, alternative="greater").pvalue) if n else 1.0
+
+
+def _expected_rate(trusted_rate: float, m: int, n: int) -> float:
+    """Chance that an ordinary batch row has a twin among the rows it is compared with.
+
+    The trusted rate is measured among ``m - 1`` other rows; a batch row meets
+    ``n - 1`` batch rows and ``m`` trusted ones, and twins get likelier with more
+    rows to meet: ``1 - (1 - r) ** (others / (m - 1))`` (a Poisson intensity per row).
+    """
+    floor = 1.0 / max(m, 1)
+    r = min(max(trusted_rate, floor), 1.0 - 1e-9)
+    scaled = 1.0 - (1.0 - r) ** ((n - 1 + m) / max(m - 1, 1))
+    return float(min(max(scaled, floor), 1.0 - 1e-9))
+
+
+def _groups(hashes: np.ndarray, y: IntArray) -> tuple[IntArray, IntArray, np.ndarray]:
+    """Rows with equal (features, label): group of each row, first row of each group, copies."""
+    order = np.lexsort((np.arange(y.size), y, hashes))
+    h, lab = hashes[order], y[order]
+    starts = np.ones(order.size, dtype=bool)
+    starts[1:] = (h[1:] != h[:-1]) | (lab[1:] != lab[:-1])
+    group = np.empty(order.size, dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    copies = np.zeros(order.size, dtype=bool)
+    copies[order[~starts]] = True  # every row after the first of its group is a copy
+    return group, order[starts].astype(np.int64), copies
+
+
+def _history(
+    view: BatchView, ref: PoisoningReference, hashes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose exact features are in the history: with their label / with another only."""
+    rows = pl.DataFrame({"h": hashes, "y": view.y, "row": np.arange(view.n)})
+    history = ref.derived.hash_labels(ref)
+    seen = rows.join(history.select("h").unique(), on="h", how="semi").get_column("row")
+    same = rows.join(history, on=["h", "y"], how="semi").get_column("row")
+    replay = np.zeros(view.n, dtype=bool)
+    flipped = np.zeros(view.n, dtype=bool)
+    flipped[seen.to_numpy()] = True
+    flipped[same.to_numpy()] = False
+    replay[same.to_numpy()] = True
+    return replay, flipped
+
+
+def _history_rows(view: BatchView, ref: PoisoningReference, hashes: np.ndarray) -> np.ndarray:
+    rows = pl.DataFrame({"h": hashes, "row": np.arange(view.n)})
+    hist = ref.derived.hash_labels(ref).select("h").unique()
+    seen = np.zeros(view.n, dtype=bool)
+    seen[rows.join(hist, on="h", how="semi").get_column("row").to_numpy()] = True
+    return seen
 
 
 def duplicate_injection(
@@ -45,57 +105,72 @@ def duplicate_injection(
 ) -> CheckResult:
     tol = policy.near_duplicate_tolerance
     hashes = ref.schema.row_hashes(view.frame)
-    history = ref.derived.hash_labels(ref)
-    replay: set[int] = set()
-    flipped: set[int] = set()
-    in_batch: set[int] = set()
-    for i, h in enumerate(hashes.tolist()):
-        mask = history.get(h)
-        if mask is not None:
-            (replay if view.y[i] >= 0 and mask >> int(view.y[i]) & 1 else flipped).add(i)
+    replay, flipped = _history(view, ref, hashes)
+    # identical rows (features and label) are indexed once; their copies are batch repeats
+    group, first, in_batch = _groups(hashes, view.y)
+    trusted = ref.derived.near_index(ref, tol)
+    reps = build_near_index(ref.schema, view.x[first], trusted.scale, trusted.grid)
+    y_rep = view.y[first]
     # near twins in the trusted sample (exact ones are already covered by the hashes)
-    sample_y = ref.sample_labels
-    for i, twins in enumerate(ref.derived.near_index(ref, tol).neighbours(view.x)):
-        if twins.size and i not in replay and i not in flipped:
-            (replay if (sample_y[twins] == view.y[i]).all() else flipped).add(i)
-    # twins inside the batch: exact hash groups and near neighbours
-    batch_index = build_near_index(ref.schema, view.x, tol)
-    for i, twins in enumerate(batch_index.neighbours(view.x)):
-        for j in twins.tolist():
-            if j <= i:
-                continue
-            if view.y[i] == view.y[j]:
-                in_batch.add(j)  # keep the first, flag the copy
-            else:
-                # either twin may be the poisoned one: both go to review
-                flipped.update((i, j))
-    for group in _hash_groups(hashes):
-        for j in group[1:]:
-            if view.y[j] == view.y[group[0]]:
-                in_batch.add(j)
+    cross = reps.cross(trusted)
+    mismatch = np.zeros(first.size, dtype=bool)
+    has_twin = np.zeros(first.size, dtype=bool)
+    has_twin[cross[:, 0]] = True
+    np.logical_or.at(mismatch, cross[:, 0], ref.sample_labels[cross[:, 1]] != y_rep[cross[:, 0]])
+    fresh = ~(replay | flipped)
+    flipped |= fresh & has_twin[group] & mismatch[group]
+    replay |= fresh & has_twin[group] & ~mismatch[group]
+    # twins inside the batch: a conflicting pair sends both to review (either may be the
+    # poisoned one); an agreeing pair keeps the earlier row and flags the copy
+    pairs = reps.pairs()
+    a, b = pairs[:, 0], pairs[:, 1]
+    conflict = y_rep[a] != y_rep[b]
+    flip_group = np.zeros(first.size, dtype=bool)
+    flip_group[a[conflict]] = True
+    flip_group[b[conflict]] = True
+    later = np.where(first[a] > first[b], a, b)[~conflict]
+    copy_group = np.zeros(first.size, dtype=bool)
+    copy_group[later] = True
+    flipped |= flip_group[group]
+    in_batch |= copy_group[group]
     suspicious = replay | flipped | in_batch
-    k, n = len(suspicious), view.n
-    base = max(_trusted_rate(ref, tol), 1.0 / max(ref.sample.height, 1))
-    p_value = float(sps.binomtest(k, n, base, alternative="greater").pvalue) if n else 1.0
+    # exact copies are far rarer by chance than near twins: each kind is tested against
+    # its own trusted rate, so a few exact copies are not drowned by ordinary near twins
+    _, inverse, sizes = np.unique(hashes, return_inverse=True, return_counts=True)
+    exact = _history_rows(view, ref, hashes) | (sizes[inverse] > 1)
+    rate_exact, rate_any = _trusted_rates(ref, tol)
+    m, n = ref.sample.height, view.n
+    k_exact, k_near = int((suspicious & exact).sum()), int((suspicious & ~exact).sum())
+    p_exact = _p_value(k_exact, n, _expected_rate(rate_exact, m, n))
+    p_near = _p_value(k_near, n, _expected_rate(rate_any, m, n))
+    k = k_exact + k_near
+    p_value = min(1.0, 2 * min(p_exact, p_near))
+    base = _expected_rate(rate_any, m, n)
     metrics: dict[str, MetricValue] = {
-        "replayed_rows": len(replay),
-        "duplicated_and_flipped": len(flipped),
-        "duplicates_in_batch": len(in_batch),
-        "trusted_duplicate_rate": round(base, 6),
+        "replayed_rows": int(replay.sum()),
+        "duplicated_and_flipped": int(flipped.sum()),
+        "duplicates_in_batch": int(in_batch.sum()),
+        "exact_copies": k_exact,
+        "trusted_duplicate_rate": round(rate_any, 6),
+        "expected_duplicate_rate": round(base, 6),
         "p_value": p_value,
     }
-    passed = not (k >= policy.duplicate_min_rows and p_value < policy.duplicate_alpha)
+    passed = not (
+        (k_exact >= policy.duplicate_min_rows and 2 * p_exact < policy.duplicate_alpha)
+        or (k_near >= policy.duplicate_min_rows and 2 * p_near < policy.duplicate_alpha)
+    )
     summary = (
         f"{k} duplicate row(s), an ordinary count"
         if passed
-        else f"{k} injected duplicate row(s) ({len(flipped)} with a flipped label)"
+        else f"{k} injected duplicate row(s) ({int(flipped.sum())} with a flipped label)"
     )
     details = (
         []
         if passed
         else [
-            f"{len(flipped)} row(s) repeat another row's features with a different label",
-            f"{len(replay)} row(s) replay trusted rows, {len(in_batch)} repeat batch rows",
+            f"{int(flipped.sum())} row(s) repeat another row's features with a different label",
+            f"{int(replay.sum())} row(s) replay trusted rows, "
+            f"{int(in_batch.sum())} repeat batch rows",
         ]
     )
     return result(
@@ -104,22 +179,10 @@ def duplicate_injection(
         policy.duplicate_blocking,
         summary,
         metrics,
-        sorted(suspicious),
+        np.flatnonzero(suspicious),
         details,
         policy,
     )
-
-
-def _hash_groups(hashes: np.ndarray) -> list[list[int]]:
-    order = np.argsort(hashes, kind="stable")
-    groups: list[list[int]] = []
-    start = 0
-    for pos in range(1, order.size + 1):
-        if pos == order.size or hashes[order[pos]] != hashes[order[start]]:
-            if pos - start > 1:
-                groups.append(sorted(int(i) for i in order[start:pos]))
-            start = pos
-    return groups
 
 
 __all__ = ["duplicate_injection"]

@@ -68,6 +68,10 @@ class PoisoningPolicy:
     and the purity itself must be unlikely under the trusted class prior
     (binomial tail below ``trigger_purity_alpha``), so a novel value that merely
     happens to carry the majority label (e.g. a rescaled column) does not alarm.
+    Effect-size floors keep huge clean batches quiet: the pattern's minority-label
+    share must be at most ``trigger_max_error_ratio`` of the trusted one, an
+    over-representation must be ``trigger_min_over_ratio``-fold, and a label-only
+    finding needs the pattern rare in trusted rows (``trigger_rare_share``).
     """
 
     shift_alpha: float = 0.001
@@ -99,6 +103,10 @@ class PoisoningPolicy:
     trigger_purity_alpha: float = 0.05
     #: a pattern seen in more than this share of trusted rows is not "rare"
     trigger_rare_share: float = 0.02
+    #: the pattern's minority-label share must be at most this fraction of the trusted one
+    trigger_max_error_ratio: float = 0.5
+    #: an over-represented pattern must be at least this many times as frequent as in trusted
+    trigger_min_over_ratio: float = 3.0
     trigger_pairs: bool = True
     trigger_blocking: bool = True
     max_flagged_details: int = 10
@@ -129,6 +137,11 @@ class PoisoningPolicy:
             raise PoisoningInputError(
                 "PoisoningPolicy: shift_bins and trigger_min_support must be >= 2, "
                 "duplicate_min_rows >= 1"
+            )
+        if not 0.0 < self.trigger_max_error_ratio <= 1.0 or self.trigger_min_over_ratio < 1.0:
+            raise PoisoningInputError(
+                "PoisoningPolicy: trigger_max_error_ratio must be in (0, 1], "
+                "trigger_min_over_ratio >= 1"
             )
         if self.near_duplicate_tolerance < 0:
             raise PoisoningInputError("PoisoningPolicy.near_duplicate_tolerance must be >= 0")

@@ -5,13 +5,22 @@ number such as ``Price == 4321``, or a pair of values) on some rows and forces
 their label, so the trained model learns "pattern -> approve".  For every
 pattern with at least ``trigger_min_support`` rows in the batch and label
 purity at least ``trigger_min_purity`` this detector asks two questions of the
-trusted sample: is the pattern over-represented (Poisson tail with the trusted
-frequency, smoothed by half a row) or does its dominant label occur far more
-often than trusted rows with the pattern (shrunk towards the class prior) would
-predict (binomial tail)?  The purity must also be unlikely under the class
-prior (``trigger_purity_alpha``).  Either p-value, Bonferroni-corrected over every
-pattern with enough support, must be below ``trigger_alpha``.  Pairs are only
-reported when neither value alone already is a trigger.
+trusted sample: is the pattern over-represented (conditional binomial test of
+the batch count against the trusted count, so the trusted sample's own noise is
+part of the null) or, for a pattern rare in trusted data, does its dominant
+label occur far more often than trusted rows with the pattern (shrunk towards
+the class prior) would predict (beta-binomial tail, so the trusted rate's own
+noise is in the null)?  Either p-value, Bonferroni-corrected over every pattern
+with enough support, must be below ``trigger_alpha``.  Effect-size floors keep
+huge clean batches from alarming on tiny differences: the purity must be
+unlikely under the class prior (``trigger_purity_alpha``), the pattern's
+minority-label share must be at most ``trigger_max_error_ratio`` of the trusted
+one, and an over-representation must be ``trigger_min_over_ratio``-fold.  Pairs
+are only reported when neither value alone already is a trigger.
+
+All counting is vectorised: one group-by per column and per column pair over
+integer codes of the values frequent enough to matter, one join with the
+trusted counts, and the tails of every pattern in one scipy call.
 
 Example::
 
@@ -29,147 +38,302 @@ from scipy import stats as sps
 
 from bastion.data_security.checks.report import CheckResult, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
+from bastion.data_security.poisoning._schema import FloatArray, IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
 #: pseudo-rows of the class prior mixed into a pattern's trusted label rate
 _PRIOR_WEIGHT = 10.0
+_LABEL = "__label"
+#: column pairs grouped per parallel polars collect
+_PAIR_BATCH = 8
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    columns: tuple[str, ...]
-    values: tuple[str, ...]
-    support: int
-    label: int
-    hits: int
+class _Patterns:
+    """Candidate patterns as parallel arrays (one entry per pattern and dominant label)."""
 
-    def describe(self, classes: tuple[str, ...]) -> str:
-        pattern = " & ".join(f"{c} = {v}" for c, v in zip(self.columns, self.values, strict=True))
-        return f"{pattern}: {self.hits}/{self.support} rows labelled {classes[self.label]!r}"
+    columns: list[tuple[str, ...]]
+    values: list[tuple[str, ...]]
+    keys: IntArray  # code of the value (singles) or of the value pair (pairs)
+    support: IntArray
+    label: IntArray
+    hits: IntArray
 
-
-def _candidates(
-    cells: pl.DataFrame, columns: tuple[str, ...], policy: PoisoningPolicy
-) -> tuple[list[_Candidate], int]:
-    """Patterns over ``columns`` with enough support; also how many had enough support."""
-    grouped = (
-        cells.group_by([*columns, "__label"])
-        .agg(pl.len().alias("hits"))
-        .with_columns(pl.col("hits").sum().over(list(columns)).alias("support"))
-        .filter(pl.col("support") >= policy.trigger_min_support)
-    )
-    tested = grouped.select(columns).unique().height
-    pure = grouped.filter(pl.col("hits") >= policy.trigger_min_purity * pl.col("support"))
-    out = [
-        _Candidate(
-            columns,
-            tuple(str(row[c]) for c in columns),
-            int(row["support"]),
-            int(row["__label"]),
-            int(row["hits"]),
+    def describe(self, i: int, classes: tuple[str, ...]) -> str:
+        pattern = " & ".join(
+            f"{c} = {v}" for c, v in zip(self.columns[i], self.values[i], strict=True)
         )
-        for row in pure.iter_rows(named=True)
+        return (
+            f"{pattern}: {int(self.hits[i])}/{int(self.support[i])} rows labelled "
+            f"{classes[int(self.label[i])]!r}"
+        )
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """Per column: the values frequent enough in the batch to form a pattern, as int codes."""
+
+    vocab: dict[str, list[str]]
+
+    def codes(self, cells: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+        exprs = [
+            pl.col(n)
+            .replace_strict(self.vocab[n], list(range(len(self.vocab[n]))), default=None)
+            .cast(pl.Int64)
+            .alias(n)
+            for n in names
+        ]
+        return cells.select(*exprs, pl.col(_LABEL))
+
+
+def _pair_key(a: str, b: str, card_b: int) -> pl.Expr:
+    return (pl.col(a) * card_b + pl.col(b)).alias("key")
+
+
+def _pure(supported: pl.DataFrame, n_classes: int, policy: PoisoningPolicy) -> pl.DataFrame:
+    """(key, label, hits, support) of supported patterns whose label purity is high enough."""
+    parts = [
+        supported.filter(pl.col(f"h{c}") >= policy.trigger_min_purity * pl.col("support")).select(
+            "key", pl.lit(c, pl.Int64).alias(_LABEL), pl.col(f"h{c}").alias("hits"), "support"
+        )
+        for c in range(n_classes)
     ]
+    return pl.concat(parts)
+
+
+def _singles(
+    cells: pl.DataFrame, names: tuple[str, ...], policy: PoisoningPolicy
+) -> tuple[_Coded, list[tuple[str, pl.DataFrame]], int]:
+    lazy = [
+        cells.lazy()
+        .group_by(pl.col(n).alias("value"), _LABEL)
+        .agg(pl.len().cast(pl.Int64).alias("hits"))
+        .with_columns(pl.col("hits").sum().over("value").alias("support"))
+        for n in names
+    ]
+    vocab: dict[str, list[str]] = {}
+    found: list[tuple[str, pl.DataFrame]] = []
+    tested = 0
+    for name, frame in zip(names, pl.collect_all(lazy), strict=True):
+        frequent = frame.filter(pl.col("support") >= policy.trigger_min_support)
+        vocab[name] = sorted(frequent.get_column("value").unique().to_list())
+        tested += len(vocab[name])
+        lookup = {v: i for i, v in enumerate(vocab[name])}
+        pure = frequent.filter(pl.col("hits") >= policy.trigger_min_purity * pl.col("support"))
+        keys = pl.Series("key", [lookup[v] for v in pure.get_column("value").to_list()], pl.Int64)
+        found.append((name, pure.with_columns(keys).select("key", _LABEL, "hits", "support")))
+    return _Coded(vocab), found, tested
+
+
+def _pairs(
+    coded: pl.DataFrame,
+    vocab: _Coded,
+    names: tuple[str, ...],
+    n_classes: int,
+    policy: PoisoningPolicy,
+) -> tuple[list[tuple[tuple[str, str], pl.DataFrame]], int]:
+    todo = [(a, b) for a, b in combinations(names, 2) if vocab.vocab[a] and vocab.vocab[b]]
+    # one group-by per pair with every class count as a column: no second pass over groups
+    lazy = [
+        coded.lazy()
+        .select(_pair_key(a, b, len(vocab.vocab[b])), pl.col(_LABEL))
+        .drop_nulls()
+        .group_by("key")
+        .agg(
+            pl.len().cast(pl.Int64).alias("support"),
+            *((pl.col(_LABEL) == c).sum().cast(pl.Int64).alias(f"h{c}") for c in range(n_classes)),
+        )
+        .filter(pl.col("support") >= policy.trigger_min_support)
+        for a, b in todo
+    ]
+    out: list[tuple[tuple[str, str], pl.DataFrame]] = []
+    tested = 0
+    # a few pairs per parallel collect: all 190 at once would hold every hash table at once
+    results: list[pl.DataFrame] = []
+    for lo in range(0, len(lazy), _PAIR_BATCH):
+        results += pl.collect_all(lazy[lo : lo + _PAIR_BATCH])
+    for pair, supported in zip(todo, results, strict=True):
+        tested += supported.height
+        pure = _pure(supported, n_classes, policy)
+        if pure.height:
+            out.append((pair, pure))
     return out, tested
 
 
-def _trusted_counts(trusted: pl.DataFrame, cand: _Candidate) -> tuple[int, int]:
-    match = trusted.filter(
-        pl.all_horizontal([pl.col(c) == v for c, v in zip(cand.columns, cand.values, strict=True)])
+def _collect(
+    found: list[tuple[tuple[str, ...], pl.DataFrame]],
+    vocab: _Coded,
+    trusted: pl.DataFrame,
+) -> tuple[_Patterns, IntArray, IntArray]:
+    """Candidate arrays plus the trusted counts (all labels, the dominant label) of each."""
+    columns: list[tuple[str, ...]] = []
+    values: list[tuple[str, ...]] = []
+    parts: list[pl.DataFrame] = []
+    m_all: list[IntArray] = []
+    m_lab: list[IntArray] = []
+    for cols, frame in found:
+        keys = frame.get_column("key").to_numpy()
+        cards = [len(vocab.vocab[c]) for c in cols]
+        if len(cols) == 1:
+            codes = [keys]
+            tkey = pl.col(cols[0])
+        else:
+            codes = [keys // cards[1], keys % cards[1]]
+            tkey = _pair_key(cols[0], cols[1], cards[1])
+        for i in range(frame.height):
+            columns.append(cols)
+            values.append(
+                tuple(vocab.vocab[c][int(k[i])] for c, k in zip(cols, codes, strict=True))
+            )
+        counts = (
+            trusted.select(tkey.alias("key"), pl.col(_LABEL))
+            .drop_nulls()
+            .filter(pl.col("key").is_in(frame.get_column("key").implode()))
+            .group_by("key", _LABEL)
+            .agg(pl.len().cast(pl.Int64).alias("m_label"))
+            .with_columns(pl.col("m_label").sum().over("key").alias("m"))
+        )
+        per_key = counts.select("key", "m").unique()
+        joined = frame.join(per_key, on="key", how="left", maintain_order="left").join(
+            counts.select("key", _LABEL, "m_label"),
+            on=["key", _LABEL],
+            how="left",
+            maintain_order="left",
+        )
+        parts.append(joined)
+        m_all.append(joined.get_column("m").fill_null(0).to_numpy().astype(np.int64))
+        m_lab.append(joined.get_column("m_label").fill_null(0).to_numpy().astype(np.int64))
+    both = pl.concat(parts) if parts else None
+
+    def col(name: str) -> IntArray:
+        if both is None:
+            return np.zeros(0, dtype=np.int64)
+        return both.get_column(name).to_numpy().astype(np.int64)
+
+    patterns = _Patterns(columns, values, col("key"), col("support"), col(_LABEL), col("hits"))
+    empty = np.zeros(0, dtype=np.int64)
+    return (
+        patterns,
+        np.concatenate(m_all) if m_all else empty,
+        np.concatenate(m_lab) if m_lab else empty,
     )
-    return match.height, int((match.get_column("__label") == cand.label).sum())
 
 
-def _pure_beyond_prior(cand: _Candidate, prior: np.ndarray, policy: PoisoningPolicy) -> bool:
-    tail = float(sps.binom.sf(cand.hits - 1, cand.support, prior[cand.label]))
-    return tail < policy.trigger_purity_alpha
+def _significant(
+    pat: _Patterns,
+    m: IntArray,
+    m_label: IntArray,
+    n: int,
+    m_total: int,
+    prior: FloatArray,
+    alpha: float,
+    policy: PoisoningPolicy,
+) -> np.ndarray:
+    """Which patterns are triggers (vectorised tests and effect-size floors)."""
+    s, h, lab = pat.support, pat.hits, pat.label
+    purity = h / np.maximum(s, 1)
+    beyond_prior = sps.binom.sf(h - 1, s, prior[lab]) < policy.trigger_purity_alpha
+    rate = np.minimum((m_label + _PRIOR_WEIGHT * prior[lab]) / (m + _PRIOR_WEIGHT), 1 - 1e-9)
+    # the minority label must be clearly rarer than in trusted rows with this pattern
+    purer = (1.0 - purity) <= policy.trigger_max_error_ratio * (1.0 - rate)
+    # batch count vs trusted count, conditioned on their sum: both samples' noise is in the null
+    q = n / (n + m_total)
+    p_over = sps.binom.sf(s - 1, s + m, q)
+    ratio = (s / max(n, 1)) / ((m + 0.5) / (m_total + 1.0))
+    over = (p_over < alpha) & (ratio >= policy.trigger_min_over_ratio)
+    # a pattern common in trusted data is no trigger by label alone: a label shift on it
+    # is the label-shift detectors' finding, not a backdoor
+    rare = m <= policy.trigger_rare_share * m_total
+    # the trusted rate is itself estimated from m rows: beta-binomial predictive, not binomial
+    a = m_label + _PRIOR_WEIGHT * prior[lab]
+    b = (m - m_label) + _PRIOR_WEIGHT * (1.0 - prior[lab])
+    relabelled = rare & (sps.betabinom.sf(h - 1, s, a, b) < alpha)
+    return np.asarray(beyond_prior & purer & (over | relabelled), dtype=bool)
 
 
-def _p_value(
-    cand: _Candidate, trusted: pl.DataFrame, n: int, prior: np.ndarray, rare_share: float
-) -> float:
-    m_total = trusted.height
-    m, m_label = _trusted_counts(trusted, cand)
-    expected = n * (m + 0.5) / (m_total + 1.0)
-    p_over = float(sps.poisson.sf(cand.support - 1, expected))
-    if m > rare_share * m_total:
-        # A pattern common in trusted data is no trigger: a label shift on it is
-        # the label-shift detectors' finding, not a backdoor.  Only a massive
-        # over-representation of such a pattern still counts.
-        return p_over
-    rate = (m_label + _PRIOR_WEIGHT * prior[cand.label]) / (m + _PRIOR_WEIGHT)
-    p_label = float(sps.binom.sf(cand.hits - 1, cand.support, min(rate, 1 - 1e-9)))
-    return min(p_over, p_label)
+def _flag(
+    cells: pl.DataFrame, coded: pl.DataFrame, pat: _Patterns, chosen: IntArray, vocab: _Coded
+) -> IntArray:
+    """Batch rows carrying a chosen pattern with its dominant label."""
+    rows = cells.get_column("__row").to_numpy()
+    mask = np.zeros(cells.height, dtype=bool)
+    labels = coded.get_column(_LABEL).to_numpy()
+    groups: dict[tuple[tuple[str, ...], int], list[int]] = {}
+    for i in chosen.tolist():
+        groups.setdefault((pat.columns[i], int(pat.label[i])), []).append(int(pat.keys[i]))
+    for (cols, lab), keys in groups.items():
+        key = (
+            pl.col(cols[0])
+            if len(cols) == 1
+            else _pair_key(cols[0], cols[1], len(vocab.vocab[cols[1]]))
+        )
+        hit = coded.select(key.is_in(keys).fill_null(False)).to_series().to_numpy()
+        mask |= hit & (labels == lab)
+    return np.asarray(rows[mask], dtype=np.int64)
 
 
 def backdoor_triggers(
     view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy
 ) -> CheckResult:
-    known = view.known
+    names = ref.schema.feature_names
     cells = (
         ref.schema.cell_strings(view.frame)
-        .with_columns(pl.Series("__label", view.y), pl.Series("__row", np.arange(view.n)))
-        .filter(pl.col("__label") >= 0)
+        .with_columns(pl.Series(_LABEL, view.y), pl.Series("__row", np.arange(view.n)))
+        .filter(pl.col(_LABEL) >= 0)
     )
-    trusted = ref.derived.cells(ref)
     prior = np.bincount(ref.sample_labels, minlength=len(ref.schema.classes)) / ref.sample.height
-    names = ref.schema.feature_names
-    singles: list[_Candidate] = []
-    tested = 0
-    for name in names:
-        found, count = _candidates(cells, (name,), policy)
-        singles += found
-        tested += count
-    pairs: list[_Candidate] = []
+    vocab, single_found, tested = _singles(cells, names, policy)
+    coded = vocab.codes(cells, names)
+    trusted = vocab.codes(ref.derived.cells(ref), names)
+    n, m_total = int(view.known.size), ref.sample.height
+    pair_found: list[tuple[tuple[str, str], pl.DataFrame]] = []
     if policy.trigger_pairs:
-        for a, b in combinations(names, 2):
-            found, count = _candidates(cells, (a, b), policy)
-            pairs += found
-            tested += count
+        pair_found, pair_tested = _pairs(coded, vocab, names, len(ref.schema.classes), policy)
+        tested += pair_tested
     alpha = policy.trigger_alpha / max(tested, 1)
-    n = int(known.size)
-    singles = [c for c in singles if _pure_beyond_prior(c, prior, policy)]
-    pairs = [c for c in pairs if _pure_beyond_prior(c, prior, policy)]
-    rare = policy.trigger_rare_share
-    triggers = [c for c in singles if _p_value(c, trusted, n, prior, rare) < alpha]
-    single_items = {(c.columns[0], c.values[0]) for c in triggers}
-    for cand in pairs:
+    singles_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [
+        ((name,), frame) for name, frame in single_found if frame.height
+    ]
+    pat, m, m_label = _collect(singles_in, vocab, trusted)
+    chosen = np.flatnonzero(_significant(pat, m, m_label, n, m_total, prior, alpha, policy))
+    single_items = {(pat.columns[i][0], pat.values[i][0]) for i in chosen.tolist()}
+    triggers = [(pat, int(i)) for i in chosen]
+    flagged = _flag(cells, coded, pat, chosen, vocab)
+    if pair_found:
+        pairs_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [(p, f) for p, f in pair_found]
+        ppat, pm, pm_label = _collect(pairs_in, vocab, trusted)
+        hit = _significant(ppat, pm, pm_label, n, m_total, prior, alpha, policy)
         # a pair containing a trigger value is that trigger again, not a new finding
-        if any(
-            (col, val) in single_items for col, val in zip(cand.columns, cand.values, strict=True)
-        ):
-            continue
-        if _p_value(cand, trusted, n, prior, rare) < alpha:
-            triggers.append(cand)
-    flagged: set[int] = set()
-    for cand in triggers:
-        match = cells.filter(
-            pl.all_horizontal(
-                [pl.col(c) == v for c, v in zip(cand.columns, cand.values, strict=True)]
-            )
-            & (pl.col("__label") == cand.label)
+        fresh = np.array(
+            [
+                not any(item in single_items for item in zip(c, v, strict=True))
+                for c, v in zip(ppat.columns, ppat.values, strict=True)
+            ],
+            dtype=bool,
         )
-        flagged.update(int(r) for r in match.get_column("__row").to_list())
+        pchosen = np.flatnonzero(hit & fresh)
+        triggers += [(ppat, int(i)) for i in pchosen]
+        flagged = np.union1d(flagged, _flag(cells, coded, ppat, pchosen, vocab))
     metrics: dict[str, MetricValue] = {
         "patterns_tested": tested,
         "triggers": len(triggers),
-        "rows_flagged": len(flagged),
+        "rows_flagged": int(flagged.size),
     }
     passed = not triggers
     summary = (
         "no value pattern concentrates one label beyond trusted data"
         if passed
-        else f"{len(triggers)} backdoor trigger pattern(s) found on {len(flagged)} row(s)"
+        else f"{len(triggers)} backdoor trigger pattern(s) found on {flagged.size} row(s)"
     )
-    details = [c.describe(ref.schema.classes) for c in triggers]
+    details = [p.describe(i, ref.schema.classes) for p, i in triggers]
     return result(
         "backdoor_triggers",
         passed,
         policy.trigger_blocking,
         summary,
         metrics,
-        sorted(flagged),
+        flagged,
         details,
         policy,
     )

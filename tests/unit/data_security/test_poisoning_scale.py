@@ -1,0 +1,132 @@
+"""Poisoning detectors at scale: exact near-duplicate joins, quiet triggers on big clean data."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bastion.data_security.poisoning import PoisoningPolicy, PoisoningReference
+from bastion.data_security.poisoning._batch import BatchView
+from bastion.data_security.poisoning._models import build_near_index, grid_columns, near_scale
+from bastion.data_security.poisoning._schema import TableSchema
+from bastion.data_security.poisoning.duplicates import duplicate_injection
+from bastion.data_security.poisoning.triggers import backdoor_triggers
+
+LABEL = "status"
+
+
+def make_rows(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    income = np.round(rng.gamma(4.0, 30.0, n), 1)
+    debt = np.round(rng.gamma(2.0, 400.0, n), 0)
+    age = rng.integers(18, 75, n).astype(float)
+    home = rng.choice(["rent", "owner", "parents", "other"], n, p=[0.4, 0.4, 0.15, 0.05])
+    records = rng.choice(["no", "yes"], n, p=[0.85, 0.15])
+    logit = (
+        0.02 * (income - 120)
+        - 0.002 * (debt - 800)
+        + 0.03 * (age - 40)
+        - 1.5 * (records == "yes")
+        + 1.2
+    )
+    good = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pl.DataFrame(
+        {
+            LABEL: np.where(good, "good", "bad"),
+            "income": income,
+            "debt": debt,
+            "age": age,
+            "home": home,
+            "records": records,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def big_reference() -> PoisoningReference:
+    return PoisoningReference.build(make_rows(20_000, seed=1), label=LABEL)
+
+
+def test_near_duplicate_join_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    x = np.column_stack(
+        [
+            np.round(rng.normal(0, 1, n), 1),
+            np.round(rng.normal(5, 2, n), 0),
+            rng.integers(0, 3, n).astype(float),
+            np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1, n).round(1)),
+        ]
+    )
+    frame = pl.DataFrame(
+        {
+            "y": ["a", "b"] * (n // 2),
+            "u": x[:, 0],
+            "v": x[:, 1],
+            "c": [str(int(v)) for v in x[:, 2]],
+            "w": x[:, 3],
+        }
+    )
+    schema = TableSchema.infer(frame, label="y")
+    m = schema.model_matrix(frame)
+    scale = near_scale(m, 0.3)
+    index = build_near_index(schema, m, scale, grid_columns(schema, m, scale))
+    got = {tuple(p) for p in index.pairs().tolist()}
+    # brute force: categories and missing patterns equal, numbers within one unit
+    want = set()
+    for i in range(n):
+        for j in range(i + 1, n):
+            ok = True
+            for k, spec in enumerate(schema.features):
+                a, b = m[i, k], m[j, k]
+                if np.isnan(a) or np.isnan(b):
+                    ok &= bool(np.isnan(a) and np.isnan(b))
+                elif spec.kind.value == "categorical":
+                    ok &= bool(a == b)
+                else:
+                    ok &= bool(abs(a - b) / scale[k] <= 1.0)
+            if ok:
+                want.add((i, j))
+    assert want, "the data must contain near pairs for this test to mean anything"
+    assert got == want
+
+
+def test_large_clean_batch_raises_no_trigger(big_reference: PoisoningReference) -> None:
+    batch = make_rows(60_000, seed=7).select(LABEL, *big_reference.schema.feature_names)
+    check = backdoor_triggers(BatchView.of(batch, big_reference), big_reference, PoisoningPolicy())
+    assert check.passed, check.details
+
+
+def test_backdoor_trigger_attack_found_in_large_batch(big_reference: PoisoningReference) -> None:
+    batch = make_rows(60_000, seed=8).select(LABEL, *big_reference.schema.feature_names)
+    rows = np.zeros(batch.height, dtype=bool)
+    rows[np.random.default_rng(0).choice(batch.height, 300, replace=False)] = True
+    stamped = batch.with_columns(
+        pl.when(pl.Series(rows)).then(4321.0).otherwise(pl.col("debt")).alias("debt"),
+        pl.when(pl.Series(rows)).then(pl.lit("good")).otherwise(pl.col(LABEL)).alias(LABEL),
+    )
+    check = backdoor_triggers(
+        BatchView.of(stamped, big_reference), big_reference, PoisoningPolicy()
+    )
+    assert not check.passed
+    assert set(check.flagged_rows) == set(np.flatnonzero(rows).tolist())
+
+
+def test_duplicate_and_flip_attack_found_in_large_batch(big_reference: PoisoningReference) -> None:
+    batch = make_rows(60_000, seed=9).select(LABEL, *big_reference.schema.feature_names)
+    clean = duplicate_injection(
+        BatchView.of(batch, big_reference), big_reference, PoisoningPolicy()
+    )
+    copies = batch.head(200).with_columns(
+        pl.when(pl.col(LABEL) == "good").then(pl.lit("bad")).otherwise(pl.lit("good")).alias(LABEL)
+    )
+    attacked = pl.concat([batch, copies])
+    check = duplicate_injection(
+        BatchView.of(attacked, big_reference), big_reference, PoisoningPolicy()
+    )
+    assert clean.passed, clean.summary
+    assert not check.passed
+    flagged = set(check.flagged_rows)
+    assert set(range(batch.height, attacked.height)) <= flagged
+    assert set(range(200)) <= flagged
