@@ -24,12 +24,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
@@ -43,11 +42,12 @@ from bastion.data_security.contract.infer import InferenceOptions, infer_contrac
 from bastion.data_security.contract.model import DataContract
 from bastion.data_security.ingest.audit import AuditInputs, audit_chunks, bias_spec
 from bastion.data_security.ingest.policy import DatasetPolicy
+from bastion.data_security.ingest.staging import parquet_chunks, stage_file
 from bastion.data_security.poisoning import PoisoningReference, RecentWindow, verify_source
 from bastion.data_security.ports import DatasetRepository
 from bastion.data_security.profile.build import profile_frame
 from bastion.data_security.profile.dataset import DatasetProfile
-from bastion.data_security.readers import ReadOptions, open_table
+from bastion.data_security.readers import ReadOptions
 from bastion.data_security.reference import (
     PinnedReference,
     load_recent,
@@ -65,8 +65,6 @@ from bastion.data_security.values import (
 )
 
 Progress = Callable[[str], None]
-READ_BATCH_ROWS = 200_000
-AUDIT_CHUNK_ROWS = 2_000_000
 
 
 class DatasetNotUsable(PolicyDenied):
@@ -321,7 +319,7 @@ class DatasetService:
     ) -> IngestResult:
         staged = work / "batch.parquet"
         tick("reading")
-        profile, rows, schema_doc, fmt, raw_sha = self._stage(req, staged)
+        profile, rows, schema_doc, fmt, raw_sha = stage_file(req.path, req.read_options, staged)
         pinned = load_reference(self._blobs, ds.reference_digest) if ds.reference_digest else None
         inputs = AuditInputs(
             policy=DatasetPolicy.from_json(ds.policy),
@@ -336,7 +334,7 @@ class DatasetService:
             history_rows=pinned.history_rows if pinned else (),
         )
         tick("auditing")
-        report = audit_chunks(_parquet_chunks(staged), inputs, total_rows=rows, progress=tick)
+        report = audit_chunks(parquet_chunks(staged), inputs, total_rows=rows, progress=tick)
         tick("storing")
         if self._repo.dataset(ds.project, ds.name) is None and not self._repo.add_dataset(ds):
             raise Conflict(f"dataset {ds.name!r} was created concurrently; retry the ingest")
@@ -390,33 +388,6 @@ class DatasetService:
             },
         )
         return IngestResult(version, report)
-
-    def _stage(
-        self, req: IngestRequest, staged: Path
-    ) -> tuple[DatasetProfile, int, dict[str, object], str, str]:
-        profile: DatasetProfile | None = None
-        writer: pq.ParquetWriter | None = None
-        try:
-            with open_table(req.path, options=req.read_options) as reader:
-                for batch in reader.iter_batches(READ_BATCH_ROWS):
-                    table = batch.to_arrow()
-                    if writer is None:
-                        writer = pq.ParquetWriter(staged, table.schema)
-                    writer.write_table(table)
-                    part = profile_frame(batch)
-                    profile = part if profile is None else profile.merge(part)
-                rows, schema_doc, fmt = (
-                    reader.rows_read,
-                    reader.schema.to_dict(),
-                    reader.format.value,
-                )
-                raw_sha = reader.sha256
-        finally:
-            if writer is not None:
-                writer.close()
-        if profile is None or writer is None or raw_sha is None:
-            raise InputError(f"{req.path} holds no rows", hint="send a file with at least one row")
-        return profile, rows, dict(schema_doc), fmt, raw_sha
 
     def _lineage_check(
         self, ds: Dataset, req: IngestRequest, actual: str, rows: int
@@ -639,22 +610,6 @@ class DatasetService:
                     recent_digest=save_recent(self._blobs, recent.with_batch(frame)),
                 )
         return updated
-
-
-def _parquet_chunks(path: Path) -> Iterator[pl.DataFrame]:
-    """The staged batch in chunks of about AUDIT_CHUNK_ROWS rows (bounded memory)."""
-    pending: list[pl.DataFrame] = []
-    held = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        pending.append(frame)
-        held += frame.height
-        if held >= AUDIT_CHUNK_ROWS:
-            yield pl.concat(pending)
-            pending, held = [], 0
-    if pending:
-        yield pl.concat(pending)
 
 
 __all__ = ["DatasetNotUsable", "DatasetService", "IngestRequest", "IngestResult"]
