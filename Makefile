@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bastion demo
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	cd src && ../$(VENV)/bin/mypy --strict -p bastion
