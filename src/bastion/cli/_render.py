@@ -25,9 +25,6 @@ err_console = Console(stderr=True)
 
 
 def exit_code(e: BastionError) -> int:
-    # A refused artifact is an integrity finding, whatever layer raised it.
-    if e.code in ("malicious_artifact",):
-        return 4
     if isinstance(e, InputError | NotFound):
         return 2
     if isinstance(e, AccessError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bastion.core.errors import BastionError, InputError, VerificationFailed
+from bastion.core.errors import BastionError, InputError, IntegrityError, VerificationFailed
 
 if TYPE_CHECKING:
     from bastion.model_security.signing.types import Mismatch
@@ -29,7 +29,7 @@ class ModelSecurityError(BastionError):
     code = "model_security_error"
 
 
-class MaliciousArtifact(ModelSecurityError):
+class MaliciousArtifact(ModelSecurityError, IntegrityError):
     """The artifact was refused by the scanner; scanner errors are refusals too."""
 
     code = "malicious_artifact"
