@@ -157,3 +157,13 @@ def test_csv_writer_tables_read_back_identically(tmp_path: Path,
         assert reader.schema.names == tuple(names)
         got = pl.concat(list(reader.iter_batches(rows=7)))
     assert got.rows() == [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("header", ["{", "[", "{note}", "[x]"])
+def test_csv_with_bracket_header_is_not_mistaken_for_json(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(f"{header},n\nalpha,1\n")
+    with open_table(path) as reader:
+        frame = pl.concat(list(reader.iter_batches()))
+    assert reader.format is TableFormat.CSV
+    assert frame.columns == [header, "n"] and frame.height == 1

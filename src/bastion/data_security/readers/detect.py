@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bastion.data_security.errors import (
@@ -59,6 +60,18 @@ def format_from_extension(path: Path) -> TableFormat | None:
     return _EXTENSIONS.get(path.suffix.lower())
 
 
+def _looks_like_json_object(text: bytes) -> bool:
+    """A first line that is a JSON object (or, if cut off, starts like one with a
+    quoted key); a CSV whose first header cell merely starts with "{" is CSV."""
+    if not text.startswith(b"{"):
+        return False
+    first = text.split(b"\n", 1)[0].strip()
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return text[1:].lstrip()[:1] == b'"' and b'":' in first
+
+
 def sniff_content(path: Path) -> TableFormat:
     """The format the bytes of ``path`` actually have; refuses what is not a table."""
     with path.open("rb") as f:
@@ -78,7 +91,7 @@ def sniff_content(path: Path) -> TableFormat:
     if not stripped:
         raise EmptyTable("the file holds only whitespace", path=name,
                          hint="check the export that produced it")
-    if stripped.startswith(b"{"):
+    if _looks_like_json_object(stripped):
         return TableFormat.JSONL
     # A JSON array of records (``[{...}, ...]`` or ``[]``); a CSV whose first
     # header cell merely starts with "[" is still CSV.
