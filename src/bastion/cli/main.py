@@ -33,8 +33,11 @@ def _root(
         Path | None,
         typer.Option("--home", help="workspace folder (default $BASTION_HOME or ~/.bastion)"),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show a Python traceback for unexpected errors")
+    ] = False,
 ) -> None:
-    ctx.obj = {"home": home}
+    ctx.obj = {"home": home, "debug": debug}
 
 
 _core_cmds.register(app)
@@ -53,7 +56,46 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Click's exception base, wherever this Typer keeps it (recent Typers vendor Click)."""
+    types: list[type[Exception]] = [typer.TyperException]
+    try:
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:  # pragma: no cover - Typer without a Click dependency
+        pass
+    return tuple(types)
+
+
+def _show_usage_error(e: Exception) -> int:
+    show = getattr(e, "show", None)
+    if callable(show):
+        show()  # prints the usage line and the problem to stderr, as Click does
+    else:  # pragma: no cover - a TyperException without show()
+        print(f"Error: {e}", file=sys.stderr)
+    code = getattr(e, "exit_code", 2)
+    return code if isinstance(code, int) else 2
+
+
+def _show_internal_error(e: BaseException, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(e)
+        return
+    # A user never sees a traceback: say what broke and how to get the detail.
+    print(
+        f"error (internal): {type(e).__name__}: {e}\n"
+        "  hint: this is a bug in bastion; run again with --debug for a traceback "
+        "and report it",
+        file=sys.stderr,
+    )
+
+
 def run() -> None:
+    # Read before parsing, so that even a failure inside option parsing honours it.
+    debug = "--debug" in sys.argv[1:]
     try:
         # Outside standalone mode click *returns* the code of typer.Exit(code).
         code = app(standalone_mode=False)
@@ -66,13 +108,13 @@ def run() -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors come here in non-standalone mode
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:
+        if isinstance(e, _usage_error_types()):
+            sys.exit(_show_usage_error(e))
+        _show_internal_error(e, debug)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
 
