@@ -22,7 +22,9 @@ from conftest import CLI
         (("users", "create"), "Missing argument"),
     ],
 )
-def test_usage_error_prints_usage_not_traceback(cli: CLI, args: tuple[str, ...], problem: str) -> None:
+def test_usage_error_prints_usage_not_traceback(
+    cli: CLI, args: tuple[str, ...], problem: str
+) -> None:
     r = cli.run(*args)
     assert r.returncode == 2, r.output
     assert "Usage: bastion" in r.stderr
