@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from bastion.core.access.service import AccessService
-from bastion.core.access.values import IssuedToken
+from bastion.core.access.values import Actor, IssuedToken
 from bastion.core.audit.log import AuditLog
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKeySource
@@ -45,7 +46,16 @@ from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
 from bastion.core.store._adapters.sql.engine import make_engine, migrate
 from bastion.core.store._adapters.sql.lineage_repo import SqlLineageRepository
 from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
-from bastion.core.store.blobs import EncryptedBlobStore
+from bastion.core.store.backup import (
+    BackupCorrupted,
+    BackupManifest,
+    BackupSources,
+    check_backup,
+    check_signature,
+    copy_backup,
+    write_backup,
+)
+from bastion.core.store.blobs import EncryptedBlobStore, FsckReport
 from bastion.core.store.objects import ObjectService
 
 if TYPE_CHECKING:
@@ -76,6 +86,28 @@ def _write_private(path: Path, text: str) -> None:
 
 def _default_db(home: Path) -> str:
     return f"sqlite:///{home / 'bastion.db'}"
+
+
+#: workspace.json says this for the embedded database, never its absolute path:
+#: a copied, moved or restored workspace must use its own database, not the original's.
+_EMBEDDED = {"database": "embedded"}
+
+
+def _saved_database(home: Path, saved: dict[str, object]) -> str:
+    if saved.get("database") == "embedded":
+        return _default_db(home)
+    url = saved.get("database_url")
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(
+            f"{home / 'workspace.json'} names no database",
+            hint='it must hold {"database": "embedded"} or {"database_url": "postgresql://..."}',
+        )
+    # Workspaces written before the "embedded" marker stored their SQLite path;
+    # the embedded database is the one inside this folder, wherever it was made.
+    legacy = url.startswith("sqlite:///") and url.endswith("/bastion.db")
+    if legacy and (home / "bastion.db").exists():
+        return _default_db(home)
+    return url
 
 
 class Bastion:
@@ -178,7 +210,8 @@ class Bastion:
         keyring = LocalKeyring.create(home / "keyring.json", master, scrypt_n=scrypt_n)
         engine = make_engine(url)
         migrate(engine)
-        _write_private(home / "workspace.json", json.dumps({"database_url": url}, indent=2))
+        config = _EMBEDDED if database_url is None else {"database_url": url}
+        _write_private(home / "workspace.json", json.dumps(config, indent=2))
         ws = cls(WorkspaceOptions(home, url), keyring, engine)
         principal, token = ws.access.bootstrap_admin(admin)
         ws.access.ensure_project(DEFAULT_PROJECT, principal.name)
@@ -201,11 +234,68 @@ class Bastion:
             saved = json.loads(config.read_text())
         except ValueError as e:
             raise ConfigurationError(f"{config} is unreadable: {e}") from e
-        url = database_url or str(saved["database_url"])
+        if not isinstance(saved, dict):
+            raise ConfigurationError(f"{config} is not a JSON object")
+        url = database_url or _saved_database(home, saved)
         keyring = LocalKeyring.open(home / "keyring.json", master)
         engine = make_engine(url)
         migrate(engine)
         return cls(WorkspaceOptions(home, url), keyring, engine)
+
+    # -- backup and restore ---------------------------------------------------
+    def backup(self, actor: Actor, dest: Path) -> BackupManifest:
+        """Write a consistent, signed snapshot of this workspace to the new folder ``dest``.
+
+        Safe while other processes (a running server) keep writing; see
+        :mod:`bastion.core.store.backup` for the order that makes it consistent.
+        """
+        self.access.authorize(actor, "workspace.backup", "system/workspace")
+        embedded = self.options.database_url == _default_db(self.home)
+        sources = BackupSources(
+            home=self.home,
+            keyring=self.home / "keyring.json",
+            witness=self.home / "audit-head.json",
+            blobs=self.home / "blobs",
+            sqlite_db=self.home / "bastion.db" if embedded else None,
+            database_url=None if embedded else self.options.database_url,
+        )
+        signer = KeyringSigner(self.keyring, "audit")
+        return write_backup(
+            sources, dest.expanduser().resolve(), lambda body: (signer.key_id, signer.sign(body))
+        )
+
+    @classmethod
+    def restore(cls, src: Path, dest: Path, master: MasterKeySource) -> tuple[Bastion, FsckReport]:
+        """Check the backup at ``src``, copy it to the new folder ``dest``, and prove it.
+
+        Every file is re-hashed against the manifest *before* anything is copied;
+        after the copy the manifest signature, the audit log and every blob are
+        verified. A restore that fails any check is removed again, so a damaged
+        backup never becomes a workspace. A restore never writes over a workspace.
+        """
+        src, dest = src.expanduser().resolve(), dest.expanduser().resolve()
+        manifest = check_backup(src)
+        # The signature is checked with the backup's own keyring, unlocked by the
+        # master key, before a single file is copied.
+        keyring = LocalKeyring.open(src / "keyring.json", master)
+        check_signature(src, KeyringVerifier(keyring, "audit").verify)
+        copy_backup(src, dest, manifest)
+        try:
+            ws = cls.open(dest, master)
+            try:
+                ws.audit.require_intact()
+                report = ws.blobs.fsck(deep=True)
+                if not report.ok:
+                    raise BackupCorrupted(
+                        f"restored blobs fail verification: {len(report.corrupted)} corrupted"
+                    )
+            except BaseException:
+                ws.close()
+                raise
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return ws, report
 
     def stored_token(self) -> str | None:
         path = self.home / "credentials"

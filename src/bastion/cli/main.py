@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from bastion.cli import _audit_cmds, _core_cmds
+from bastion.cli import _audit_cmds, _backup_cmds, _core_cmds
 from bastion.cli._render import exit_code, print_error
 from bastion.core.errors import BastionError
 
@@ -42,6 +42,7 @@ def _root(
 
 _core_cmds.register(app)
 _audit_cmds.register(app)
+_backup_cmds.register(app)
 
 
 def _register_optional() -> None:

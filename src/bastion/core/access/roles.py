@@ -52,6 +52,7 @@ ACTIONS: Mapping[str, str] = {
     "audit.read": "query the audit log",
     "audit.verify": "verify the audit log",
     "audit.checkpoint": "sign an audit checkpoint",
+    "workspace.backup": "write a backup of the whole workspace (keyring, database, blobs)",
     "blob.write": "store an encrypted object",
     "blob.read": "read an encrypted object",
     "dataset.create": "create a dataset",
