@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bastion.core.access.roles import ACTIONS, PERMISSIONS, SELF_SERVICE, Role, permission_table
 
 ADMIN_ONLY = {
@@ -59,3 +61,23 @@ def test_permission_table_rows_match_permissions() -> None:
         assert description
         assert "admin" in roles
         assert set(roles) == {r.value for r in Role if action in PERMISSIONS[r]}
+
+
+def _markdown_rows() -> list[str]:
+    header = "| action | what | " + " | ".join(r.value for r in Role) + " |"
+    rows = [header, "|" + "---|" * (2 + len(Role))]
+    for action, description, roles in permission_table():
+        marks = " | ".join("✓" if r.value in roles else "" for r in Role)
+        rows.append(f"| `{action}` | {description} | {marks} |".replace("|  |", "|  |"))
+    return rows
+
+
+def test_docs_permission_table_is_the_code_table() -> None:
+    # docs/permissions.md claims to be generated from the code: hold it to that.
+    doc = Path(__file__).parents[3] / "docs" / "permissions.md"
+    table = [ln for ln in doc.read_text().splitlines() if ln.startswith("|")]
+    expected = [" ".join(r.split()) for r in _markdown_rows()]
+    got = [" ".join(r.split()) for r in table]
+    assert got == expected, "docs/permissions.md is stale; its table should be:\n" + "\n".join(
+        _markdown_rows()
+    )
