@@ -68,7 +68,7 @@ def _markdown_rows() -> list[str]:
     rows = [header, "|" + "---|" * (2 + len(Role))]
     for action, description, roles in permission_table():
         marks = " | ".join("✓" if r.value in roles else "" for r in Role)
-        rows.append(f"| `{action}` | {description} | {marks} |".replace("|  |", "|  |"))
+        rows.append(f"| `{action}` | {description} | {marks} |")
     return rows
 
 
