@@ -4,6 +4,9 @@
 
     ModelSecurityError
     ├── MaliciousArtifact     the scanner refused an artifact (or could not parse it)
+    │   └── DisallowedGlobal  the restricted loader refused a global (nothing ran)
+    ├── ScanPolicyInvalid     a scan-policy entry is malformed or never allowable (InputError)
+    ├── FrameworkMismatch     declared framework differs from the content (InputError)
     ├── SignatureInvalid      signature / digest verification failed (a VerificationFailed)
     │   ├── SignerNotTrusted  unknown, revoked or rotated-out key, or identity not allowed
     │   └── ArtifactMismatch  files differ from the signed manifest (extra / missing / digest)
@@ -127,3 +130,27 @@ class DriftReferenceInvalid(ModelSecurityError, InputError):
 
 
 __all__ += ["DriftReferenceInvalid", "MonitoringInputInvalid"]
+
+
+# -- scanner policy and loading (scanning/) --
+
+
+class ScanPolicyInvalid(ModelSecurityError, InputError):
+    """A scan-policy entry that is malformed or can never be allowed (e.g. ``os.system``)."""
+
+    code = "scan_policy_invalid"
+
+
+class FrameworkMismatch(ModelSecurityError, InputError):
+    """The declared ``--framework`` does not match what the artifact's content is."""
+
+    code = "framework_mismatch"
+
+
+class DisallowedGlobal(MaliciousArtifact):
+    """The restricted loader refused a global the allow-list does not name (nothing ran)."""
+
+    code = "disallowed_global"
+
+
+__all__ += ["DisallowedGlobal", "FrameworkMismatch", "ScanPolicyInvalid"]

@@ -5,7 +5,10 @@ central directory, ignoring flag bits and CRCs the way PyTorch's loader does
 (so a member picklescan refuses to open is still scanned); anomalies (CRC
 mismatch, encryption flag, local/central name mismatch) are findings in their
 own right.  Bombs (ratio, total size, member count), absolute or ``..``
-member names, and symlink / hardlink members are refused.
+member names, symlink / hardlink members and (tar) device files are refused.
+A tar is read header by header with caps on member count, total bytes and, for a
+compressed tar, the compression ratio; every regular member is scanned by content
+(recursively: a model file inside a tarball is scanned as that model format).
 
 Example::
 
@@ -86,9 +89,13 @@ def scan_zip(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanne
         return
     names = [i.filename for i in infos]
     is_torch = any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
-    if any(n.endswith(("/code/", "/constants.pkl")) or "/code/__torch__" in n for n in names):
-        ctx.add("torchscript_archive", "TorchScript archive: it carries code that "
-                "torch.jit.load compiles and runs; only plain checkpoints are accepted",
+    torchscript = any(n.endswith(("/code/", "/constants.pkl")) or "/code/__torch__" in n
+                      for n in names)
+    if torchscript and not ctx.policy.allow_torchscript:
+        ctx.add("torchscript_archive", "TorchScript archive refused by default: it carries "
+                "code that torch.jit.load compiles and runs (its pickles are still scanned). "
+                "To accept TorchScript in a project an admin runs "
+                "'bastion model scan-policy allow --torchscript --project P'",
                 file=where.file, member=where.member)
     # Keras reads a root config.json even without metadata.json: always check it
     is_keras = "config.json" in names
@@ -170,34 +177,65 @@ def _check_crc(opener: object, info: zipfile.ZipInfo, where: Where, ctx: ScanCon
                 file=where.file, member=where.member)
 
 
-def scan_tar(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanner) -> None:
+def _tar_members(fh: BinaryIO, where: Where, ctx: ScanContext,
+                 compressed_size: int | None) -> list[tarfile.TarInfo] | None:
+    """Read every header, stopping at the first exceeded limit (count, bytes, ratio)."""
+    lim = ctx.limits
+    members: list[tarfile.TarInfo] = []
+    total = 0
     try:
         with tarfile.open(fileobj=fh, mode="r:") as tar:
-            members = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as e:
+            while (m := tar.next()) is not None:
+                members.append(m)
+                total += max(m.size, 0)
+                if len(members) > lim.max_archive_members:
+                    ctx.add("archive_too_many_members", f"more than {lim.max_archive_members} "
+                            "members", file=where.file, member=where.member)
+                    return None
+                if total > lim.max_total_uncompressed:
+                    ctx.add("tar_bomb", f"members hold more than {lim.max_total_uncompressed} "
+                            "bytes", file=where.file, member=where.member)
+                    return None
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
         ctx.error("malformed_tar", f"tar archive cannot be read: {e}",
                   file=where.file, member=where.member)
-        return
-    if len(members) > ctx.limits.max_archive_members:
-        ctx.add("archive_too_many_members", f"{len(members)} members",
-                file=where.file, member=where.member)
-        return
-    if sum(m.size for m in members) > ctx.limits.max_total_uncompressed:
-        ctx.add("zip_bomb", "declared total size exceeds the limit",
-                file=where.file, member=where.member)
+        return None
+    if compressed_size and total > 1024 * 1024 and \
+            total / compressed_size > lim.max_compression_ratio:
+        ctx.add("tar_bomb", f"compression ratio {total / compressed_size:.0f} exceeds the "
+                f"limit {lim.max_compression_ratio:.0f}", file=where.file, member=where.member)
+        return None
+    return members
+
+
+def scan_tar(fh: BinaryIO, where: Where, ctx: ScanContext, scan_blob: BlobScanner, *,
+             compressed_size: int | None = None) -> None:
+    """Scan a tar (already decompressed) member by member; *compressed_size* caps the ratio."""
+    members = _tar_members(fh, where, ctx, compressed_size)
+    if members is None:
         return
     legacy = is_legacy_torch_tar({m.name for m in members})
     for m in members:
         inner = where.inside(m.name)
+
+        def flag(code: str, msg: str, inner: Where = inner) -> None:
+            ctx.add(code, msg, file=inner.file, member=inner.member)
+
         if unsafe_member_name(m.name):
-            ctx.add("path_traversal", f"member name {m.name!r} is absolute or contains '..'",
-                    file=inner.file, member=inner.member)
+            flag("path_traversal", f"member name {m.name!r} is absolute or contains '..'")
         if m.issym() or m.islnk():
-            ctx.add("archive_symlink", f"member {m.name!r} is a "
-                    f"{'symlink' if m.issym() else 'hardlink'} to {m.linkname!r}",
-                    file=inner.file, member=inner.member)
+            flag("archive_symlink", f"member {m.name!r} is a "
+                 f"{'symlink' if m.issym() else 'hardlink'} to {m.linkname!r}")
             continue
-        if not m.isfile():
+        if m.ischr() or m.isblk() or m.isfifo():
+            flag("archive_special_file", f"member {m.name!r} is a device or FIFO "
+                 "(extracting it creates a special file)")
+            continue
+        if m.isdir():
+            continue
+        if not m.isfile() or m.issparse():
+            ctx.error("tar_member_type", f"member {m.name!r} has an unsupported type "
+                      f"{m.type!r}", file=inner.file, member=inner.member)
             continue
         data_offset = m.offset_data
         size = m.size

@@ -45,6 +45,24 @@ def is_text(head: bytes) -> bool:
     return True
 
 
+def looks_like_tar(head: bytes) -> bool:
+    """A tar header block: ``ustar`` magic or a valid header checksum (v7 tar).
+
+    Checked on raw and decompressed bytes *alongside* other formats: one byte
+    stream can be both a tar and a pickle (a member name made of pickle opcodes).
+    """
+    if len(head) < 512:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    field = head[148:156].split(b"\x00", 1)[0].strip()
+    if not field or any(c not in b"01234567" for c in field):
+        return False
+    block = head[:148] + b" " * 8 + head[156:512]
+    return int(field, 8) in (sum(block), sum(b - 256 if b > 127 else b for b in block)) \
+        and head[:1] != b"\x00"
+
+
 def detect(head: bytes, size: int | None) -> ArtifactFormat:
     """Classify the bytes *head* (the first :data:`HEAD_SIZE` bytes of a file)."""
     if head.startswith(_ZIP_MAGICS):
@@ -57,7 +75,7 @@ def detect(head: bytes, size: int | None) -> ArtifactFormat:
         return ArtifactFormat.NUMPY
     if any(head[o:o + 8] == HDF5_MAGIC for o in (0, 512, 1024, 2048)):
         return ArtifactFormat.HDF5
-    if head[257:262] == b"ustar":
+    if looks_like_tar(head):
         return ArtifactFormat.TAR
     if head.startswith((b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07")):
         return ArtifactFormat.SEVEN_ZIP

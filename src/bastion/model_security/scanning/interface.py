@@ -19,22 +19,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-SCANNER_VERSION = "bastion-scan/1.0"
+from bastion.model_security.scanning.policy import DEFAULT_POLICY, ScanPolicy
+
+SCANNER_VERSION = "bastion-scan/1.1"
 
 
 class Verdict(enum.Enum):
-    """Outcome of a scan; only ``SAFE`` is accepted."""
+    """Outcome of a scan; only ``SAFE`` is accepted.
+
+    ``UNKNOWN_FORMAT``: some content is none of the formats the scanner knows (so
+    nothing can be said about it); refused unless the policy allows opaque data files.
+    """
 
     SAFE = "safe"
     MALICIOUS = "malicious"
     ERROR = "error"
+    UNKNOWN_FORMAT = "unknown-format"
 
 
 class Severity(enum.Enum):
-    """``CRITICAL`` = a code-execution or escape construct; ``ERROR`` = could not verify."""
+    """``CRITICAL`` = a code-execution or escape construct; ``ERROR`` = could not verify;
+    ``UNKNOWN`` = content of no known format (opaque)."""
 
     CRITICAL = "critical"
     ERROR = "error"
+    UNKNOWN = "unknown-format"
 
 
 class ArtifactFormat(enum.Enum):
@@ -117,8 +126,10 @@ class FileScan:
 def verdict_of(findings: tuple[Finding, ...]) -> Verdict:
     if any(f.severity is Severity.CRITICAL for f in findings):
         return Verdict.MALICIOUS
-    if findings:
+    if any(f.severity is Severity.ERROR for f in findings):
         return Verdict.ERROR
+    if findings:
+        return Verdict.UNKNOWN_FORMAT
     return Verdict.SAFE
 
 
@@ -156,10 +167,18 @@ class ScanContext:
     """Mutable collector shared by the format scanners during one scan."""
 
     limits: ScanLimits
+    policy: ScanPolicy = DEFAULT_POLICY
     findings: list[Finding] = field(default_factory=list)
     files: list[FileScan] = field(default_factory=list)
-    #: files that a scanned ONNX model references as raw external tensor data
-    raw_data_paths: set[Path] = field(default_factory=set)
+    #: files a scanned ONNX model names as external tensor data.  This never changes
+    #: *how* they are scanned (by content, like every file); it only explains content
+    #: of no known format (raw tensor bytes) so that it is not an "unknown format".
+    tensor_data_paths: set[Path] = field(default_factory=set)
+
+    def allows(self, module: str, name: str) -> bool:
+        """The allow-list decision shared with the restricted loader."""
+        return (self.policy.allows(module, name)
+                or f"{module}.{name}" in self.limits.extra_allowed_globals)
 
     def add(
         self,
@@ -199,7 +218,13 @@ class Blob:
     size: int | None
     open: Callable[[], BinaryIO]
     path: Path | None = None
-    hint: str = ""  # e.g. "torch-storage": raw tensor bytes inside a torch zip
+    #: "torch": a member of a torch zip (its pickles may use persistent ids);
+    #: "torch-storage": a ``data/<n>`` member, raw tensor bytes *by convention only*:
+    #: it is scanned by content like any blob, and only bytes of no known format (or
+    #: that no known format's parser accepts) are taken as raw storage
+    hint: str = ""
+    #: size of the compressed bytes this blob was decompressed from (ratio caps)
+    compressed_size: int | None = None
 
 
 class BlobScanner(Protocol):

@@ -3,7 +3,10 @@
 Refused: nodes in op domains outside the standard ONNX / ONNX-ML / ONNX Runtime
 ones (custom ops load native code), external-data ``location`` values that
 are absolute, leave the model folder (``..``, symlinks) or declare sizes past
-the limits or past the referenced file.
+the limits or past the referenced file.  External data is looked for on every
+tensor: initializers (dense and sparse), Constant attributes, tensors in
+subgraphs of If / Loop / Scan nodes and in local functions.  A referenced file
+is *not* trusted for being referenced: the folder scan reads it by content.
 
 Example::
 
@@ -12,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from bastion.model_security.scanning.interface import ScanContext, Where
@@ -28,12 +31,57 @@ def _graphs(graph: object) -> Iterator[object]:
     assert isinstance(graph, onnx.GraphProto)
     yield graph
     for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _graphs(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for g in attr.graphs:
-                    yield from _graphs(g)
+        yield from _subgraphs(node)
+
+
+def _subgraphs(node: object) -> Iterator[object]:
+    """Graphs held by a node's attributes (If branches, Loop / Scan bodies), recursively."""
+    import onnx
+
+    assert isinstance(node, onnx.NodeProto)
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield from _graphs(attr.g)
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            for g in attr.graphs:
+                yield from _graphs(g)
+
+
+def _node_tensors(nodes: Iterable[object]) -> Iterator[object]:
+    """Tensors in node attributes: Constant values (dense or sparse), tensor lists."""
+    import onnx
+
+    for node in nodes:
+        assert isinstance(node, onnx.NodeProto)
+        for a in node.attribute:
+            sparse = list(a.sparse_tensors)
+            if a.HasField("sparse_tensor"):
+                sparse.append(a.sparse_tensor)
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            for sp in sparse:
+                yield sp.values
+                yield sp.indices
+
+
+def _all_tensors(model: object) -> Iterator[object]:
+    """Every TensorProto of the model, wherever it sits (external data can be on any)."""
+    import onnx
+
+    assert isinstance(model, onnx.ModelProto)
+    graphs = list(_graphs(model.graph))
+    for f in model.functions:
+        for node in f.node:
+            graphs.extend(_subgraphs(node))
+        yield from _node_tensors(f.node)
+    for graph in graphs:
+        assert isinstance(graph, onnx.GraphProto)
+        yield from graph.initializer
+        for sp in graph.sparse_initializer:
+            yield sp.values
+            yield sp.indices
+        yield from _node_tensors(graph.node)
 
 
 def scan_onnx(path: Path, where: Where, ctx: ScanContext, *, model_dir: Path | None) -> None:
@@ -58,15 +106,11 @@ def scan_onnx(path: Path, where: Where, ctx: ScanContext, *, model_dir: Path | N
                     f"node {node.name or node.op_type!r} uses custom op domain "
                     f"{node.domain!r} (custom ops load native code)",
                     file=where.file, member=where.member)
-    for graph in _graphs(model.graph):
-        assert isinstance(graph, onnx.GraphProto)
-        tensors = list(graph.initializer) + [
-            a.t for n in graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR
-        ]
-        for tensor in tensors:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                info = {e.key: e.value for e in tensor.external_data}
-                _check_external(tensor.name, info, where, ctx, model_dir)
+    for tensor in _all_tensors(model):
+        assert isinstance(tensor, onnx.TensorProto)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            info = {e.key: e.value for e in tensor.external_data}
+            _check_external(tensor.name, info, where, ctx, model_dir)
 
 
 def _check_external(name: str, info: dict[str, str], where: Where, ctx: ScanContext,
@@ -106,7 +150,9 @@ def _check_external(name: str, info: dict[str, str], where: Where, ctx: ScanCont
         ctx.error("onnx_external_data_missing", f"tensor {name!r}: {location!r} not found",
                   file=where.file, member=where.member)
         return
-    ctx.raw_data_paths.add(target.resolve())
+    # the target is scanned by its own content like every file of the folder; being
+    # named here only lets bytes of *no* known format count as raw tensor data
+    ctx.tensor_data_paths.add(target.resolve())
     size = target.stat().st_size
     if offset + (length or 0) > size:
         bad(f"declares {offset}+{length} bytes but {location!r} has {size}")

@@ -22,7 +22,6 @@ import io
 import struct
 from collections.abc import Callable
 
-from bastion.model_security.scanning.allowlist import is_allowed
 from bastion.model_security.scanning.interface import ScanContext, Where
 from bastion.model_security.scanning.pickle_opcodes import DISPATCH, STOP
 from bastion.model_security.scanning.pickle_values import (
@@ -127,7 +126,7 @@ class PickleMachine:
         self.globals_seen.append((module, name))
         plausible = all(p.isidentifier() for p in module.split(".")) and all(
             p.isidentifier() for p in name.split("."))
-        allowed = is_allowed(module, name) or qualified in self.ctx.limits.extra_allowed_globals
+        allowed = self.ctx.allows(module, name)
         if not allowed and (plausible or self.mode.report_errors):
             self.critical("disallowed_global",
                           f"pickle imports {qualified!r}, which is not on the allow-list")
