@@ -106,20 +106,92 @@ def verify(
 
 @model.command("scan")
 def scan(
-    ctx: typer.Context, path: Path, as_json: Annotated[bool, typer.Option("--json")] = False
+    ctx: typer.Context,
+    path: Path,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    framework: Annotated[
+        Framework | None,
+        typer.Option(help="check that the content is a model of this framework"),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", "-p", help="scan with this project's scan policy "
+                     "(needs the workspace); without it: the built-in policy, no workspace"),
+    ] = None,
 ) -> None:
-    """Scan an artifact for malicious serialization without loading it."""
+    """Scan a local artifact for malicious serialization without loading it."""
     from bastion.model_security.scanning import scan_path
+    from bastion.model_security.scanning.frameworks import check_framework
 
-    with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "model.scan", "system/scanner")
-    report = scan_path(path)
+    policy = None
+    if project is not None:
+        with session(_home(ctx)) as s:
+            policy = s.ws.models.scan_policies.show(s.actor, project)
+    if framework is not None:
+        check_framework(path, framework.value)
+    report = scan_path(path, policy=policy)
     if as_json:
         print_json(json.loads(json.dumps(report.to_dict(), default=str)))
     else:
         console.print(report.render(), highlight=False)
     if not report.accepted:
         raise typer.Exit(4)
+
+
+scan_policy = typer.Typer(help="A project's scanner allow-list policy (changes: admin only, "
+                          "audited).", no_args_is_help=True)
+model.add_typer(scan_policy, name="scan-policy")
+
+Globals = Annotated[list[str] | None, typer.Argument(help="exact globals, module.name")]
+Torchscript = Annotated[bool, typer.Option("--torchscript", help="TorchScript archives")]
+Opaque = Annotated[bool, typer.Option("--opaque-data", help="files of no known format")]
+
+
+def _flags(torchscript: bool, opaque: bool) -> tuple[str, ...]:
+    from bastion.model_security.scanning.policy import FLAG_OPAQUE_DATA, FLAG_TORCHSCRIPT
+
+    return tuple(f for f, on in ((FLAG_TORCHSCRIPT, torchscript), (FLAG_OPAQUE_DATA, opaque))
+                 if on)
+
+
+@scan_policy.command("show")
+def scan_policy_show(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
+    """The globals and flags this project accepts beyond the built-in allow-list."""
+    with session(_home(ctx)) as s:
+        policy = s.ws.models.scan_policies.show(s.actor, project)
+    print_json({"project": project, **policy.describe()})
+
+
+@scan_policy.command("allow")
+def scan_policy_allow(
+    ctx: typer.Context,
+    globals_: Globals = None,
+    torchscript: Torchscript = False,
+    opaque_data: Opaque = False,
+    project: Project = DEFAULT_PROJECT,
+) -> None:
+    """Allow exact pickle globals (and/or TorchScript, opaque data files) in a project."""
+    with session(_home(ctx)) as s:
+        policy = s.ws.models.scan_policies.allow(
+            s.actor, project, globals_=tuple(globals_ or ()),
+            flags=_flags(torchscript, opaque_data))
+    print_json({"project": project, **policy.describe()})
+
+
+@scan_policy.command("disallow")
+def scan_policy_disallow(
+    ctx: typer.Context,
+    globals_: Globals = None,
+    torchscript: Torchscript = False,
+    opaque_data: Opaque = False,
+    project: Project = DEFAULT_PROJECT,
+) -> None:
+    """Remove globals or flags from a project's scan policy."""
+    with session(_home(ctx)) as s:
+        policy = s.ws.models.scan_policies.disallow(
+            s.actor, project, globals_=tuple(globals_ or ()),
+            flags=_flags(torchscript, opaque_data))
+    print_json({"project": project, **policy.describe()})
 
 
 @model.command("evaluate")

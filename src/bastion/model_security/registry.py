@@ -10,7 +10,9 @@ trained on.
 
 Load: materialize the stored files into a private snapshot, verify the
 signature, signer identity and every digest, re-scan, and only then
-deserialize from the verified bytes.  Any mismatch raises ``SignatureInvalid``.
+deserialize from the verified bytes through the restricted unpickler (the
+same allow-list as the scanner, from the project's scan policy).  Any
+mismatch raises ``SignatureInvalid``.
 
 Example::
 
@@ -48,7 +50,9 @@ from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.data_security.service import DatasetService
 from bastion.model_security.errors import MaliciousArtifact
 from bastion.model_security.ports import ModelRepository
+from bastion.model_security.scan_policy import ScanPolicyService
 from bastion.model_security.scanning import ScanReport, scan_path
+from bastion.model_security.scanning.restricted import restricted_joblib_load
 from bastion.model_security.signing import (
     AllowedIdentities,
     KeyStatus,
@@ -161,6 +165,8 @@ class ModelRegistry:
         self._datasets = datasets
         self._keyring = keyring
         self._scratch = scratch
+        #: the project's scan policy: the scanner and the restricted loader both use it
+        self.scan_policies = ScanPolicyService(access, repo)
         lineage.register_rehash(NodeKind.MODEL_VERSION, self._rehash)
 
     # -- helpers ------------------------------------------------------------------
@@ -212,7 +218,7 @@ class ModelRegistry:
             tick("snapshot")
             snapshot_artifact(req.path, snap)
             tick("scanning")
-            report = scan_path(snap)
+            report = scan_path(snap, policy=self.scan_policies.policy(req.project))
             if not report.accepted:
                 self._refuse(actor, req, snap, report)
             tick("signing")
@@ -384,7 +390,7 @@ class ModelRegistry:
         with self.workdir() as work:
             root = self._materialize(v, work)
             self._verify_dir(v, root)
-            report = scan_path(root)
+            report = scan_path(root, policy=self.scan_policies.policy(project))
             if not report.accepted:
                 raise MaliciousArtifact(
                     f"{v.ref} failed the load-time scan: {report.render()[:300]}"
@@ -392,9 +398,11 @@ class ModelRegistry:
             yield v, root
 
     def load_sklearn(self, actor: Actor, project: str, ref: str) -> tuple[ModelVersion, Any]:
-        """Deserialize a verified scikit-learn model from verified bytes only."""
-        import joblib
+        """Deserialize a verified scikit-learn model from verified bytes only.
 
+        Defence in depth: the bytes passed the scan, and are still unpickled by the
+        restricted loader, which enforces the same allow-list in ``find_class``.
+        """
         with self.checkout(actor, project, ref) as (v, root):
             if v.framework not in (Framework.SKLEARN, Framework.XGBOOST, Framework.LIGHTGBM):
                 raise InputError(f"{v.ref} is a {v.framework.value} model, not a pickled estimator")
@@ -407,7 +415,7 @@ class ModelRegistry:
 
             if hashlib.sha256(data).hexdigest() != files[0].digest:
                 raise MaliciousArtifact(f"{files[0].path} changed between verification and load")
-            model = joblib.load(io.BytesIO(data))
+            model = restricted_joblib_load(io.BytesIO(data), self.scan_policies.policy(project))
         self._access.record(
             actor, "model.loaded", _resource(project, v.name), Outcome.OK, {"version": v.version}
         )

@@ -17,6 +17,7 @@ class Framework(enum.StrEnum):
     PYTORCH = "pytorch"
     XGBOOST = "xgboost"
     LIGHTGBM = "lightgbm"
+    KERAS = "keras"
 
 
 class Stage(enum.StrEnum):

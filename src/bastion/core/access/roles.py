@@ -71,6 +71,7 @@ ACTIONS: Mapping[str, str] = {
     "model.evaluate": "evaluate a model version",
     "model.verify": "verify a model's signature and digests",
     "model.scan": "scan an artifact for malicious serialization",
+    "model.scan_policy": "change a project's scanner allow-list policy (admin only)",
     "model.approve": "approve or reject a model release",
     "monitor.run": "run drift and performance monitors",
     "deployment.create": "deploy a model version",

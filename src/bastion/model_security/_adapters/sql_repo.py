@@ -71,6 +71,11 @@ refused = sa.Table(
         for n in ("id", "project", "name", "manifest", "scan_report", "created_at", "created_by")
     ),
 )
+scan_policy = sa.Table(
+    "scan_policy_entries",
+    _md,
+    *(sa.Column(n, _S) for n in ("project", "kind", "value", "created_at", "created_by")),
+)
 drift_refs = sa.Table(
     "drift_references",
     _md,
@@ -247,6 +252,43 @@ class SqlModelRepository:
                         project=project, dataset_ref=dataset_ref, digest=digest, created_at=at
                     )
                 )
+
+    # -- scan policy (migration 0005_scan_policy) --------------------------------------
+    def scan_policy_entries(self, project: str) -> list[tuple[str, str]]:
+        with reading(self._e, "reading the scan policy") as c:
+            rows = c.execute(
+                sa.select(scan_policy.c.kind, scan_policy.c.value)
+                .where(scan_policy.c.project == project)
+                .order_by(scan_policy.c.kind, scan_policy.c.value)
+            ).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def add_scan_policy_entry(self, project: str, kind: str, value: str, at: str,
+                              by: str) -> bool:
+        """Insert one entry; False when it was already there."""
+        with transaction(self._e, "changing the scan policy") as c:
+            found = c.execute(
+                sa.select(scan_policy.c.value).where(
+                    scan_policy.c.project == project, scan_policy.c.kind == kind,
+                    scan_policy.c.value == value,
+                )
+            ).first()
+            if found:
+                return False
+            c.execute(scan_policy.insert().values(project=project, kind=kind, value=value,
+                                                  created_at=at, created_by=by))
+        return True
+
+    def remove_scan_policy_entry(self, project: str, kind: str, value: str) -> bool:
+        """Delete one entry; False when there was none."""
+        with transaction(self._e, "changing the scan policy") as c:
+            result = c.execute(
+                scan_policy.delete().where(
+                    scan_policy.c.project == project, scan_policy.c.kind == kind,
+                    scan_policy.c.value == value,
+                )
+            )
+        return bool(result.rowcount)
 
 
 __all__ = ["SqlModelRepository"]

@@ -18,7 +18,7 @@ defences close it:
 Example::
 
     with open_verified(model_dir, bundle, trusted_keys=keys, policy=policy) as snap:
-        model = joblib.load(snap.file("model.joblib"))
+        model = restricted_joblib_load(snap.file("model.joblib"), policy)
 """
 
 from __future__ import annotations
