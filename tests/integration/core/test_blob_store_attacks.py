@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bastion.core.access.values import PrincipalKind
 from bastion.core.crypto.envelope import CHUNK_SIZE
 from bastion.core.crypto.keyring import LocalKeyring, MasterKeySource
-from bastion.core.errors import BlobCorrupted, InputError, NotFound
+from bastion.core.errors import AccessDenied, BlobCorrupted, InputError, NotFound
 from bastion.core.store._adapters.local_folder import LocalFolderBackend
 from bastion.core.store.blobs import EncryptedBlobStore
+from conftest import WS
 
 
 @pytest.fixture
@@ -223,3 +225,33 @@ def test_delete_crypto_shreds(store: EncryptedBlobStore) -> None:
     assert not store.exists(info.digest)
     with pytest.raises(NotFound):
         store.read_bytes(info.digest)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "/etc/passwd", "a\\b", "report\u202efdp.exe", "nul\x00", "x" * 301],
+)
+def test_object_name_path_traversal_and_spoofing_refused(sqlite_workspace: WS, name: str) -> None:
+    src = sqlite_workspace.home.parent / "payload.txt"
+    src.write_text("payload")
+    with pytest.raises(InputError, match="invalid object name"):
+        sqlite_workspace.ws.objects.put(sqlite_workspace.admin, "default", name, src)
+    assert sqlite_workspace.ws.objects.list(sqlite_workspace.admin, "default") == []
+
+
+def test_object_put_into_unknown_project_by_roleless_principal_reveals_nothing(
+    sqlite_workspace: WS,
+) -> None:
+    # Authorize first: to a principal without a role, a missing project and an
+    # existing one both answer "access denied", and both are audited.
+    w = sqlite_workspace
+    w.ws.access.create_principal(w.admin, "nobody", PrincipalKind.USER)
+    nobody = w.ws.access.authenticate(w.ws.access.create_token(w.admin, "nobody").secret)
+    src = w.home.parent / "payload.txt"
+    src.write_text("payload")
+    errors = []
+    for project in ("default", "no-such-project"):
+        with pytest.raises(AccessDenied) as e:
+            w.ws.objects.put(nobody, project, "x.txt", src)
+        errors.append(str(e.value).replace(project, "P"))
+    assert errors[0] == errors[1]

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
-from bastion.core.errors import Conflict, InputError, NotFound
+from bastion.core.errors import Conflict, NotFound
+from bastion.core.names import check_object_name
 from bastion.core.store.interface import Digest
 
 if TYPE_CHECKING:
@@ -53,12 +54,6 @@ class ObjectIndex(Protocol):
     def list(self, project: str) -> list[NamedObject]: ...
 
 
-def _check_object_name(name: str) -> str:
-    if not name or len(name) > 300 or any(ord(ch) < 32 for ch in name):
-        raise InputError(f"invalid object name {name!r}", hint="use 1-300 printable characters")
-    return name
-
-
 class ObjectService:
     def __init__(
         self, access: AccessService, blobs: EncryptedBlobStore, index: ObjectIndex
@@ -68,10 +63,12 @@ class ObjectService:
         self._index = index
 
     def put(self, actor: Actor, project: str, name: str, source: Path) -> NamedObject:
-        _check_object_name(name)
-        self._access.require_project(project)
+        name = check_object_name(name)
         resource = f"project/{project}/objects/{name}"
+        # Authorize on the requested name before looking anything up, so a
+        # caller without the right learns nothing about which projects exist.
         self._access.authorize(actor, "blob.write", resource)
+        self._access.require_project(project)
         if self._index.get(project, name) is not None:
             raise Conflict(f"object {name!r} already exists in {project}; objects are immutable")
         info = self._blobs.put_file(source)
@@ -89,6 +86,7 @@ class ObjectService:
         return obj
 
     def get(self, actor: Actor, project: str, name: str, dest: Path) -> NamedObject:
+        name = check_object_name(name)
         resource = f"project/{project}/objects/{name}"
         self._access.authorize(actor, "blob.read", resource)
         obj = self._index.get(project, name)
