@@ -2,6 +2,8 @@
 
 Every route is behind bearer-token authentication except the explicit public
 list (``PUBLIC_PATHS``).  Unknown routes are plain 404s that expose nothing.
+The request gate (``_gate.py``) authenticates, authorizes upload routes and bounds
+every body before a byte of it is read; the limits come from ``ApiLimits``.
 
 Example::
 
@@ -13,17 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from bastion import __version__
 from bastion.api import errors, routes_core
+from bastion.api._gate import RequestGate
+from bastion.api._limits import ApiLimits
 from bastion.api.deps import actor
 from bastion.workspace import Bastion
 
 PUBLIC_PATHS = frozenset({"/health"})
 
 
-def create_app(ws: Bastion) -> FastAPI:
+def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
     app = FastAPI(
         title="Bastion",
         version=__version__,
@@ -33,6 +38,7 @@ def create_app(ws: Bastion) -> FastAPI:
         redoc_url=None,
     )
     app.state.workspace = ws
+    app.state.limits = limits or ApiLimits()
     errors.install(app)
 
     @app.get("/health", tags=["public"])
@@ -43,18 +49,23 @@ def create_app(ws: Bastion) -> FastAPI:
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    app.include_router(routes_core.router)
-    for extra in _extra_routers():
-        app.include_router(extra)
+    routers = [routes_core.router, *_extra_routers()]
+    for router in routers:
+        app.include_router(router)
+    # The gate matches requests itself (before FastAPI reads a body), over every route.
+    own = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    every = own + [r for router in routers for r in router.routes]
+    app.add_middleware(
+        RequestGate, routes=every, ws=ws, limits=app.state.limits, public=PUBLIC_PATHS
+    )
     return app
 
 
-def _extra_routers() -> list[Any]:
+def _extra_routers() -> list[APIRouter]:
     """Routers of the layers, collected here so the app shows the whole surface."""
     from bastion.api import routes_data, routes_models
 
-    routers: list[Any] = [routes_data.router, routes_models.router]
-    return routers
+    return [routes_data.router, routes_models.router]
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

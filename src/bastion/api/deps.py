@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from bastion.api._limits import ApiLimits
 from bastion.core.access.values import Actor
 from bastion.workspace import Bastion
 
@@ -20,7 +21,10 @@ def workspace(request: Request) -> Bastion:
 
 
 def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor:
-    """Authenticate the bearer token (401 on any problem)."""
+    """The caller: authenticated by the request gate before the body, else here (401)."""
+    admitted = getattr(request.state, "actor", None)
+    if isinstance(admitted, Actor):
+        return admitted
     supplied = request.headers.get("x-request-id", "")
     rid = supplied if _RID.match(supplied) else uuid.uuid4().hex
     request.state.request_id = rid
@@ -31,7 +35,13 @@ def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor
     )
 
 
+def limits(request: Request) -> ApiLimits:
+    found: ApiLimits = request.app.state.limits
+    return found
+
+
 WS = Annotated[Bastion, Depends(workspace)]
+LimitsDep = Annotated[ApiLimits, Depends(limits)]
 ActorDep = Annotated[Actor, Depends(actor)]
 
-__all__ = ["WS", "ActorDep", "actor", "workspace"]
+__all__ = ["WS", "ActorDep", "LimitsDep", "actor", "limits", "workspace"]

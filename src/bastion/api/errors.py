@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bastion.api._limits import ArchiveTooLarge, PayloadTooLarge, RequestTimeout
 from bastion.core.errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -40,6 +41,9 @@ _STATUS: list[tuple[type[BastionError], int]] = [
     # the resource's state, not the request, is at fault; the client needs the reason.
     (SignatureInvalid, 409),
     (TrainingFailed, 422),
+    (PayloadTooLarge, 413),
+    (ArchiveTooLarge, 413),
+    (RequestTimeout, 408),
     (AuthenticationFailed, 401),
     (AccessDenied, 403),
     (PolicyDenied, 403),
@@ -64,20 +68,27 @@ def _rid(request: Request) -> str:
     return str(getattr(request.state, "request_id", None) or uuid.uuid4().hex)
 
 
+def render(e: BastionError, request_id: str) -> JSONResponse:
+    """The response for a Bastion error (also used by the request gate, before routing)."""
+    status = status_for(e)
+    body: dict[str, object] = {"error": e.code, "request_id": request_id}
+    if status < 500:
+        body["message"] = e.message
+        if e.hint:
+            body["hint"] = e.hint
+    else:
+        log.error("request %s failed: %s", request_id, e.message)
+        body["message"] = "the server could not complete the request"
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status in (408, 413):  # the body was not read to its end: the connection cannot be reused
+        headers["Connection"] = "close"
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BastionError)
     async def _bastion(request: Request, e: BastionError) -> JSONResponse:
-        status = status_for(e)
-        body: dict[str, object] = {"error": e.code, "request_id": _rid(request)}
-        if status < 500:
-            body["message"] = e.message
-            if e.hint:
-                body["hint"] = e.hint
-        else:
-            log.error("request %s failed: %s", body["request_id"], e.message)
-            body["message"] = "the server could not complete the request"
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(body, status_code=status, headers=headers)
+        return render(e, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -116,4 +127,4 @@ def install(app: FastAPI) -> None:
         )
 
 
-__all__ = ["install", "status_for"]
+__all__ = ["install", "render", "status_for"]

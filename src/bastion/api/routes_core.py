@@ -13,7 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
+from bastion.api._gate import rule
+from bastion.api._limits import BodyKind
+from bastion.api._uploads import scratch_dir, spooled_body
 from bastion.api.deps import WS, ActorDep, actor
 from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
@@ -178,26 +182,19 @@ def list_objects(project: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
 
 
 @router.put("/projects/{project}/objects/{name:path}", status_code=201)
+@rule(BodyKind.UPLOAD, "blob.write", "project/{project}/objects/{name}")
 async def put_object(
     project: str, name: str, request: Request, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
-    # Spool the body to a private temp file, then store it (encrypting as it goes).
-    fd, tmp = tempfile.mkstemp(prefix="bastion-upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            async for part in request.stream():
-                fh.write(part)
-        from starlette.concurrency import run_in_threadpool
-
-        obj = await run_in_threadpool(ws.objects.put, a, project, name, Path(tmp))
-        return obj.to_dict()
-    finally:
-        os.unlink(tmp)
+    """Store an object (raw body), streamed to a private scratch file and encrypted."""
+    async with spooled_body(ws, request) as path:
+        obj = await run_in_threadpool(ws.objects.put, a, project, name, path)
+    return obj.to_dict()
 
 
 @router.get("/projects/{project}/objects/{name:path}")
 def get_object(project: str, name: str, ws: WS, a: ActorDep) -> StreamingResponse:
-    fd, tmp = tempfile.mkstemp(prefix="bastion-download-")
+    fd, tmp = tempfile.mkstemp(dir=scratch_dir(ws), prefix="download-")
     os.close(fd)
     path = Path(tmp)
     try:

@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from bastion.api._gate import rule
+from bastion.api._limits import BodyKind
+from bastion.api._uploads import safe_suffix, scratch_dir, spooled_body
 from bastion.api.deps import WS, ActorDep, actor
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import IngestRequest
@@ -70,6 +73,7 @@ def get_version(project: str, name: str, version: int, ws: WS, a: ActorDep) -> d
 
 
 @router.post("/datasets/{name}/ingest", status_code=201)
+@rule(BodyKind.UPLOAD, "dataset.ingest", "project/{project}/dataset/{name}")
 async def ingest(
     project: str,
     name: str,
@@ -84,18 +88,11 @@ async def ingest(
     filename: str = "upload.csv",
 ) -> dict[str, Any]:
     """Upload a batch (raw body). Returns the version with its status and audit report."""
-    suffix = Path(filename).suffix[:10] if Path(filename).suffix.isascii() else ""
-    fd, tmp = tempfile.mkstemp(prefix="bastion-ingest-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            async for part in request.stream():
-                fh.write(part)
+    async with spooled_body(ws, request, suffix=safe_suffix(filename)) as path:
         req = IngestRequest(
-            project, name, Path(tmp), source, sha256, label, tuple(sensitive), positive_label
+            project, name, path, source, sha256, label, tuple(sensitive), positive_label
         )
         result = await run_in_threadpool(ws.datasets.ingest, a, req)
-    finally:
-        os.unlink(tmp)
     return {**result.version.to_dict(), "report": result.report.to_dict()}
 
 
@@ -108,7 +105,7 @@ def export(
     a: ActorDep,
     format: Annotated[str, Query(pattern="^(csv|parquet|jsonl)$")] = "csv",
 ) -> StreamingResponse:
-    fd, tmp = tempfile.mkstemp(prefix="bastion-export-", suffix=f".{format}")
+    fd, tmp = tempfile.mkstemp(dir=scratch_dir(ws), prefix="export-", suffix=f".{format}")
     os.close(fd)
     path = Path(tmp)
     try:

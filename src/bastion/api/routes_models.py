@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +10,21 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bastion.api.deps import WS, ActorDep, actor
-from bastion.core.errors import InputError
-from bastion.model_security.errors import MaliciousArtifact
+from bastion.api._gate import rule
+from bastion.api._limits import BodyKind
+from bastion.api._uploads import (
+    private_workdir,
+    safe_extract,
+    safe_suffix,
+    spool_into,
+    spooled_body,
+)
+from bastion.api.deps import WS, ActorDep, LimitsDep, actor
 from bastion.model_security.evaluation import RobustnessSuite
 from bastion.model_security.registry import RegisterRequest
 from bastion.model_security.values import Framework
 
 router = APIRouter(prefix="/v1/projects/{project}", dependencies=[Depends(actor)])
-_MAX_UPLOAD = 4 * 1024**3
 
 
 class EvaluateIn(BaseModel):
@@ -40,27 +42,13 @@ class TrainIn(BaseModel):
     spec_format: str = Field(default="yaml", pattern="^(yaml|json|toml)$")
 
 
-def _safe_extract(archive: Path, dest: Path) -> None:
-    """Unpack a model tarball refusing links, devices and paths leaving ``dest``."""
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for m in members:
-                if not (m.isfile() or m.isdir()):
-                    raise MaliciousArtifact(f"archive member {m.name!r} is a link or special file")
-            tar.extractall(dest, filter="data")
-    except tarfile.FilterError as e:
-        raise MaliciousArtifact(f"archive member refused: {e}") from e
-    except tarfile.TarError as e:
-        raise InputError(f"the upload is not a readable tar archive: {e}") from e
-
-
 @router.get("/models")
 def list_models(project: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
     return [v.to_dict() for v in ws.models.versions(a, project)]
 
 
 @router.post("/models/{name}/versions", status_code=201)
+@rule(BodyKind.MODEL, "model.register", "project/{project}/model/{name}")
 async def register(
     project: str,
     name: str,
@@ -68,25 +56,19 @@ async def register(
     request: Request,
     ws: WS,
     a: ActorDep,
+    caps: LimitsDep,
     trained_on: str | None = None,
     filename: str = "model.bin",
     archive: bool = False,
 ) -> dict[str, Any]:
     """Upload an artifact (one file, or a tar archive of a folder with ``archive=true``)."""
-    work = Path(tempfile.mkdtemp(prefix="bastion-model-upload-"))
-    try:
+    async with private_workdir(ws) as work:
         raw = work / "upload"
-        size = 0
-        with open(raw, "wb") as fh:
-            async for part in request.stream():
-                size += len(part)
-                if size > _MAX_UPLOAD:
-                    raise InputError("model upload larger than 4 GiB")
-                fh.write(part)
+        await spool_into(request, raw)
         if archive:
             target = work / "model"
-            target.mkdir()
-            _safe_extract(raw, target)
+            target.mkdir(mode=0o700)
+            await run_in_threadpool(safe_extract, raw, target, caps.archive)
         else:
             safe = Path(filename).name if Path(filename).name.strip(".") else "model.bin"
             target = work / safe
@@ -95,8 +77,6 @@ async def register(
         v = await run_in_threadpool(
             ws.models.register, a, RegisterRequest(project, name, target, framework, refs)
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return v.to_dict()
 
 
@@ -144,6 +124,7 @@ async def train(project: str, body: TrainIn, ws: WS, a: ActorDep) -> dict[str, A
 
 
 @router.post("/monitor/drift")
+@rule(BodyKind.UPLOAD, "monitor.run", "project/{project}/monitoring")
 async def drift(
     project: str,
     reference: str,
@@ -153,15 +134,8 @@ async def drift(
     filename: str = "current.csv",
 ) -> dict[str, Any]:
     """Upload current inputs (CSV, Parquet or JSONL body); returns the drift report."""
-    suffix = Path(filename).suffix if Path(filename).suffix.isascii() else ""
-    fd, tmp = tempfile.mkstemp(prefix="bastion-drift-", suffix=suffix[:10])
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            async for part in request.stream():
-                fh.write(part)
-        report = await run_in_threadpool(ws.lab.drift, a, project, reference, Path(tmp))
-    finally:
-        os.unlink(tmp)
+    async with spooled_body(ws, request, suffix=safe_suffix(filename)) as path:
+        report = await run_in_threadpool(ws.lab.drift, a, project, reference, path)
     body: dict[str, Any] = json.loads(json.dumps(report.to_dict(), default=str))
     return body
 

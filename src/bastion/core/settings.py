@@ -7,17 +7,21 @@
 | BASTION_PASSPHRASE    | unlocks a passphrase-protected keyring                   |
 | BASTION_MASTER_KEY    | base64 32-byte master key (keyring created in env mode)  |
 | BASTION_TOKEN         | API token the CLI acts with (else the credentials file)  |
+| BASTION_API_*         | request limits of ``bastion serve`` (docs/security.md)   |
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.core.errors import KeyUnavailable
+
+_MIB = 1024 * 1024
+_GIB = 1024 * _MIB
 
 
 class BastionSettings(BaseSettings):
@@ -28,6 +32,19 @@ class BastionSettings(BaseSettings):
     passphrase: SecretStr | None = None
     master_key: SecretStr | None = None
     token: SecretStr | None = None
+
+    # Request limits of the API server (bastion.api._limits.ApiLimits; docs/security.md).
+    api_max_json_bytes: int = Field(default=1 * _MIB, ge=1024)
+    api_max_upload_bytes: int = Field(default=2 * _GIB, ge=1024)
+    api_max_model_bytes: int = Field(default=4 * _GIB, ge=1024)
+    api_archive_max_bytes: int = Field(default=8 * _GIB, ge=1024)
+    api_archive_max_members: int = Field(default=10_000, ge=1)
+    api_archive_max_ratio: int = Field(default=100, ge=1)
+    api_header_timeout: float = Field(default=10.0, gt=0)
+    api_body_timeout: float = Field(default=30.0, gt=0)
+    api_keep_alive: int = Field(default=5, ge=1)
+    api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    api_max_connections: int = Field(default=512, ge=1)
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

@@ -52,8 +52,46 @@ def line_of_row(first_line: int, chunk: bytes, row: int) -> int | None:
     return None
 
 
-def parse_line(number: int, raw: bytes, path: Path) -> dict[str, object]:
-    """One line as a flat JSON object, or a typed error naming the line."""
+def nesting_depth(raw: bytes, limit: int) -> int:
+    """The bracket nesting depth of a JSON text, counted up to ``limit + 1`` (then it stops).
+
+    Brackets inside strings do not count. Most lines have fewer brackets than the limit
+    and are answered by a count, without the byte-by-byte scan.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def parse_line(number: int, raw: bytes, path: Path, max_depth: int) -> dict[str, object]:
+    """One line as a flat JSON object, or a typed error naming the line.
+
+    Nesting deeper than ``max_depth`` is refused before parsing: the ``json`` module
+    recurses per level and a 50,000-deep line would end in ``RecursionError``.
+    """
+    if nesting_depth(raw, max_depth) > max_depth:
+        raise UnsupportedColumnType(
+            f"the line nests JSON values more than {max_depth} levels deep", path=str(path),
+            line=number, hint="each line must be one flat JSON object like {\"col\": value}")
     try:
         value = json.loads(raw, parse_float=_Number)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -95,7 +133,7 @@ def infer(
     kinds: dict[str, LogicalType | None] = {}
     texts: dict[str, list[str]] = {}
     for number, raw in sample:
-        for key, value in parse_line(number, raw, path).items():
+        for key, value in parse_line(number, raw, path, options.max_json_depth).items():
             kind = _kind(value)
             known = kinds.setdefault(key, kind)
             _check_int_range(value, number, key, path)
@@ -146,7 +184,7 @@ def validate_lines(
     """Raise the first problem in ``lines`` against ``schema`` (returns if none)."""
     types = {c.name: c.type for c in schema.columns}
     for number, raw in lines:
-        for key, value in parse_line(number, raw, path).items():
+        for key, value in parse_line(number, raw, path, options.max_json_depth).items():
             if key not in types:
                 raise MalformedTable(
                     f"key {key!r} does not appear in the first {options.infer_rows} lines",

@@ -68,7 +68,7 @@ def _looks_like_json_object(text: bytes) -> bool:
     first = text.split(b"\n", 1)[0].strip()
     try:
         return isinstance(json.loads(first), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
         return text[1:].lstrip()[:1] == b'"' and b'":' in first
 
 

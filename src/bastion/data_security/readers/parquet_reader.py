@@ -3,7 +3,8 @@
 Types come from the file (no inference). Nested (struct, list, map), binary, decimal and
 time-of-day columns are refused by name. Errors locate a cell by row group and row
 (0-based row inside the group). Memory is bounded by the batch size plus one row group's
-compressed column chunks.
+compressed column chunks. Before any value is decoded the file's decoded size is bounded
+from its metadata (``_parquet_size``), so a few-KB dictionary/zstd bomb is refused.
 
 Parquet is read by random access (footer first), so the SHA-256 is computed by a second,
 sequential read of the same file, interleaved with decoding (no extra pass at the end).
@@ -29,6 +30,7 @@ from bastion.data_security.errors import (
     UnsupportedColumnType,
 )
 from bastion.data_security.readers._cells import check_block, raise_problem
+from bastion.data_security.readers._parquet_size import check_decoded_size
 from bastion.data_security.readers.reader import TableReader, build_schema, check_names
 from bastion.data_security.readers.types import LogicalType, ReadOptions, TableFormat
 
@@ -88,6 +90,11 @@ class ParquetReader(TableReader):
                     hint="drop the declaration or cast the column when writing the file")
             native[field.name] = ltype
         self._schema = build_schema(arrow_schema.names, native, options)
+        try:
+            check_decoded_size(path, self._file.metadata, options.max_decoded_bytes)
+        except pa.ArrowException as e:
+            raise MalformedTable(f"corrupt Parquet data: {e}", path=str(path),
+                                 hint="re-export the file; it may be truncated") from e
         self._size = path.stat().st_size
         self._raw = path.open("rb")
         self._sha = hashlib.sha256()

@@ -30,7 +30,13 @@ from types import TracebackType
 
 import polars as pl
 
-from bastion.data_security.errors import BadHeader, EmptyTable, FormulaInjection, ReaderMisuse
+from bastion.data_security.errors import (
+    BadHeader,
+    EmptyTable,
+    FormulaInjection,
+    OversizedValue,
+    ReaderMisuse,
+)
 from bastion.data_security.readers._cells import FORMULA_PREFIXES
 from bastion.data_security.readers.types import (
     Column,
@@ -52,6 +58,7 @@ class TableReader(abc.ABC):
         self.options = options
         self._schema = TableSchema(())
         self._rows = 0
+        self._decoded = 0
         self._batches = 0
         self._started = False
         self._complete = False
@@ -106,6 +113,7 @@ class TableReader(abc.ABC):
         pending: list[pl.DataFrame] = []
         held = 0
         for block in self._blocks():
+            self._count_decoded(block)
             pending.append(block)
             held += block.height
             while held >= rows:
@@ -121,6 +129,14 @@ class TableReader(abc.ABC):
                 hint="an empty export is usually a failed export; pass allow_empty=True to "
                      "accept an empty table")
         self._complete = True
+
+    def _count_decoded(self, block: pl.DataFrame) -> None:
+        self._decoded += int(block.estimated_size())
+        if self._decoded > self.options.max_decoded_bytes:
+            raise OversizedValue(
+                f"the table decodes to more than {self.options.max_decoded_bytes} bytes",
+                path=str(self.path), hint="split the file into smaller batches "
+                "(ReadOptions.max_decoded_bytes is the limit)")
 
     def _emit(self, batch: pl.DataFrame) -> pl.DataFrame:
         self._rows += batch.height

@@ -20,6 +20,7 @@ from bastion.core.errors import ConfigurationError
 
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 
 class TableFormat(enum.Enum):
@@ -109,6 +110,12 @@ class ReadOptions:
     - ``max_cell_bytes`` / ``max_line_bytes``: per-cell and per-line (record) limits, so a
       single 5 GB line cannot exhaust memory. CSV parses blocks of ``max_line_bytes``
       (a record must fit one block) with a bounded read-ahead, so memory grows with it.
+    - ``max_decoded_bytes``: the most a whole table may occupy once decoded. Parquet is
+      checked against its metadata (row counts, value widths, uncompressed sizes and the
+      lengths of dictionary values) before a row is decoded, so a few-KB file that
+      decodes to gigabytes is refused up front; every format also counts decoded batches.
+    - ``max_json_depth``: the deepest JSON nesting a JSON Lines line may have (nested
+      values are refused anyway; this stops a 50,000-deep line before it is parsed).
     - ``allow_non_finite``: accept NaN / inf in float columns (refused by default).
     - ``unsafe_allow_formula_cells``: accept cells starting with ``= + - @`` as plain
       strings (refused by default: spreadsheet formula injection).
@@ -121,6 +128,8 @@ class ReadOptions:
     infer_rows: int = 10_000
     max_cell_bytes: int = 1 * MIB
     max_line_bytes: int = 4 * MIB
+    max_decoded_bytes: int = 1 * GIB
+    max_json_depth: int = 32
     allow_non_finite: bool = False
     unsafe_allow_formula_cells: bool = False
     allow_empty: bool = False
@@ -132,6 +141,8 @@ class ReadOptions:
             raise ConfigurationError("infer_rows must be at least 1")
         if self.max_cell_bytes < 1 or self.max_line_bytes < self.max_cell_bytes:
             raise ConfigurationError("need 1 <= max_cell_bytes <= max_line_bytes")
+        if self.max_decoded_bytes < 1 or self.max_json_depth < 1:
+            raise ConfigurationError("max_decoded_bytes and max_json_depth must be positive")
         if len(self.delimiter) != 1 or self.delimiter in "\"\r\n":
             raise ConfigurationError(
                 "delimiter must be one character other than a quote or newline")
