@@ -6,7 +6,8 @@ A workspace is a folder::
     <home>/keyring.json     the keyring (0600)
     <home>/bastion.db       SQLite metadata (WAL) unless a PostgreSQL URL is used
     <home>/blobs/           content-addressed encrypted objects
-    <home>/audit-head.json  the audit log's signed witness head
+    <home>/audit-head.json  the audit log's signed witness head (unless
+                            BASTION_AUDIT_WITNESS / ``audit_witness`` puts it elsewhere)
     <home>/credentials      the CLI's API token (0600)
     <home>/tls/             self-signed certificate and key (``init --tls``)
 
@@ -73,6 +74,12 @@ class WorkspaceOptions:
     home: Path
     database_url: str
     checkpoint_every: int = 1024
+    #: the audit witness file; ``None`` means ``<home>/audit-head.json``
+    witness: Path | None = None
+
+    @property
+    def witness_path(self) -> Path:
+        return self.witness if self.witness is not None else self.home / "audit-head.json"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -110,6 +117,17 @@ def _saved_database(home: Path, saved: dict[str, object]) -> str:
     return url
 
 
+def _witness_override(path: Path | None) -> Path | None:
+    return path.expanduser().resolve() if path is not None else None
+
+
+def _saved_witness(saved: dict[str, object]) -> Path | None:
+    # The witness may live on another volume than the database (docs/operations.md);
+    # the workspace records where, so every process checks the same file.
+    value = saved.get("audit_witness")
+    return Path(value) if isinstance(value, str) and value else None
+
+
 class Bastion:
     """One open workspace: services sharing a keyring, stores and the audit log."""
 
@@ -123,7 +141,7 @@ class Bastion:
             SqlAuditRepository(engine),
             KeyringSigner(keyring, "audit"),
             KeyringVerifier(keyring, "audit"),
-            WitnessFile(options.home / "audit-head.json"),
+            WitnessFile(options.witness_path),
             checkpoint_every=options.checkpoint_every,
         )
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
@@ -197,6 +215,7 @@ class Bastion:
         database_url: str | None = None,
         admin: str = "admin",
         scrypt_n: int = DEFAULT_SCRYPT_N,
+        witness_path: Path | None = None,
     ) -> tuple[Bastion, IssuedToken]:
         home = home.expanduser().resolve()
         if (home / "workspace.json").exists():
@@ -210,9 +229,12 @@ class Bastion:
         keyring = LocalKeyring.create(home / "keyring.json", master, scrypt_n=scrypt_n)
         engine = make_engine(url)
         migrate(engine)
-        config = _EMBEDDED if database_url is None else {"database_url": url}
+        config: dict[str, str] = dict(_EMBEDDED) if database_url is None else {"database_url": url}
+        witness = _witness_override(witness_path)
+        if witness is not None:
+            config["audit_witness"] = str(witness)
         _write_private(home / "workspace.json", json.dumps(config, indent=2))
-        ws = cls(WorkspaceOptions(home, url), keyring, engine)
+        ws = cls(WorkspaceOptions(home, url, witness=witness), keyring, engine)
         principal, token = ws.access.bootstrap_admin(admin)
         ws.access.ensure_project(DEFAULT_PROJECT, principal.name)
         ws.audit.checkpoint()
@@ -221,7 +243,12 @@ class Bastion:
 
     @classmethod
     def open(
-        cls, home: Path, master: MasterKeySource, *, database_url: str | None = None
+        cls,
+        home: Path,
+        master: MasterKeySource,
+        *,
+        database_url: str | None = None,
+        witness_path: Path | None = None,
     ) -> Bastion:
         home = home.expanduser().resolve()
         config = home / "workspace.json"
@@ -240,7 +267,8 @@ class Bastion:
         keyring = LocalKeyring.open(home / "keyring.json", master)
         engine = make_engine(url)
         migrate(engine)
-        return cls(WorkspaceOptions(home, url), keyring, engine)
+        witness = _witness_override(witness_path) or _saved_witness(saved)
+        return cls(WorkspaceOptions(home, url, witness=witness), keyring, engine)
 
     # -- backup and restore ---------------------------------------------------
     def backup(self, actor: Actor, dest: Path) -> BackupManifest:
@@ -254,7 +282,7 @@ class Bastion:
         sources = BackupSources(
             home=self.home,
             keyring=self.home / "keyring.json",
-            witness=self.home / "audit-head.json",
+            witness=self.options.witness_path,
             blobs=self.home / "blobs",
             sqlite_db=self.home / "bastion.db" if embedded else None,
             database_url=None if embedded else self.options.database_url,
@@ -305,7 +333,10 @@ class Bastion:
             return None
 
     def close(self) -> None:
-        self.engine.dispose()
+        try:
+            self.access.flush_failed_authentications()  # counts of repeated failures
+        finally:
+            self.engine.dispose()
 
 
 __all__ = ["DEFAULT_PROJECT", "Bastion", "WorkspaceOptions"]

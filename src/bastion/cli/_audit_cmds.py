@@ -12,23 +12,49 @@ from rich.progress import Progress
 from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._render import console, print_json, table
+from bastion.core.audit.checkpoint_file import export_text, read_checkpoint_file
 from bastion.core.audit.entries import AuditQuery
+from bastion.core.audit.log import ConsistencyReport, VerifyReport
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
 @audit.command("verify")
-def verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Re-check every hash, Merkle root, checkpoint signature and the witness."""
+def verify(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="an exported checkpoint: prove the log still extends it"),
+    ] = None,
+) -> None:
+    """Re-check every hash, Merkle root, checkpoint signature and the witness.
+
+    With --against FILE, also prove (RFC 9162 consistency proof) that today's
+    log extends a checkpoint exported earlier and kept off the host: a log
+    restored from an older backup fails this even when it is self-consistent."""
+    anchor = read_checkpoint_file(against) if against is not None else None
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "audit.verify", "system/audit")
         size = s.ws.audit.head().size
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("verifying audit log", total=size)
             report = s.ws.audit.verify(progress=lambda n: bar.advance(task, n))
+        extends = s.ws.audit.prove_extends(anchor) if anchor is not None else None
     if as_json:
-        print_json(report.to_dict())
-    elif report.ok:
+        doc = report.to_dict()
+        if extends is not None:
+            doc["against"] = extends.to_dict()
+            doc["ok"] = report.ok and extends.ok
+        print_json(doc)
+    else:
+        _render_verify(report, extends)
+    if not report.ok or (extends is not None and not extends.ok):
+        raise typer.Exit(4)
+
+
+def _render_verify(report: VerifyReport, extends: ConsistencyReport | None) -> None:
+    if report.ok:
         console.print(
             f"[green]audit log intact[/]: {report.entries} entries, "
             f"{report.checkpoints_verified} signed checkpoints verified, "
@@ -38,8 +64,17 @@ def verify(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         console.print(f"[bold red]audit log TAMPERED[/]: first bad entry {report.first_bad_seq}")
         for p in report.problems:
             console.print(f"  - {p}")
-    if not report.ok:
-        raise typer.Exit(4)
+    if extends is None:
+        return
+    if extends.ok:
+        console.print(
+            f"[green]extends the exported checkpoint[/]: size {extends.old_size} -> "
+            f"{extends.new_size}, consistency proof of {len(extends.proof)} hashes verified"
+        )
+    else:
+        console.print("[bold red]does NOT extend the exported checkpoint[/]")
+        for p in extends.problems:
+            console.print(f"  - {p}")
 
 
 @audit.command("log")
@@ -78,16 +113,39 @@ def log(
 def checkpoint(
     ctx: typer.Context,
     export: Annotated[
-        Path | None, typer.Option(help="also write it here (keep a copy off-host)")
+        Path | None,
+        typer.Option(help="also write the signed checkpoint here (keep a copy off-host)"),
     ] = None,
 ) -> None:
-    """Sign a checkpoint (tree size + root) of the log now."""
+    """Sign a checkpoint (tree size + root) of the log now; --export keeps a copy."""
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "audit.checkpoint", "system/audit")
         cp = s.ws.audit.checkpoint()
+        public = next(
+            (k.public_pem for k in s.ws.keyring.signing_keys("audit") if k.key_id == cp.key_id),
+            None,
+        )
     if export:
-        export.write_text(json.dumps(cp.to_dict(), indent=2))
+        export.write_text(export_text(cp, public))
+        console.print(f"wrote the signed checkpoint to {export} (copy it off this host)")
     console.print(f"checkpoint: size {cp.tree_size}, root {cp.root_hash}, key {cp.key_id}")
+
+
+@audit.command("witness-restore")
+def witness_restore(
+    ctx: typer.Context,
+    against: Annotated[
+        Path, typer.Option(help="an exported checkpoint the log must extend")
+    ],
+) -> None:
+    """Re-create a LOST witness, only after the log verifies and extends --against."""
+    anchor = read_checkpoint_file(against)
+    with session(_home(ctx)) as s:
+        s.ws.access.authorize(s.actor, "audit.checkpoint", "system/audit",
+                              details={"witness": "re-seed", "against": anchor.tree_size})
+        cp = s.ws.audit.reseed_witness(anchor)
+    console.print(f"witness re-seeded at size {cp.tree_size} (proven against size "
+                  f"{anchor.tree_size})")
 
 
 @audit.command("prove")

@@ -56,14 +56,20 @@ def master_source(s: BastionSettings, *, confirm: bool = False) -> MasterKeySour
 
 def open_workspace(home: Path | None = None) -> Bastion:
     s = settings(home)
-    return Bastion.open(s.resolved_home(), master_source(s), database_url=s.database_url)
+    return Bastion.open(
+        s.resolved_home(), master_source(s), database_url=s.database_url,
+        witness_path=s.audit_witness,
+    )
 
 
 @contextmanager
 def session(home: Path | None = None) -> Iterator[Session]:
     """Open the workspace and authenticate with BASTION_TOKEN or the credentials file."""
     s = settings(home)
-    ws = Bastion.open(s.resolved_home(), master_source(s), database_url=s.database_url)
+    ws = Bastion.open(
+        s.resolved_home(), master_source(s), database_url=s.database_url,
+        witness_path=s.audit_witness,
+    )
     try:
         token = s.token.get_secret_value() if s.token else ws.stored_token()
         actor = ws.access.authenticate(token)

@@ -32,6 +32,11 @@ def init(
     ] = None,
     admin: Annotated[str, typer.Option(help="name of the first admin")] = "admin",
     tls: Annotated[bool, typer.Option(help="also create a self-signed TLS pair")] = False,
+    audit_witness: Annotated[
+        Path | None,
+        typer.Option(help="keep the audit witness here, e.g. on another volume "
+                     "(default: <home>/audit-head.json; BASTION_AUDIT_WITNESS)"),
+    ] = None,
 ) -> None:
     """Create a workspace: database, blob store, keyring and the first admin."""
     s = settings(_home(ctx))
@@ -41,6 +46,7 @@ def init(
         master_source(s, confirm=True),
         database_url=database_url or s.database_url,
         admin=admin,
+        witness_path=audit_witness or s.audit_witness,
     )
     try:
         if tls:

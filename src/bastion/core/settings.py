@@ -7,6 +7,8 @@
 | BASTION_PASSPHRASE    | unlocks a passphrase-protected keyring                   |
 | BASTION_MASTER_KEY    | base64 32-byte master key (keyring created in env mode)  |
 | BASTION_TOKEN         | API token the CLI acts with (else the credentials file)  |
+| BASTION_AUDIT_WITNESS | audit witness file, e.g. on another volume (overrides    |
+|                       | ``audit_witness`` in workspace.json; docs/operations.md) |
 | BASTION_API_*         | request limits of ``bastion serve`` (docs/security.md)   |
 """
 
@@ -32,6 +34,8 @@ class BastionSettings(BaseSettings):
     passphrase: SecretStr | None = None
     master_key: SecretStr | None = None
     token: SecretStr | None = None
+    #: the audit witness file (default: ``<home>/audit-head.json``, or what init recorded)
+    audit_witness: Path | None = None
 
     # Request limits of the API server (bastion.api._limits.ApiLimits; docs/security.md).
     api_max_json_bytes: int = Field(default=1 * _MIB, ge=1024)

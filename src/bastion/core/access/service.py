@@ -19,6 +19,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 
+from bastion.core.access.auth_failures import FailedAuthentications
 from bastion.core.access.ports import AccessRepository
 from bastion.core.access.roles import PERMISSIONS, SELF_SERVICE, Role
 from bastion.core.access.values import (
@@ -63,42 +64,60 @@ class AccessService:
     def __init__(self, repo: AccessRepository, audit: AuditLog) -> None:
         self._repo = repo
         self._audit = audit
+        self._failures = FailedAuthentications(audit)
 
     # -- authentication ---------------------------------------------------------
-    def authenticate(self, token: str | None, *, request_id: str | None = None) -> Actor:
-        """Resolve a bearer token to an Actor or raise AuthenticationFailed."""
+    def authenticate(
+        self, token: str | None, *, request_id: str | None = None, source: str = ""
+    ) -> Actor:
+        """Resolve a bearer token to an Actor or raise AuthenticationFailed.
+
+        Every refusal is audited, aggregated per (reason, token id prefix,
+        ``source``) and time window so a flood adds a bounded number of entries
+        (:mod:`bastion.core.access.auth_failures`)."""
         rid = request_id or uuid.uuid4().hex
+
+        def refuse(reason: str, message: str, tid: str = "", hint: str | None = None) -> Exception:
+            self._failures.record(reason, tid, source)
+            return AuthenticationFailed(message, hint=hint)
+
         if not token:
-            raise AuthenticationFailed(
+            raise refuse(
+                "missing",
                 "no API token was given",
                 hint="set BASTION_TOKEN, or pass 'Authorization: Bearer <token>'",
             )
         if not token.isascii() or not token.isprintable():  # never hashed/queried: 401, not 500
-            raise AuthenticationFailed("the API token is malformed")
+            raise refuse("malformed", "the API token is malformed")
         parts = token.strip().split("_")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
-            raise AuthenticationFailed("the API token is malformed")
+            raise refuse("malformed", "the API token is malformed")
         record = self._repo.token(TokenId(parts[1]))
         # Compare against a dummy hash when the id is unknown, so timing does
         # not reveal which token ids exist.
         salt = record.salt if record else b"\x00" * 16
         expected = record.hash if record else b"\x00" * 32
         if not hmac.compare_digest(_hash(salt, parts[2]), expected) or record is None:
-            raise AuthenticationFailed("the API token is not valid")
+            raise refuse("unknown", "the API token is not valid")
         now = _now()
         if record.revoked_at is not None:
-            raise AuthenticationFailed("the API token has been revoked")
+            raise refuse("revoked", "the API token has been revoked", record.id)
         if record.expires_at is not None and dt.datetime.fromisoformat(record.expires_at) <= now:
-            raise AuthenticationFailed(
-                "the API token has expired", hint="ask an admin for a new token"
+            raise refuse(
+                "expired", "the API token has expired", record.id,
+                hint="ask an admin for a new token",
             )
         principal = self._repo.principal_by_id(record.principal_id)
         if principal is None or principal.disabled:
-            raise AuthenticationFailed("the token's principal is disabled")
+            raise refuse("principal_disabled", "the token's principal is disabled", record.id)
         last = dt.datetime.fromisoformat(record.last_used_at) if record.last_used_at else None
         if last is None or now - last > _TOUCH_EVERY:
             self._repo.touch_token(record.id, _iso(now))
         return Actor(principal.id, principal.name, record.id, rid)
+
+    def flush_failed_authentications(self) -> None:
+        """Audit the counts of repeated failures still pending (call at shutdown)."""
+        self._failures.flush()
 
     # -- the decision point -----------------------------------------------------
     def authorize(

@@ -58,9 +58,12 @@ from bastion.core.audit.entries import (
 from bastion.core.audit.ports import AuditRepository, CheckpointSigner, CheckpointVerifier
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.canonical import JSON
-from bastion.core.errors import AuditLogTampered, InputError, StorageError
+from bastion.core.errors import AuditLogTampered, Conflict, InputError, StorageError
 
 Progress = Callable[[int], None]
+
+#: suffix of the problems ``reseed_witness`` may repair (and nothing else)
+_WITNESS_GONE = " [witness lost]"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,30 @@ class VerifyReport:
             "problems": list(self.problems),
             "root_hash": self.root_hash,
             "witness_size": self.witness_size,
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyReport:
+    """Whether today's log extends an exported checkpoint, with the RFC 9162 proof."""
+
+    ok: bool
+    old_size: int
+    old_root: str
+    new_size: int
+    new_root: str
+    proof: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "ok": self.ok,
+            "old_size": self.old_size,
+            "old_root": self.old_root,
+            "new_size": self.new_size,
+            "new_root": self.new_root,
+            "proof": list(self.proof),
+            "problems": list(self.problems),
         }
 
 
@@ -218,7 +245,10 @@ class AuditLog:
             p.future.set_result(entries[at : at + len(p.records)])
             at += len(p.records)
         if entries:
-            self._advance_witness(entries[-1].seq)
+            # Only the commit that wrote the log's first entry may create the
+            # witness; a witness gone later stays gone until an operator proves
+            # the log against an exported checkpoint (``reseed_witness``).
+            self._advance_witness(entries[-1].seq, create=entries[0].seq == 1)
 
     def _seal(
         self, head: Head, records: Sequence[AuditRecord]
@@ -246,10 +276,10 @@ class AuditLog:
         self._last_frontier = frontier
         return entries, Head(size, prev, frontier.to_text()), checkpoints
 
-    def _advance_witness(self, size: int) -> None:
+    def _advance_witness(self, size: int, *, create: bool) -> None:
         frontier = self._last_frontier
         if frontier.size == size:
-            self._witness.advance(self._sign(size, frontier.root().hex()))
+            self._witness.advance(self._sign(size, frontier.root().hex()), create=create)
 
     def _sign(self, size: int, root_hex: str) -> Checkpoint:
         ts = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
@@ -262,7 +292,7 @@ class AuditLog:
         frontier = merkle.Frontier.from_text(head.size, head.frontier)
         cp = self._sign(head.size, frontier.root().hex())
         self._repo.add_checkpoint(cp)
-        self._witness.advance(cp)
+        self._witness.advance(cp, create=head.size == 0)
         return cp
 
     # -- reading --------------------------------------------------------------
@@ -316,8 +346,8 @@ class AuditLog:
         elif size > 0:
             # Every workspace writes a witness at init and after each commit, so a
             # missing one is itself evidence: it is what hides a truncated tail.
-            bad(size, "the witness file is missing (restore it from backup; a log cut "
-                "back to its last checkpoint cannot be told apart without it)")
+            bad(size, "the witness file is missing (restore it from backup; a log cut back "
+                "to its last checkpoint cannot be told apart without it)" + _WITNESS_GONE)
         return VerifyReport(
             ok=first_bad is None,
             entries=size,
@@ -411,7 +441,7 @@ class AuditLog:
         bad: Callable[[int, str], None],
     ) -> None:
         if w.tree_size < 0:
-            bad(1, "the witness file is unreadable")
+            bad(1, "the witness file is unreadable" + _WITNESS_GONE)
         elif w.tree_size > size:
             bad(size + 1, f"witness names {w.tree_size} entries; log has {size} (truncated)")
         elif w.tree_size == size and not self._check_cp(w, frontier.root().hex()):
@@ -458,10 +488,89 @@ class AuditLog:
             raise InputError(f"need 1 <= seq ({seq}) <= tree size ({tree_size}) <= log size")
         return [h.hex() for h in merkle.inclusion_proof(self._leaves(tree_size), seq - 1)]
 
+    def prove_extends(self, cp: Checkpoint) -> ConsistencyReport:
+        """Prove (RFC 9162 consistency proof) that today's log extends ``cp``.
+
+        ``cp`` is a checkpoint exported earlier and kept off the host.  Its
+        signature is checked with the keyring's audit key (never a key carried
+        by the file), then a consistency proof from its tree to the current
+        head is built from the stored entries and verified against both roots.
+        A log restored from an older backup is shorter than the checkpoint, or
+        has a different history at its size: either way the proof fails."""
+        head = self._repo.head()
+        new_root = merkle.Frontier.from_text(head.size, head.frontier).root()
+        problems: list[str] = []
+        proof: list[bytes] = []
+        if not self._check_sig(cp):
+            problems.append(f"the checkpoint's signature does not verify with audit key "
+                            f"{cp.key_id!r} (forged, or signed by another workspace)")
+        elif cp.tree_size > head.size:
+            problems.append(f"the checkpoint names {cp.tree_size} entries but the log has "
+                            f"{head.size}: the log was rolled back or truncated")
+        else:
+            leaves = self._leaves(head.size)
+            if len(leaves) != head.size or merkle.root_of(leaves) != new_root:
+                problems.append("the stored entries do not match the log head (run `audit verify`)")
+            elif cp.tree_size == 0:
+                pass  # the empty tree is a prefix of every log
+            else:
+                proof = merkle.consistency_proof(leaves, cp.tree_size)
+                try:
+                    old_root = bytes.fromhex(cp.root_hash)
+                except ValueError:
+                    old_root = b""
+                if not merkle.verify_consistency(cp.tree_size, head.size, proof, old_root,
+                                                 new_root):
+                    problems.append(f"today's log does not extend the checkpoint: its first "
+                                    f"{cp.tree_size} entries differ from the ones that were "
+                                    "signed (history rewritten or restored from an older backup)")
+        return ConsistencyReport(
+            ok=not problems,
+            old_size=cp.tree_size,
+            old_root=cp.root_hash,
+            new_size=head.size,
+            new_root=new_root.hex(),
+            proof=tuple(h.hex() for h in proof),
+            problems=tuple(problems),
+        )
+
+    def reseed_witness(self, against: Checkpoint) -> Checkpoint:
+        """Re-create a lost witness at the current head, only after proving the log.
+
+        The whole log must verify (apart from the missing witness) and extend
+        ``against``, an exported checkpoint; otherwise AuditLogTampered."""
+        current = self._witness.read()
+        if current is not None and current.tree_size >= 0:
+            raise Conflict(
+                f"the audit witness {self._witness.path} exists; it is never replaced",
+                hint="a witness that disagrees with the log is evidence: investigate it",
+            )
+        proof = self.prove_extends(against)
+        report = self.verify()
+        others = [p for p in report.problems if not p.endswith(_WITNESS_GONE)]
+        if not proof.ok or others:
+            raise AuditLogTampered(
+                "refusing to re-seed the audit witness: "
+                + "; ".join([*proof.problems, *others][:3]),
+                hint="investigate before trusting this log; restore the witness from backup",
+            )
+        head = self._repo.head()
+        cp = self._sign(head.size, merkle.Frontier.from_text(head.size, head.frontier).root().hex())
+        self._repo.add_checkpoint(cp)
+        self._witness.replace(cp)
+        return cp
+
+    def _check_sig(self, cp: Checkpoint) -> bool:
+        try:
+            sig = bytes.fromhex(cp.signature)
+        except ValueError:
+            return False
+        return self._verifier.verify(cp.key_id, sig, cp.signed_bytes())
+
     def consistency_proof(self, old_size: int, new_size: int) -> list[str]:
         if not 1 <= old_size <= new_size <= self._repo.head().size:
             raise InputError("need 1 <= old size <= new size <= log size")
         return [h.hex() for h in merkle.consistency_proof(self._leaves(new_size), old_size)]
 
 
-__all__ = ["AuditLog", "VerifyReport"]
+__all__ = ["AuditLog", "ConsistencyReport", "VerifyReport"]

@@ -3,8 +3,16 @@
 Deleting entries *after* the last periodic checkpoint leaves a shorter log that
 is internally consistent; the witness file (updated after every commit, only
 ever growing) still names the larger size and its root, so verification
-notices.  Keep a copy off the machine (``bastion audit checkpoint --export``)
-to also defend against an attacker who can roll the whole workspace back.
+notices.  Its path is configurable (``BASTION_AUDIT_WITNESS``) so it can sit on
+another volume than the database.
+
+The witness is created exactly once, by the commit that writes the log's first
+entry.  A missing witness is never re-created afterwards: doing so would anchor
+a truncated log at its truncated size.  ``verify`` reports it; an operator
+re-seeds it only after proving the log against an exported checkpoint
+(``bastion audit witness-restore --against FILE``).  Exported checkpoints kept
+off the machine (``bastion audit checkpoint --export``) also defend against an
+attacker who rolls the whole workspace back (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -48,16 +56,33 @@ class WitnessFile:
             str(doc["signature"]),
         )
 
-    def advance(self, cp: Checkpoint) -> None:
-        """Store ``cp`` unless the witness already names a larger tree."""
+    def advance(self, cp: Checkpoint, *, create: bool = False) -> bool:
+        """Store ``cp`` unless the witness already names a larger tree.
+
+        A missing witness is written only with ``create=True`` (the first entry
+        of an empty log, or an operator's re-seed after a proof); otherwise
+        nothing is written and ``False`` is returned, so verification keeps
+        failing instead of trusting whatever the log holds now."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked():
             current = self.read()
+            if current is None and not create:
+                return False
             if current is not None and current.tree_size >= cp.tree_size:
-                return
+                return True
             tmp = self.path.with_suffix(".tmp")
             # No fsync: the database commit is the durable record; after a power
             # loss the witness may lag a few commits, which only narrows what it
             # can prove, never makes verification fail.
+            tmp.write_text(json.dumps(cp.to_dict(), sort_keys=True))
+            os.replace(tmp, self.path)
+        return True
+
+    def replace(self, cp: Checkpoint) -> None:
+        """Write ``cp`` whatever the witness holds (an operator's proven re-seed)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(cp.to_dict(), sort_keys=True))
             os.replace(tmp, self.path)
 
