@@ -365,3 +365,112 @@ def test_artifact_changed_between_verify_and_load(
         assert (w.home / "tmp").stat().st_mode & 0o077 == 0
         assert root.parent.stat().st_mode & 0o077 == 0
     assert not root.exists()
+
+
+# -- issue 8 §1: a malicious model file must never run ------------------------------------------
+def _onnx_pointing_at(d: Path, location: str) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [w])
+    d.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(helper.make_model(graph), d / "model.onnx")
+
+
+@pytest.mark.parametrize("compress", [None, "zlib", "gzip", "lzma"])
+def test_onnx_external_data_pointing_at_pickle_folder_is_refused_and_nothing_runs(
+    sqlite_workspace: WS, tmp_path: Path, compress: str | None
+) -> None:
+    w = sqlite_workspace
+    marker = tmp_path / "marker"
+    d = tmp_path / "evil"
+    _onnx_pointing_at(d, "model.pkl")
+    if compress is None:  # the protocol-0 pickle of the original report
+        (d / "model.pkl").write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    else:
+        joblib.dump(_ShellPayload(marker), d / "model.pkl", compress=(compress, 3))
+    with pytest.raises(MaliciousArtifact, match=r"model\.pkl"):
+        w.ws.models.register(w.admin, RegisterRequest(P, "evil-onnx", d, Framework.ONNX))
+    assert w.ws.models.versions(w.admin, P, "evil-onnx") == []
+    assert not marker.exists()
+
+
+def test_scanner_miss_cannot_become_code_execution_at_load(
+    sqlite_workspace: WS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulate a scanner miss (every scan says SAFE): the restricted loader still refuses."""
+    from bastion.model_security import registry as registry_module
+    from bastion.model_security.errors import DisallowedGlobal
+    from bastion.model_security.scanning import ScanReport, Verdict
+
+    monkeypatch.setattr(registry_module, "scan_path",
+                        lambda *_a, **_k: ScanReport(Verdict.SAFE, (), ()))
+    w = sqlite_workspace
+    marker = tmp_path / "marker"
+    d = tmp_path / "missed"
+    d.mkdir()
+    joblib.dump({"model": _ShellPayload(marker)}, d / "model.joblib")
+    w.ws.models.register(w.admin, RegisterRequest(P, "missed", d, Framework.SKLEARN))
+    with pytest.raises(DisallowedGlobal):
+        w.ws.models.load_sklearn(w.admin, P, "missed@1")
+    assert not marker.exists()
+
+
+def test_scan_policy_allowing_pandas_is_admin_only_audited_and_used_for_scan_and_load(
+    sqlite_workspace: WS, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from bastion.core.access.values import PrincipalKind
+    from bastion.core.errors import AccessDenied
+    from bastion.model_security.scanning import scan_path
+
+    w = sqlite_workspace
+    d = tmp_path / "df"
+    d.mkdir()
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
+    joblib.dump(frame, d / "model.joblib")
+    with pytest.raises(MaliciousArtifact):
+        w.ws.models.register(w.admin, RegisterRequest(P, "frame", d, Framework.SKLEARN))
+    needed = sorted({f.message.split("'")[1] for f in scan_path(d).findings})
+    w.ws.access.create_principal(w.admin, "eng", PrincipalKind.USER)
+    w.ws.access.bind(w.admin, "eng", "ml-engineer", P)
+    eng = w.ws.access.authenticate(w.ws.access.create_token(w.admin, "eng").secret)
+    with pytest.raises(AccessDenied):
+        w.ws.models.scan_policies.allow(eng, P, globals_=needed)
+    w.ws.models.scan_policies.allow(w.admin, P, globals_=needed)
+    assert set(needed) <= w.ws.models.scan_policies.show(eng, P).extra_globals
+    v = w.ws.models.register(w.admin, RegisterRequest(P, "frame", d, Framework.SKLEARN))
+    _, loaded = w.ws.models.load_sklearn(w.admin, P, v.ref)
+    assert loaded.equals(frame)
+    changes = w.ws.audit.query(AuditQuery(action="model.scan_policy.changed"))
+    assert {json.loads(e.details)["value"] for e in changes} == set(needed)
+    # another project is not affected
+    w.ws.access.create_project(w.admin, "other")
+    assert not w.ws.models.scan_policies.show(w.admin, "other").extra_globals
+
+
+def test_model_scan_cli_runs_without_a_workspace_and_checks_framework(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    d = _model(tmp_path / "m")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env["HOME"] = str(tmp_path / "empty-home")  # no workspace, no keyring anywhere
+    bastion = Path(sys.executable).parent / "bastion"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(bastion), "model", "scan", *args], env=env, text=True,
+                              capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    ok = run(str(d / "model.joblib"), "--framework", "sklearn")
+    assert ok.returncode == 0, ok.stderr
+    assert "verdict: safe" in ok.stdout
+    wrong = run(str(d / "model.joblib"), "--framework", "keras")
+    assert wrong.returncode != 0 and "keras" in wrong.stderr + wrong.stdout
+    assert not (tmp_path / "empty-home").exists()
