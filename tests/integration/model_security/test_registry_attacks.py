@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import pytest
@@ -94,15 +94,20 @@ def registered(sqlite_workspace: WS, tmp_path: Path) -> tuple[WS, ModelVersion, 
 
 @pytest.fixture
 def spy_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Records every joblib.load the registry makes (to prove nothing was deserialized)."""
+    """Records every deserialization the registry makes (to prove none happened).
+
+    The registry loads through the restricted joblib loader: spy on that one (a spy
+    on ``joblib.load`` would stay empty whatever happened)."""
+    from bastion.model_security import registry as registry_module
+
     calls: list[object] = []
-    real = joblib.load
+    real = registry_module.restricted_joblib_load
 
-    def spy(*args: object, **kwargs: object) -> object:
+    def spy(*args: Any, **kwargs: Any) -> object:
         calls.append(args[0])
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(joblib, "load", spy)
+    monkeypatch.setattr(registry_module, "restricted_joblib_load", spy)
     return calls
 
 
