@@ -11,8 +11,10 @@ Files are written next to this script together with MANIFEST.json
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
+import lzma
 import marshal
 import pickle
 import struct
@@ -354,6 +356,42 @@ def build_archives() -> None:
         "archive_symlink", tar_links)
 
 
+def _tar(members: dict[str, tuple[bytes, bytes]]) -> bytes:
+    """An uncompressed tar (fixed mtime: reproducible); values are (type, data)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, (kind, data) in members.items():
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buf.getvalue()
+
+
+def build_issue8() -> None:
+    """Issue 8: tarballs read as pickles, storages trusted by name."""
+    pk = p2(system_call())
+    reg = tarfile.REGTYPE
+    add("tar_gz_nested_pickle_payload.tar.gz", "gzip'd tarball holding a pickle payload: a "
+        "scanner that reads every gzip stream as compressed joblib sees a malformed pickle and "
+        "never inspects the members", "https://docs.python.org/3/library/tarfile.html",
+        "disallowed_global",
+        gzip.compress(_tar({"model/README.md": (reg, b"model\n"), "model/model.pkl": (reg, pk)}),
+                      mtime=0))
+    add("tar_xz_device_member.tar.xz", "xz'd tarball with a character-device member (extraction "
+        "creates a device node)", "https://docs.python.org/3/library/tarfile.html"
+        "#tarfile-extraction-filter", "archive_special_file",
+        lzma.compress(_tar({"model/dev": (tarfile.CHRTYPE, b""), "model/w.bin": (reg, b"1")})))
+    add("tar_gz_decompression_bomb.tar.gz", "gzip'd tarball of zeros with a huge "
+        "decompression ratio", "https://github.com/promptfoo/modelaudit/pull/1605", "tar_bomb",
+        gzip.compress(_tar({"weights.bin": (reg, b"\x00" * (16 * 1024 * 1024))}), mtime=0))
+    add("torch_zip_protocol0_pickle_as_storage.pt", "PyTorch zip whose data/0 'raw storage' "
+        "member is a protocol-0 pickle of os.system (trusted by its name, never scanned)",
+        "https://github.com/protectai/modelscan/issues/263", "disallowed_global",
+        zip_bytes({"archive/data.pkl": p2(b"]q\x00"), "archive/version": b"3\n",
+                   "archive/data/0": b"cos\nsystem\n(S'echo pwned'\ntR."}))
+
+
 def build_formats() -> None:
     code = base64.b64encode(marshal.dumps(compile(PY, "<lambda>", "eval"))).decode()
     lam = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
@@ -428,6 +466,7 @@ def main() -> None:
     build_numpy_joblib()
     build_torch()
     build_archives()
+    build_issue8()
     build_formats()
     (OUT / "MANIFEST.json").write_text(json.dumps(ENTRIES, indent=2) + "\n")
     total = sum(p.stat().st_size for p in OUT.iterdir())
