@@ -126,7 +126,7 @@ def scan(
     policy = None
     if project is not None:
         with session(_home(ctx)) as s:
-            policy = s.ws.models.scan_policies.show(s.actor, project)
+            policy = s.ws.models.scan_policies.for_scan(s.actor, project)
     if framework is not None:
         check_framework(path, framework.value)
     report = scan_path(path, policy=policy)

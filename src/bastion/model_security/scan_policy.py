@@ -61,6 +61,12 @@ class ScanPolicyService:
         self._access.authorize(actor, "model.read", _resource(project))
         return self.policy(project)
 
+    def for_scan(self, actor: Actor, project: str) -> ScanPolicy:
+        """The policy to scan a local artifact with (``bastion model scan --project``)."""
+        self._access.require_project(project)
+        self._access.authorize(actor, "model.scan", _resource(project))
+        return self.policy(project)
+
     def allow(self, actor: Actor, project: str, *, globals_: Sequence[str] = (),
               flags: Sequence[str] = ()) -> ScanPolicy:
         """Add globals and/or flags; validated before anything is stored."""
