@@ -38,24 +38,24 @@ def content_kind(path: Path) -> str:
     with path.open("rb") as fh:
         fmt = detect(fh.read(HEAD_SIZE), path.stat().st_size)
     if fmt is not _F.ZIP:
-        return fmt.value
+        return str(fmt.value)
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError):
-        return fmt.value
+        return str(fmt.value)
     if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
         return "torch-zip"
     if "config.json" in names and ("metadata.json" in names
                                    or any(n.endswith(".weights.h5") for n in names)):
         return "keras-zip"
-    return fmt.value
+    return str(fmt.value)
 
 
 def _files(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
-    out = []
+    out: list[Path] = []
     for root, _dirs, files in os.walk(path, followlinks=False):
         out.extend(Path(root) / f for f in files)
     return [p for p in out if p.is_file() and not p.is_symlink()]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bastion.core.canonical import JSON
 from bastion.model_security.errors import ScanPolicyInvalid
 from bastion.model_security.scanning.allowlist import is_allowed
 
@@ -78,7 +79,7 @@ class ScanPolicy:
         """True when a pickle may import ``module.name`` (scanner and loader alike)."""
         return is_allowed(module, name) or f"{module}.{name}" in self.extra_globals
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, JSON]:
         return {
             "extra_globals": sorted(self.extra_globals),
             "allow_torchscript": self.allow_torchscript,

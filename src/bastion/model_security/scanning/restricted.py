@@ -93,7 +93,7 @@ def _joblib_unpickler() -> type[Any]:
             return _checked_global(self._policy, module, name)
 
         def persistent_load(self, pid: Any) -> Any:
-            return RestrictedUnpickler.persistent_load(self, pid)  # type: ignore[arg-type]
+            return RestrictedUnpickler.persistent_load(self, pid)
 
         def load_build(self) -> None:
             # BUILD applies stack[-1] (state) to stack[-2]; an object-dtype array is a
@@ -102,7 +102,7 @@ def _joblib_unpickler() -> type[Any]:
             target, state = self.stack[-2], self.stack[-1]
             if isinstance(target, NumpyArrayWrapper) and isinstance(state, dict) \
                     and getattr(state.get("dtype"), "hasobject", False):
-                pickle._Unpickler.load_build(self)
+                pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
                 self.stack.pop()
                 self.stack.append(RestrictedUnpickler(self.file_handle, self._policy).load())
                 return

@@ -371,17 +371,6 @@ def _pickle_alongside(blob: Blob, ctx: ScanContext, stack: ExitStack) -> None:
         scan_pickle_stream(_opener(blob, stack), blob.where, ctx, torch=blob.hint == "torch")
 
 
-def _opener(blob: Blob, stack: ExitStack, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
-            *, sized: bool = True) -> Callable[[], Source]:
-    def open_source() -> Source:
-        fh = stack.enter_context(blob.open())
-        if wrap is not None:
-            fh = stack.enter_context(wrap(fh))
-        return Source(fh, size=blob.size if sized else None)
-
-    return open_source
-
-
 def _trial(blob: Blob, stack: ExitStack, ctx: ScanContext) -> tuple[bool, bool]:
     """Run the pickle emulator on a blob that may or may not be a pickle.
 
@@ -435,7 +424,7 @@ def _text_or_pickle(blob: Blob, fmt: ArtifactFormat, ctx: ScanContext,
         scan_zip(fh, blob.where, ctx, scan_blob)
         return True
     fh.seek(0)
-    if tarfile.is_tarfile(fh):  # type: ignore[arg-type]
+    if tarfile.is_tarfile(fh):
         fh.seek(0)
         scan_tar(fh, blob.where, ctx, scan_blob, compressed_size=blob.compressed_size)
         return True
