@@ -7,6 +7,10 @@ the real ``bastion`` CLI and a real API server on loopback.
 - ``workspace`` (both databases) and ``sqlite_workspace``: a ``WS(ws, admin, token)``.
 - ``cli``: runs ``.venv/bin/bastion`` as a subprocess against its own workspace folder.
 - ``server``: a real ``bastion serve`` on 127.0.0.1 over an initialized workspace.
+
+With ``CI=true`` every skip is a failure (``pytest_runtest_makereport`` /
+``pytest_make_collect_report`` below): CI installs every service and optional
+dependency the tests need, so a skip there means a control went untested.
 """
 
 from __future__ import annotations
@@ -37,6 +41,33 @@ PG_ENV = "BASTION_TEST_POSTGRES_URL"
 # DROP DATABASE forces a checkpoint (seconds with fsync=on); drops run in the
 # background and are joined once at the end of the session.
 _pending_drops: list[threading.Thread] = []
+
+
+# -- CI: a skip is a failure --------------------------------------------------------
+def _in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def _fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Turn a skipped report into a failure that says why (xfail stays as it is)."""
+    if not (_in_ci() and report.skipped and not hasattr(report, "wasxfail")):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, where every skip is a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    _fail_skip(outcome.get_result())  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    _fail_skip(outcome.get_result())  # type: ignore[attr-defined]
 
 
 # -- keys ------------------------------------------------------------------------
@@ -233,13 +264,14 @@ def start_server(
     extra_args: tuple[str, ...] = (),
     scheme: str = "http",
     verify: bool | str = False,
+    env: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     log = home.parent / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BASTION_BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-            env=bastion_env(home, master_key_b64),
+            env={**bastion_env(home, master_key_b64), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
