@@ -114,6 +114,20 @@ def install(app: FastAPI) -> None:
             status_code=422,
         )
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, e: RecursionError) -> JSONResponse:
+        # A document nested thousands deep (a contract, a policy, a training spec) makes
+        # the json/yaml parsers recurse until Python stops them: the input is at fault.
+        return JSONResponse(
+            {
+                "error": "invalid_input",
+                "message": "the document is nested too deeply",
+                "hint": "flatten it; documents deeper than a few dozen levels are refused",
+                "request_id": _rid(request),
+            },
+            status_code=400,
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
         log.exception("unexpected error in request %s", _rid(request))
