@@ -359,3 +359,13 @@ def test_framework_declared_keras_on_a_pickle_is_a_mismatch(tmp_path: Path) -> N
     assert check_framework(tmp_path / "k.keras", "keras") == "keras-zip"
     with pytest.raises(FrameworkMismatch):
         check_framework(tmp_path / "k.keras", "pytorch")
+
+
+def test_zero_filled_torch_storage_is_raw_data_not_an_empty_tar() -> None:
+    # tarfile.is_tarfile says yes to zero bytes: a zero bias must not be "a disguised tar"
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.randn(64), "b": torch.zeros(1024)}, buf)
+    report = scan_bytes(buf.getvalue(), "m.pt")
+    assert report.accepted, report.render()

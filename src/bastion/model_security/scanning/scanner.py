@@ -13,7 +13,6 @@ import io
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -418,15 +417,12 @@ def _text_or_pickle(blob: Blob, fmt: ArtifactFormat, ctx: ScanContext,
         # protocol 0/1 pickle (or a prefix of one that imports code before failing)
         scan_pickle_stream(_opener(blob, stack), blob.where, ctx, torch=blob.hint == "torch")
         return True
-    # zipfile/tarfile accept archives with a prefix (they read the end / sniff headers)
+    # zipfile accepts archives with a prefix (it reads the end).  No tarfile.is_tarfile
+    # here: it says yes to any run of zero bytes (an empty archive), e.g. a zero bias;
+    # real tar headers were recognised by detect() (magic or header checksum)
     fh = _seekable(blob, stack)
     if zipfile.is_zipfile(fh):
         scan_zip(fh, blob.where, ctx, scan_blob)
-        return True
-    fh.seek(0)
-    if tarfile.is_tarfile(fh):
-        fh.seek(0)
-        scan_tar(fh, blob.where, ctx, scan_blob, compressed_size=blob.compressed_size)
         return True
     if fmt is ArtifactFormat.UNKNOWN and not _opaque_allowed(blob, ctx):
         ctx.add("unknown_format", "content is none of the formats the scanner knows (not a "
