@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bastion.core.errors import BastionError
 from bastion.data_security.errors import OversizedValue, UnsupportedColumnType
-from bastion.data_security.readers import ReadOptions, TableFormat, open_table
-from bastion.data_security.readers.detect import detect_format
+from bastion.data_security.readers import ReadOptions, open_table
 
 MIB = 1024 * 1024
 
@@ -86,9 +86,10 @@ def test_jsonl_brackets_inside_strings_do_not_count_as_nesting(tmp_path: Path) -
         assert sum(b.height for b in reader.iter_batches()) == 1
 
 
-def test_csv_header_of_50000_brackets_is_sniffed_without_recursion_error(
+def test_first_line_opening_50000_arrays_is_a_typed_error_not_a_recursion_error(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "brackets.csv"
-    path.write_bytes(b"{" + b"[" * 50_000 + b",b\n1,2\n")
-    assert detect_format(path, None) is TableFormat.CSV
+    path = tmp_path / "brackets.txt"
+    path.write_bytes(b'{"a": ' + b"[" * 50_000 + b",b\n1,2\n")
+    with pytest.raises(BastionError):  # format sniffing used to raise RecursionError
+        open_table(path)
