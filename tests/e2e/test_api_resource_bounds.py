@@ -131,6 +131,7 @@ class HealthWatch:
         self.url = url
         self.slowest = 0.0
         self.failures = 0
+        self.polls = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -144,6 +145,7 @@ class HealthWatch:
                     ok = False
                 self.failures += 0 if ok else 1
                 self.slowest = max(self.slowest, time.monotonic() - t)
+                self.polls += 1
                 time.sleep(0.05)
 
     def __enter__(self) -> HealthWatch:
@@ -151,8 +153,12 @@ class HealthWatch:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        deadline = time.monotonic() + 5
+        while self.polls < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # an attack answered at once still gets /health polled
         self._stop.set()
         self._thread.join(timeout=10)
+        assert self.polls >= 2, "/health was never answered"
         assert self.failures == 0, f"/health failed {self.failures} times"
         assert self.slowest < 1.0, f"/health took {self.slowest:.2f} s"
 
