@@ -1,8 +1,8 @@
 """Uploads: streamed to private scratch files in the workspace, archives unpacked with caps.
 
-A request body is never buffered whole: it streams into a 0600 file inside a 0700
-``<workspace>/tmp/uploads`` directory (never the shared /tmp), removed on every exit
-path. The gate (``_gate.py``) has already bounded its size and authorized the caller.
+A request body is never buffered whole: it streams into a 0600 file inside the
+server process's 0700 scratch folder under ``<workspace>/tmp`` (never the shared /tmp),
+removed on every exit path; a crash leaves it to the sweep of the next ``Bastion.open``. The gate (``_gate.py``) has already bounded its size and authorized the caller.
 
 A model archive is unpacked off the event loop, member by member from the headers: the
 declared sizes are summed as the headers are read and the archive is refused at the first
