@@ -37,6 +37,7 @@ from bastion.core.access.values import Actor, IssuedToken
 from bastion.core.audit.log import AuditLog
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKeySource
+from bastion.core.crypto.ledger import SigningKeyLedger
 from bastion.core.crypto.service import KeyService
 from bastion.core.crypto.signers import KeyringSigner, KeyringVerifier
 from bastion.core.errors import ConfigurationError
@@ -189,6 +190,7 @@ class Bastion:
             self.datasets,
             self.keyring,
             self.options.home / "tmp",
+            ledger=SigningKeyLedger(self.audit),
         )
 
     @cached_property
@@ -201,9 +203,24 @@ class Bastion:
 
     @property
     def lineage(self) -> LineageGraph:
-        """The provenance graph, with every layer's re-hash function registered."""
+        """The provenance graph, with every node kind's verifier registered."""
         _ = (self.datasets, self.models)
-        return self._graph
+        return self._bound_graph
+
+    @cached_property
+    def _bound_graph(self) -> LineageGraph:
+        # Kinds without bytes to re-hash are checked against what binds them.
+        from bastion.core.lineage.graph import NodeKind
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.data_security.lineage_binders import source_binder
+        from bastion.model_security.lineage_binders import blob_rehash, training_run_binder
+
+        g = self._graph
+        sources = SqlDatasetRepository(self.engine)
+        g.register_binder(NodeKind.SOURCE, source_binder(sources, self.audit))
+        g.register_binder(NodeKind.TRAINING_RUN, training_run_binder(self._model_repo, g))
+        g.register_rehash(NodeKind.EVALUATION, blob_rehash(self.blobs))
+        return g
 
     # -- life cycle -----------------------------------------------------------
     @classmethod

@@ -226,3 +226,23 @@ def test_cli_consumer_cannot_register_or_verify(env: Env) -> None:
     r = env.run("model", "register", "x", str(path), "--framework", "sklearn", token=token)
     assert r.returncode == 3 and "forbidden" in r.stderr, r.output
     assert not (env.cli.home / "tmp").exists() or not any((env.cli.home / "tmp").iterdir())
+
+
+def test_cli_scan_policy_allow_show_disallow_and_never_allowable_globals(env: Env) -> None:
+    torchscript = CORPUS / "torch_jit_torchscript_archive.pt"
+    refused = env.run("model", "scan", str(torchscript), "--project", "default")
+    assert refused.returncode == 4 and "scan-policy allow --torchscript" in refused.output
+    allowed = json.loads(env.ok("model", "scan-policy", "allow", "--torchscript",
+                                "--project", "default").stdout)
+    assert allowed["allow_torchscript"] is True
+    scanned = env.run("model", "scan", str(torchscript), "--project", "default", "--json")
+    assert "torchscript_archive" not in {f["code"] for f in json.loads(scanned.stdout)["findings"]}
+    env.ok("model", "scan-policy", "allow", "collections.ChainMap", "--project", "default")
+    shown = json.loads(env.ok("model", "scan-policy", "show", "--project", "default").stdout)
+    assert shown["extra_globals"] == ["collections.ChainMap"]
+    env.ok("model", "scan-policy", "disallow", "--torchscript", "collections.ChainMap",
+           "--project", "default")
+    shown = json.loads(env.ok("model", "scan-policy", "show", "--project", "default").stdout)
+    assert shown["extra_globals"] == [] and shown["allow_torchscript"] is False
+    never = env.run("model", "scan-policy", "allow", "os.system", "--project", "default")
+    assert never.returncode == 2 and "can never be allowed" in never.output, never.output

@@ -292,17 +292,25 @@ def store_list(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
 
 
 @store.command("fsck")
-def store_fsck(ctx: typer.Context) -> None:
-    """Verify every stored object and remove leftovers of interrupted writes."""
+def store_fsck(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool, typer.Option(help="also delete leftovers of interrupted writes (store.repair)")
+    ] = False,
+) -> None:
+    """Verify every stored object (read-only); --repair removes leftovers of
+    interrupted writes and needs the admin action store.repair."""
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.verify", "system/blobs")
-        report = s.ws.blobs.fsck()
+        report = s.ws.objects.fsck(s.actor, repair=repair)
     print_json(
         {
             "checked": report.checked,
             "corrupted": list(report.corrupted),
+            "orphans_found": report.orphans_found,
+            "incomplete_found": report.incomplete_found,
             "orphans_removed": report.orphans_removed,
             "incomplete_removed": report.incomplete_removed,
+            "repaired": report.repaired,
         }
     )
     if not report.ok:

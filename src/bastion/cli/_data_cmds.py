@@ -13,7 +13,7 @@ from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
-from bastion.core.lineage.graph import Node, NodeKind
+from bastion.core.lineage.graph import CheckStatus, Node, NodeKind
 from bastion.data_security.values import DatasetRef
 from bastion.workspace import DEFAULT_PROJECT
 
@@ -341,13 +341,25 @@ def lineage_verify(
     kind: Annotated[str, typer.Option()] = NodeKind.DATASET_VERSION.value,
     project: Project = DEFAULT_PROJECT,
 ) -> None:
-    """Re-hash every artifact on the path; fail on any mismatch."""
+    """Verify the node and everything upstream: re-hash artifacts, check sources and
+    training runs against what binds them; fail on a missing node or any mismatch.
+    Nodes nothing can check are listed as unverifiable, never counted as verified."""
     with session(_home(ctx)) as s:
         s.ws.access.authorize(s.actor, "lineage.read", f"project/{project}/lineage")
         result = s.ws.lineage.verify(_node(kind, ref, project))
+    marks = {
+        CheckStatus.VERIFIED: "[green]ok[/]",
+        CheckStatus.UNVERIFIABLE: "[yellow]unverifiable[/]",
+        CheckStatus.MISSING: "[bold red]MISSING[/]",
+        CheckStatus.FAILED: "[bold red]FAILED[/]",
+    }
     for v in result.checked:
-        mark = "[green]ok[/]" if v.ok else "[bold red]MISMATCH[/]"
-        console.print(f"{mark} {v.node.kind} {v.node.id} {v.problem or ''}", highlight=False)
+        note = v.method if v.ok else v.problem
+        console.print(f"{marks[v.status]} {v.node.kind} {v.node.id} {note or ''}", highlight=False)
+    console.print(
+        f"{result.verified} verified, {len(result.unverifiable)} unverifiable, "
+        f"{len(result.checked) - result.verified - len(result.unverifiable)} failed or missing"
+    )
     if not result.ok:
         raise typer.Exit(4)
 

@@ -42,8 +42,8 @@ from cryptography.hazmat.primitives import serialization
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
-from bastion.core.crypto.interface import KeyStatus as CoreKeyStatus
 from bastion.core.crypto.keyring import LocalKeyring
+from bastion.core.crypto.ledger import SigningKeyLedger
 from bastion.core.errors import InputError, NotFound
 from bastion.core.lineage.graph import LineageGraph, Node, NodeKind
 from bastion.core.store.blobs import EncryptedBlobStore
@@ -55,13 +55,13 @@ from bastion.model_security.scanning import ScanReport, scan_path
 from bastion.model_security.scanning.restricted import restricted_joblib_load
 from bastion.model_security.signing import (
     AllowedIdentities,
-    KeyStatus,
     SignerIdentity,
     TrustedKey,
     VerifiedModel,
     sign_model,
     verify_model,
 )
+from bastion.model_security.signing.key_trust import trusted_keys
 from bastion.model_security.values import (
     Framework,
     ManifestFile,
@@ -157,8 +157,11 @@ class ModelRegistry:
         datasets: DatasetService,
         keyring: LocalKeyring,
         scratch: Path,
+        *,
+        ledger: SigningKeyLedger,
     ) -> None:
         self._access = access
+        self._ledger = ledger
         self._blobs = blobs
         self._repo = repo
         self._lineage = lineage
@@ -192,14 +195,10 @@ class ModelRegistry:
         return key_id, pem
 
     def trusted_keys(self, project: str) -> list[TrustedKey]:
+        """The project's keys, revoked or rotated per the keyring *or* the audit log."""
         self._keyring.reload()  # a revocation by another process must take effect at once
-        keys = []
-        for info in self._keyring.signing_keys(signing_purpose(project)):
-            status = KeyStatus.REVOKED if info.status == CoreKeyStatus.REVOKED else KeyStatus.ACTIVE
-            keys.append(
-                TrustedKey(info.key_id, info.public_pem.encode(), signer_identity(project), status)
-            )
-        return keys
+        infos = self._keyring.signing_keys(signing_purpose(project))
+        return trusted_keys(infos, self._ledger.events(), signer_identity(project))
 
     def _files(self, root: Path) -> list[Path]:
         return sorted(p for p in root.rglob("*") if p.is_file())
@@ -353,11 +352,18 @@ class ModelRegistry:
 
     def _verify_dir(self, v: ModelVersion, root: Path) -> VerifiedModel:
         bundle = self._blobs.read_bytes(v.bundle_digest)
+        # The signing time is the one the audit log recorded for this registration
+        # (not the table's column), so a rotated key's new signature cannot pass
+        # as an old one.
+        signed_at = self._ledger.signed_at(
+            "model.registered", _resource(v.project, v.name), v.root_digest, v.signer_key_id
+        )
         return verify_model(
             root,
             bundle,
             trusted_keys=self.trusted_keys(v.project),
             policy=AllowedIdentities.of([signer_identity(v.project)]),
+            signed_at=signed_at,
         )
 
     def verify(
@@ -431,7 +437,7 @@ class ModelRegistry:
     def set_stage(self, actor: Actor, project: str, ref: str, stage: Stage) -> ModelVersion:
         r = ModelRef.parse(ref)
         self._access.authorize(
-            actor, "model.register", _resource(project, r.name), details={"stage": stage.value}
+            actor, "model.approve", _resource(project, r.name), details={"stage": stage.value}
         )
         v = self._resolve(project, r)
         self._repo.set_stage(project, v.name, v.version, stage.value)

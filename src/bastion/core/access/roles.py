@@ -53,6 +53,7 @@ ACTIONS: Mapping[str, str] = {
     "audit.verify": "verify the audit log",
     "audit.checkpoint": "sign an audit checkpoint",
     "workspace.backup": "write a backup of the whole workspace (keyring, database, blobs)",
+    "store.repair": "delete leftovers found by store fsck (--repair)",
     "blob.write": "store an encrypted object",
     "blob.read": "read an encrypted object",
     "dataset.create": "create a dataset",

@@ -293,12 +293,18 @@ class LocalKeyring:
         ]
 
     def rotate_signing_key(self, purpose: str) -> str:
-        """Mark the active key for ``purpose`` rotated and create a new one."""
+        """Mark the active key for ``purpose`` rotated and create a new one.
+
+        The rotated key's private half is destroyed: it can never sign again,
+        and its public half verifies only what it signed before the rotation
+        (the time the audit log records, see ``bastion.core.crypto.ledger``)."""
         with self._locked():
             algorithm = None
             for s in self._doc["signing"]:
                 if s["purpose"] == purpose and s["status"] == KeyStatus.ACTIVE:
                     s["status"] = KeyStatus.ROTATED.value
+                    s["rotated_at"] = _now()
+                    s.pop("wrapped_private", None)
                     algorithm = KeyAlgorithm(s["algorithm"])
             if algorithm is None:
                 raise NotFound(f"no active signing key for {purpose!r}")

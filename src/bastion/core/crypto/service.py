@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.core.audit.entries import Outcome
-from bastion.core.crypto.interface import KekInfo, SigningKeyInfo
+from bastion.core.crypto import ledger
+from bastion.core.crypto.interface import KekInfo, KeyStatus, SigningKeyInfo
 from bastion.core.crypto.keyring import LocalKeyring
 from bastion.core.errors import Conflict
 
@@ -62,19 +63,28 @@ class KeyService:
         )
 
     def rotate_signing(self, actor: Actor, purpose: str) -> str:
+        """New signing key for ``purpose``; the old one is retired (signs nothing
+        more, verifies only what it signed before this entry on the audit log)."""
         self._access.authorize(actor, "keys.rotate", "system/keys")
+        self._keyring.reload()
+        old = [
+            k.key_id for k in self._keyring.signing_keys(purpose) if k.status is KeyStatus.ACTIVE
+        ]
         key_id = self._keyring.rotate_signing_key(purpose)
         self._access.record(
-            actor, "keys.signing_rotated", "system/keys", Outcome.OK, {"key_id": key_id}
+            actor,
+            ledger.ROTATED,
+            ledger.RESOURCE,
+            Outcome.OK,
+            {"key_id": key_id, "rotated": old, "purpose": purpose},
         )
         return key_id
 
     def revoke_signing(self, actor: Actor, key_id: str) -> None:
+        """Revoke a signing key; the audit entry, not only the keyring, says so."""
         self._access.authorize(actor, "keys.rotate", "system/keys")
         self._keyring.revoke_signing_key(key_id)
-        self._access.record(
-            actor, "keys.signing_revoked", "system/keys", Outcome.OK, {"key_id": key_id}
-        )
+        self._access.record(actor, ledger.REVOKED, ledger.RESOURCE, Outcome.OK, {"key_id": key_id})
 
 
 __all__ = ["KeyService", "RotationResult"]

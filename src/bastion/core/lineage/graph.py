@@ -2,8 +2,16 @@
 
 Nodes are ``(kind, id)`` pairs; ids carry the project (``credit/loans@3``).
 Edges record the digest each end had when the edge was written.  Layers
-register a *rehash* function per node kind so verification re-reads the real
-bytes (an encrypted blob is decrypted, authenticated and re-hashed).
+register, per node kind, what verifies it: a *rehash* function re-reads the
+real bytes (an encrypted blob is decrypted, authenticated and re-hashed), a
+*binder* checks the node against the record that binds it (a source against
+its registration record, a training run against its spec and inputs).
+
+``verify`` reports every node as ``verified`` (re-hashed or bound), ``failed``,
+``missing`` (no such node: the root named by the caller has no edge at all) or
+``unverifiable`` (a kind nothing can check, or a node with no recorded digest
+to re-hash against).  Unverifiable nodes are listed, never counted as verified;
+a missing or failed node fails the whole verification.
 
 Example::
 
@@ -21,6 +29,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bastion.core.canonical import JSON
+from bastion.core.errors import BastionError
+
+
+class NodeUnverifiable(BastionError):
+    """A binder has nothing to check this node against (reported, not a failure)."""
+
+    code = "lineage_unverifiable"
 
 
 class NodeKind(enum.StrEnum):
@@ -79,12 +94,22 @@ class TreeNode:
         return "\n".join(lines)
 
 
+class CheckStatus(enum.StrEnum):
+    VERIFIED = "verified"  # re-hashed, or checked against the record that binds it
+    FAILED = "failed"  # digest mismatch, unreadable bytes, broken binding
+    MISSING = "missing"  # the node does not exist
+    UNVERIFIABLE = "unverifiable"  # nothing can check it: reported, not counted
+
+
 @dataclass(frozen=True)
 class VerifiedNode:
     node: Node
-    ok: bool
+    ok: bool  # True only when VERIFIED
     actual: str | None
     problem: str | None = None
+    status: CheckStatus = CheckStatus.VERIFIED
+    #: how the node was verified ("re-hashed", or what bound it)
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,12 +119,25 @@ class LineageVerification:
 
     @property
     def ok(self) -> bool:
-        return all(v.ok for v in self.checked)
+        """No node failed or is missing (unverifiable ones are listed, not failures)."""
+        return bool(self.checked) and all(
+            v.status in (CheckStatus.VERIFIED, CheckStatus.UNVERIFIABLE) for v in self.checked
+        )
+
+    @property
+    def verified(self) -> int:
+        return sum(v.status is CheckStatus.VERIFIED for v in self.checked)
+
+    @property
+    def unverifiable(self) -> tuple[VerifiedNode, ...]:
+        return tuple(v for v in self.checked if v.status is CheckStatus.UNVERIFIABLE)
 
     def to_dict(self) -> dict[str, JSON]:
         return {
             "root": self.root.id,
             "ok": self.ok,
+            "verified": self.verified,
+            "unverifiable": len(self.unverifiable),
             "checked": [
                 {
                     "kind": v.node.kind,
@@ -107,6 +145,8 @@ class LineageVerification:
                     "expected": v.node.digest,
                     "actual": v.actual,
                     "ok": v.ok,
+                    "status": v.status.value,
+                    "method": v.method,
                     "problem": v.problem,
                 }
                 for v in self.checked
@@ -123,6 +163,9 @@ class LineageRepository(Protocol):
 
 #: re-reads an artifact and returns its digest now (raises on integrity failure)
 Rehash = Callable[[Node], str | None]
+#: checks a node against the record that binds it; returns what bound it
+#: (e.g. "registration record") or raises when the binding does not hold
+Binder = Callable[[Node], str]
 
 _MAX_DEPTH = 32
 
@@ -131,9 +174,19 @@ class LineageGraph:
     def __init__(self, repo: LineageRepository) -> None:
         self._repo = repo
         self._rehash: dict[str, Rehash] = {}
+        self._binders: dict[str, Binder] = {}
 
     def register_rehash(self, kind: str, fn: Rehash) -> None:
         self._rehash[kind] = fn
+
+    def register_binder(self, kind: str, fn: Binder) -> None:
+        self._binders[kind] = fn
+
+    def exists(self, node: Node) -> bool:
+        """Whether any edge touches ``node`` (every recorded node has one)."""
+        return bool(
+            self._repo.edges_into(node.kind, node.id) or self._repo.edges_from(node.kind, node.id)
+        )
 
     def link(self, src: Node, dst: Node, relation: str) -> Edge:
         edge = Edge(src, dst, relation, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -174,7 +227,14 @@ class LineageGraph:
         return node.digest
 
     def verify(self, node: Node) -> LineageVerification:
-        """Re-hash every artifact upstream of ``node`` (and itself)."""
+        """Verify ``node`` and everything upstream of it (see the module docstring)."""
+        start = Node(node.kind, node.id, node.digest or self.node_digest(node))
+        if not self.exists(start):
+            missing = VerifiedNode(
+                start, False, None, f"no {node.kind} {node.id!r} in the lineage graph",
+                CheckStatus.MISSING,
+            )
+            return LineageVerification(start, (missing,))
         checked: list[VerifiedNode] = []
         seen: set[tuple[str, str]] = set()
 
@@ -186,23 +246,28 @@ class LineageGraph:
             for e in self._repo.edges_into(n.kind, n.id):
                 visit(e.src, depth + 1)
 
-        start = Node(node.kind, node.id, node.digest or self.node_digest(node))
         visit(start, 0)
         return LineageVerification(start, tuple(checked))
 
     def _check(self, n: Node) -> VerifiedNode:
-        expected = n.digest or self.node_digest(n)
-        fn = self._rehash.get(n.kind)
-        if fn is None or expected is None:
-            return VerifiedNode(Node(n.kind, n.id, expected), True, None, "no stored artifact")
+        node = Node(n.kind, n.id, n.digest or self.node_digest(n))
+        binder = self._binders.get(n.kind)
+        if binder is not None:
+            return _bind(node, binder)
+        rehash = self._rehash.get(n.kind)
+        if rehash is None:
+            why = "nothing can verify this kind of node"
+            return VerifiedNode(node, False, None, why, CheckStatus.UNVERIFIABLE)
+        if node.digest is None:
+            why = "no digest was recorded to re-hash against"
+            return VerifiedNode(node, False, None, why, CheckStatus.UNVERIFIABLE)
         try:
-            actual = fn(Node(n.kind, n.id, expected))
+            actual = rehash(node)
         except Exception as e:  # an integrity failure while re-reading is a failed check
-            return VerifiedNode(Node(n.kind, n.id, expected), False, None, str(e))
-        ok = actual == expected
-        return VerifiedNode(
-            Node(n.kind, n.id, expected), ok, actual, None if ok else "digest mismatch"
-        )
+            return VerifiedNode(node, False, None, str(e), CheckStatus.FAILED)
+        if actual != node.digest:
+            return VerifiedNode(node, False, actual, "digest mismatch", CheckStatus.FAILED)
+        return VerifiedNode(node, True, actual, None, CheckStatus.VERIFIED, "re-hashed")
 
     def edges(self) -> list[Edge]:
         return self._repo.all_edges()
@@ -211,17 +276,30 @@ class LineageGraph:
         return self._repo.edges_into(node.kind, node.id)
 
 
+def _bind(node: Node, binder: Binder) -> VerifiedNode:
+    try:
+        how = binder(node)
+    except NodeUnverifiable as e:
+        return VerifiedNode(node, False, None, e.message, CheckStatus.UNVERIFIABLE)
+    except Exception as e:  # a binding that does not hold is a failed check
+        return VerifiedNode(node, False, None, str(e), CheckStatus.FAILED)
+    return VerifiedNode(node, True, node.digest, None, CheckStatus.VERIFIED, how)
+
+
 def node_payload(node: Node) -> Mapping[str, JSON]:
     return {"kind": node.kind, "id": node.id, "digest": node.digest}
 
 
 __all__ = [
+    "Binder",
+    "CheckStatus",
     "Edge",
     "LineageGraph",
     "LineageRepository",
     "LineageVerification",
     "Node",
     "NodeKind",
+    "NodeUnverifiable",
     "Rehash",
     "TreeNode",
     "VerifiedNode",

@@ -52,6 +52,10 @@ class FsckReport:
     corrupted: tuple[str, ...]
     orphans_removed: int
     incomplete_removed: int
+    #: leftovers seen (removed only when ``repaired``)
+    orphans_found: int = 0
+    incomplete_found: int = 0
+    repaired: bool = False
 
     @property
     def ok(self) -> bool:
@@ -305,16 +309,18 @@ class EncryptedBlobStore:
                 progress(1)
         return changed
 
-    def fsck(self, *, deep: bool = True) -> FsckReport:
-        """Verify every object; remove leftovers of interrupted writes."""
-        incomplete = self._backend.cleanup_incomplete()
+    def fsck(self, *, deep: bool = True, repair: bool = False) -> FsckReport:
+        """Verify every object; with ``repair``, also delete leftovers of
+        interrupted writes (otherwise they are only counted: read-only)."""
+        incomplete = self._backend.cleanup_incomplete(remove=repair)
         orphans = 0
         keyed = set(self.digests())
         for name in list(self._backend.list("objects")):
             if name.endswith(".enc"):
                 digest = name.rsplit("/", 1)[-1].removesuffix(".enc")
                 if digest not in keyed:
-                    self._backend.delete(name)
+                    if repair:
+                        self._backend.delete(name)
                     orphans += 1
         corrupted: list[str] = []
         checked = 0
@@ -327,7 +333,8 @@ class EncryptedBlobStore:
                     pass
             except (BlobCorrupted, NotFound, StorageError):
                 corrupted.append(d)
-        return FsckReport(checked, tuple(corrupted), orphans, incomplete)
+        removed = (orphans, incomplete) if repair else (0, 0)
+        return FsckReport(checked, tuple(corrupted), *removed, orphans, incomplete, repair)
 
 
 class _Hasher:

@@ -68,8 +68,9 @@ class ObjectBackend(Protocol):
 
     def list(self, prefix: str) -> Iterator[str]: ...
 
-    def cleanup_incomplete(self) -> int:
-        """Remove leftovers of interrupted writes; return how many were removed."""
+    def cleanup_incomplete(self, *, remove: bool = True) -> int:
+        """Remove (or with ``remove=False`` only count) leftovers of interrupted
+        writes; return how many there were."""
         ...
 
 

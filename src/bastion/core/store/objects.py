@@ -25,7 +25,7 @@ from bastion.core.store.interface import Digest
 if TYPE_CHECKING:
     from bastion.core.access.service import AccessService
     from bastion.core.access.values import Actor
-    from bastion.core.store.blobs import EncryptedBlobStore
+    from bastion.core.store.blobs import EncryptedBlobStore, FsckReport
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,28 @@ class ObjectService:
             raise NotFound(f"no object {name!r} in project {project}")
         self._blobs.copy_to(obj.digest, dest)
         return obj
+
+    def fsck(self, actor: Actor, *, repair: bool = False) -> FsckReport:
+        """Verify every stored blob.  Read-only unless ``repair``: deleting
+        leftovers is a change to the store and needs ``store.repair`` (admin),
+        not ``audit.verify``, which the read-only auditor holds."""
+        action = "store.repair" if repair else "audit.verify"
+        self._access.authorize(actor, action, "system/blobs")
+        report = self._blobs.fsck(repair=repair)
+        self._access.record(
+            actor,
+            "store.fsck",
+            "system/blobs",
+            Outcome.OK if report.ok else Outcome.FAILED,
+            {
+                "repair": repair,
+                "checked": report.checked,
+                "corrupted": len(report.corrupted),
+                "orphans_removed": report.orphans_removed,
+                "incomplete_removed": report.incomplete_removed,
+            },
+        )
+        return report
 
     def list(self, actor: Actor, project: str) -> list[NamedObject]:
         self._access.authorize(actor, "blob.read", f"project/{project}/objects")

@@ -172,14 +172,15 @@ class LocalFolderBackend:
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
 
-    def cleanup_incomplete(self) -> int:
+    def cleanup_incomplete(self, *, remove: bool = True) -> int:
         removed = 0
         if self._tmp.exists():
             for part in self._tmp.glob("*.part"):
                 try:
                     with open(part, "rb") as fh:
                         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        part.unlink(missing_ok=True)
+                        if remove:
+                            part.unlink(missing_ok=True)
                         removed += 1
                 except (BlockingIOError, FileNotFoundError):
                     continue  # a live writer holds it, or it just finished
