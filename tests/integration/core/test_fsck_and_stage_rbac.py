@@ -4,6 +4,7 @@ model's stage change needs ``model.approve``."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -32,10 +33,8 @@ def test_auditor_fsck_repair_deletion_attack_denied(workspace: WS) -> None:
     """The read-only auditor held ``audit.verify``, which was all fsck's deletions needed."""
     auditor = actor(workspace, "olga", "auditor")
     path = leftover(workspace)
-    with pytest.raises(AccessDenied, match="store.repair"):
+    with pytest.raises(AccessDenied, match=r"store\.repair"):
         workspace.ws.objects.fsck(auditor, repair=True)
-    import os
-
     assert os.path.exists(path)
     # Read-only fsck is still the auditor's: it counts, deletes nothing.
     report = workspace.ws.objects.fsck(auditor)
@@ -72,13 +71,13 @@ def test_cli_store_fsck_repair_requires_store_repair(cli: CLI) -> None:
     assert r.returncode == 0 and json.loads(r.stdout)["repaired"] is True, r.output
 
 
-def test_stage_change_by_registering_engineer_attack_denied(workspace: WS, tmp_path: object) -> None:
+def test_stage_change_by_registering_engineer_attack_denied(workspace: WS) -> None:
     """``set_stage`` checked only ``model.register``: the model's own author could
     move it to approved or deployed without a reviewer."""
     from bastion.model_security.values import Stage
 
     engineer = actor(workspace, "eve", "ml-engineer", "default")
-    with pytest.raises(AccessDenied, match="model.approve"):
+    with pytest.raises(AccessDenied, match=r"model\.approve"):
         workspace.ws.models.set_stage(engineer, "default", "scorer@1", Stage.APPROVED)
     denied = workspace.ws.audit.query(AuditQuery(action="model.approve", outcome="denied"))
     assert [e.actor for e in denied] == ["eve"]
