@@ -77,7 +77,9 @@ class ScanLimits:
     max_external_data_bytes: int = 64 * 1024**3
     max_pickle_opcodes: int = 50_000_000
     #: extra ``module.name`` globals a deployment trusts (e.g. ``numpy.log1p`` used by a
-    #: FunctionTransformer); exact names only, reviewed like code
+    #: FunctionTransformer); exact names only, reviewed like code.  Scanner-only: the
+    #: restricted loader does not see it (fails closed); per-project extras belong in
+    #: :class:`~bastion.model_security.scanning.policy.ScanPolicy`, which both enforce
     extra_allowed_globals: frozenset[str] = frozenset()
 
 
