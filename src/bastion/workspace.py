@@ -129,6 +129,16 @@ def _saved_witness(saved: dict[str, object]) -> Path | None:
     return Path(value) if isinstance(value, str) and value else None
 
 
+def _use_restored_witness(home: Path) -> None:
+    # A restored workspace checks the witness its backup holds, never the live
+    # one the original pointed at: that one is ahead of the backup by design
+    # (docs/operations.md, "What a restore from backup looks like").
+    config = home / "workspace.json"
+    saved = json.loads(config.read_text())
+    if isinstance(saved, dict) and saved.pop("audit_witness", None) is not None:
+        _write_private(config, json.dumps(saved, indent=2))
+
+
 class Bastion:
     """One open workspace: services sharing a keyring, stores and the audit log."""
 
@@ -326,6 +336,7 @@ class Bastion:
         check_signature(src, KeyringVerifier(keyring, "audit").verify)
         copy_backup(src, dest, manifest)
         try:
+            _use_restored_witness(dest)
             ws = cls.open(dest, master)
             try:
                 ws.audit.require_intact()

@@ -351,14 +351,14 @@ def lineage_verify(
         CheckStatus.VERIFIED: "[green]ok[/]",
         CheckStatus.UNVERIFIABLE: "[yellow]unverifiable[/]",
         CheckStatus.MISSING: "[bold red]MISSING[/]",
-        CheckStatus.FAILED: "[bold red]FAILED[/]",
+        CheckStatus.FAILED: "[bold red]MISMATCH[/]",
     }
     for v in result.checked:
         note = v.method if v.ok else v.problem
         console.print(f"{marks[v.status]} {v.node.kind} {v.node.id} {note or ''}", highlight=False)
     console.print(
         f"{result.verified} verified, {len(result.unverifiable)} unverifiable, "
-        f"{len(result.checked) - result.verified - len(result.unverifiable)} failed or missing"
+        f"{len(result.checked) - result.verified - len(result.unverifiable)} mismatched or missing"
     )
     if not result.ok:
         raise typer.Exit(4)

@@ -273,3 +273,34 @@ def _user() -> Any:
     from bastion.core.access.values import PrincipalKind
 
     return PrincipalKind.USER
+
+
+def test_restore_of_workspace_with_external_witness_is_proven_rolled_back(
+    tmp_path: Path, master_key: Any
+) -> None:
+    """docs/operations.md: a restore is a rollback, and the off-host export says so."""
+    elsewhere = tmp_path / "other-volume" / "witness.json"
+    ws, issued = Bastion.init(tmp_path / "ws", master_key, witness_path=elsewhere)
+    try:
+        admin = ws.access.authenticate(issued.secret)
+        before = read_checkpoint_file(_export_ws(ws, tmp_path / "before.json"))
+        ws.backup(admin, tmp_path / "backup")
+        ws.access.create_principal(admin, "eve", _user())
+        after = read_checkpoint_file(_export_ws(ws, tmp_path / "after.json"))
+    finally:
+        ws.close()
+    restored, _ = Bastion.restore(tmp_path / "backup", tmp_path / "restored", master_key)
+    try:
+        assert "audit_witness" not in json.loads((restored.home / "workspace.json").read_text())
+        assert restored.options.witness_path == restored.home / "audit-head.json"
+        assert restored.audit.verify().ok
+        assert restored.audit.prove_extends(before).ok
+        lost = restored.audit.prove_extends(after)
+        assert not lost.ok and any("rolled back" in p for p in lost.problems)
+    finally:
+        restored.close()
+
+
+def _export_ws(ws: Bastion, path: Path) -> Path:
+    path.write_text(export_text(ws.audit.checkpoint()))
+    return path

@@ -150,3 +150,64 @@ def test_report_render_and_json() -> None:
     assert "(5000 rows in total)" in text and text.index("[FAIL]") < text.index("[PASS]")
     d = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert d["checks"][2]["metrics"]["x"] is None and d["blocking_failures"] == ["a"]
+
+
+def _population(n: int, seed: int) -> pl.DataFrame:
+    r = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {"income": r.lognormal(10, 0.8, n), "score": r.normal(600, 50, n), "kids": r.poisson(1, n)}
+    )
+
+
+def test_single_real_outlier_in_a_90_row_batch_is_not_quarantined() -> None:
+    # Issue 10: `range` blocked once 1% of a batch was out of range, i.e. one row in 90,
+    # on values that were real outliers of the same population.
+    reference = profile_frame(_population(1_000, seed=0))
+    big = _population(200_000, seed=1)
+    outlier = float(big["income"].max())  # a real, very rare value of the population
+    for seed in range(5):
+        batch = _population(90, seed=10 + seed).with_columns(
+            pl.when(pl.int_range(pl.len()) == 0)
+            .then(outlier)
+            .otherwise(pl.col("income"))
+            .alias("income")
+        )
+        result = check_ranges(batch, reference)
+        assert not result.blocking, result.render_text()
+        assert 0 in result.flagged_rows and "probability in a clean batch" in result.details[0]
+
+
+def test_many_rows_far_beyond_the_reference_block_with_a_p_value() -> None:
+    reference = profile_frame(_population(1_000, seed=0))
+    batch = _population(200, seed=3).with_columns(
+        pl.when(pl.int_range(pl.len()) < 20)
+        .then(pl.col("score") + 500)
+        .otherwise(pl.col("score"))
+        .alias("score")
+    )
+    result = check_ranges(batch, reference)
+    assert result.blocking and not result.passed
+    assert result.decision is not None and result.decision.p_value is not None
+    assert result.decision.p_value < QualityPolicy().alpha
+
+
+def test_clean_batches_of_any_size_pass_the_range_check() -> None:
+    reference = profile_frame(_population(1_000, seed=0))
+    for seed, m in enumerate((90, 1_000, 20_000)):
+        assert not check_ranges(_population(m, seed=20 + seed), reference).blocking
+
+
+def test_verdict_separates_poisoning_from_contract_and_quality() -> None:
+    poison = CheckResult("label_flips", "poisoning", False, True, "flips", flagged_rows=(4, 9))
+    contract = CheckResult("data_contract", "quality", False, True, "contract")
+    quality = CheckResult("range", "quality", False, True, "range")
+    warn = CheckResult("null_rate_jump", "quality", False, False, "nulls")
+    assert AuditReport.of(10, [warn]).verdict.value == "accepted"
+    assert AuditReport.of(10, [quality, warn]).verdict.value == "quality_violation"
+    assert AuditReport.of(10, [contract, quality]).verdict.value == "contract_violation"
+    report = AuditReport.of(10, [contract, poison])
+    assert report.verdict.value == "poisoning_suspected"
+    d = report.to_dict()
+    assert d["verdict"] == "poisoning_suspected" and d["poisoning_rows"] == [4, 9]
+    assert d["reasons"]["contract_violation"] == ["data_contract"]  # type: ignore[index]
+    assert "QUARANTINE (poisoning_suspected)" in report.render_text()

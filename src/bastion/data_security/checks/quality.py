@@ -1,13 +1,18 @@
 """Data-quality checks beyond the contract, against a reference profile.
 
 - ``check_null_rates``  — a column's null rate jumped vs the reference
-- ``check_ranges``      — numeric values outside the reference range (plus a margin)
+- ``check_ranges``      — numeric values beyond the reference's extremes
 - ``check_duplicates``  — exact duplicate rows within the batch (later copies flagged)
 - ``check_coercion``    — numbers stored as strings / values that fail to convert
 - ``check_row_count``   — batch size far from the history of accepted batches
 
 Thresholds come from a frozen :class:`QualityPolicy`; a failure above the
-``block`` threshold is blocking, above ``warn`` a warning.
+``block`` threshold is blocking, above ``warn`` a warning.  The statistical
+checks (null rates, ranges) block only when their p-value — the probability of
+so extreme a batch from the trusted population, with the reference's own
+sampling noise accounted for, Bonferroni-corrected over the columns — is below
+the policy's per-check level (its share of ``false_quarantine_target``), and
+the effect is large enough to matter.
 
 Example::
 
@@ -23,10 +28,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
+from scipy import stats as sps
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import (
+    FALSE_QUARANTINE_TARGET,
+    CheckResult,
+    Decision,
+    MetricValue,
+    check_alpha,
+)
 from bastion.data_security.errors import AuditConfigError
 from bastion.data_security.profile import DatasetProfile, LogicalType, logical_type
+from bastion.data_security.stats.tails import TailFit, count_p_value
 
 _CATEGORY = "quality"
 
@@ -37,9 +50,14 @@ class QualityPolicy:
 
     null_rate_warn_increase: float = 0.05
     null_rate_block_increase: float = 0.20
-    #: allowed overshoot beyond the reference [min, max], as a fraction of its width
+    #: values beyond the reference [min, max] widened by this fraction of its width are
+    #: flagged (a warning); blocking needs the range test's p-value below ``alpha``
     range_margin: float = 0.1
+    #: effect floor: the range check blocks only when more than this share of rows is
+    #: beyond the reference extremes (and the excursion is improbable)
     range_block_fraction: float = 0.01
+    #: per-batch false-quarantine target on clean data, split among the statistical checks
+    false_quarantine_target: float = FALSE_QUARANTINE_TARGET
     duplicate_block_fraction: float = 0.05
     coercion_block_fraction: float = 0.01
     #: a string column is "numbers as strings" when this share of values parses
@@ -57,12 +75,20 @@ class QualityPolicy:
             "duplicate_block_fraction",
             "coercion_block_fraction",
             "numeric_string_share",
+            "false_quarantine_target",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 and name != "range_margin":
                 raise AuditConfigError(f"QualityPolicy.{name} must be in [0, 1], got {value}")
         if self.row_count_warn_ratio < 1 or self.row_count_block_ratio < 1:
             raise AuditConfigError("QualityPolicy row-count ratios must be >= 1")
+        if self.false_quarantine_target <= 0:
+            raise AuditConfigError("QualityPolicy.false_quarantine_target must be > 0")
+
+    @property
+    def alpha(self) -> float:
+        """The level of each statistical quality test (its share of the batch target)."""
+        return check_alpha(self.false_quarantine_target)
 
 
 def _rows(mask: pl.Series, cap: int) -> tuple[tuple[int, ...], int]:
@@ -79,6 +105,7 @@ def _result(
     metrics: dict[str, MetricValue],
     rows: tuple[int, ...] = (),
     details: Sequence[str] = (),
+    decision: Decision | None = None,
 ) -> CheckResult:
     return CheckResult(
         name=name,
@@ -89,34 +116,47 @@ def _result(
         metrics=metrics,
         flagged_rows=rows,
         details=tuple(details),
+        decision=decision,
     )
 
 
 def check_null_rates(
     df: pl.DataFrame, reference: DatasetProfile, policy: QualityPolicy | None = None
 ) -> CheckResult:
-    """Flag columns whose null rate rose vs the reference (and the rows with those nulls)."""
+    """Flag columns whose null rate rose vs the reference (and the rows with those nulls).
+
+    Per column, the batch's null count is tested against the reference's null
+    rate with its own uncertainty (beta-binomial: the reference saw
+    ``null_count`` nulls in ``count`` rows); the smallest p-value, Bonferroni
+    over the columns, must be below ``policy.alpha`` for a jump to block.
+    """
     policy = policy or QualityPolicy()
     nulls = df.null_count().row(0, named=True) if df.width else {}
     details: list[str] = []
     metrics: dict[str, MetricValue] = {}
     jumped: list[str] = []
-    block = False
+    big: list[float] = []
     n = max(df.height, 1)
-    for name, count in nulls.items():
-        ref = reference.get(name)
-        if ref is None:
-            continue
+    tested = [name for name in nulls if reference.get(name) is not None]
+    for name in tested:
+        ref = reference.column(name)
+        count = nulls[name]
         rate, base = count / n, ref.null_rate
-        # A jump must also be statistically real, not the noise of a tiny batch.
-        sd = math.sqrt(max(base, 1.0 / max(ref.count, 1)) * (1 - base) / n)
-        if rate - base < policy.null_rate_warn_increase or rate - base < 3 * sd:
+        if not count or rate - base < policy.null_rate_warn_increase:
             continue
+        p = float(sps.betabinom.sf(count - 1, n, ref.null_count + 1, ref.non_null + 1))
+        p_adj = min(1.0, p * len(tested))
+        if p_adj >= 0.05:
+            continue  # within the noise of a small batch or a small reference
         metrics[f"{name}.null_rate"] = rate
         metrics[f"{name}.reference_null_rate"] = base
-        details.append(f"column {name!r}: null rate {base:.1%} -> {rate:.1%}")
+        metrics[f"{name}.p_value"] = p_adj
+        details.append(f"column {name!r}: null rate {base:.1%} -> {rate:.1%} (p {p_adj:.3g})")
         jumped.append(name)
-        block = block or rate - base >= policy.null_rate_block_increase
+        if rate - base >= policy.null_rate_block_increase:
+            big.append(p_adj)
+    p_min = min(big, default=1.0)
+    block = p_min < policy.alpha
     rows: tuple[int, ...] = ()
     if jumped:
         rows, total = _rows(
@@ -136,35 +176,55 @@ def check_null_rates(
         metrics=metrics,
         rows=rows,
         details=details,
+        decision=Decision("min_p_bonferroni", p_min, p_min, policy.alpha, policy.alpha),
     )
 
 
 def check_ranges(
     df: pl.DataFrame, reference: DatasetProfile, policy: QualityPolicy | None = None
 ) -> CheckResult:
-    """Flag numeric values outside the reference [min, max] widened by the margin."""
+    """Flag numeric values beyond the reference's extremes; block only when improbable.
+
+    Rows beyond the reference [min, max] widened by ``range_margin`` are
+    flagged (a warning).  Per column and side, the number of values beyond the
+    extreme (exact exchangeability probability) and the farthest one (the
+    reference's fitted tail) give a p-value (see ``stats.tails``); the
+    smallest, Bonferroni over all sides tested, blocks when below
+    ``policy.alpha`` and more than ``range_block_fraction`` of the rows are
+    beyond the extremes.  A real outlier of the trusted population is a warning.
+    """
     policy = policy or QualityPolicy()
+    sides: list[tuple[str, TailFit, bool]] = []
     masks: list[pl.Expr] = []
-    bounds: list[tuple[str, float, float]] = []
+    exprs: list[pl.Expr] = []
     for name, dtype in df.schema.items():
         ref = reference.get(name)
-        lt = logical_type(dtype)
         if (
             ref is None
             or ref.numeric is None
             or ref.looks_like_identifier
-            or lt not in (LogicalType.INTEGER, LogicalType.FLOAT)
+            or logical_type(dtype) not in (LogicalType.INTEGER, LogicalType.FLOAT)
         ):
             # Identifiers grow batch after batch; their range says nothing.
             continue
-        lo, hi = ref.numeric.moments.minimum, ref.numeric.moments.maximum
-        if lo is None or hi is None:
+        tails = ref.numeric.tails()
+        if tails is None:
             continue
+        lower, upper = tails
+        lo, hi = -lower.edge, upper.edge
         pad = (hi - lo) * policy.range_margin
-        lo, hi = lo - pad, hi + pad
         x = pl.col(name).cast(pl.Float64)
-        masks.append(((x < lo) | (x > hi)).fill_null(False).alias(name))
-        bounds.append((name, lo, hi))
+        masks.append(((x < lo - pad) | (x > hi + pad)).fill_null(False).alias(name))
+        k = len(sides)
+        exprs += [
+            (x < lo).sum().alias(f"c{k}"),
+            x.min().alias(f"e{k}"),
+            (x > hi).sum().alias(f"c{k + 1}"),
+            x.max().alias(f"e{k + 1}"),
+            x.is_not_null().sum().alias(f"n{k}"),
+            x.is_not_null().sum().alias(f"n{k + 1}"),
+        ]
+        sides += [(name, lower, False), (name, upper, True)]
     if not masks:
         return _result(
             "range",
@@ -173,34 +233,45 @@ def check_ranges(
             metrics={},
             summary="no numeric columns to compare with the reference",
         )
+    stats = df.select(exprs).row(0, named=True)
     mask_df = df.select(masks)
-    counts = mask_df.sum().row(0, named=True)
     details: list[str] = []
     metrics: dict[str, MetricValue] = {}
-    for name, lo, hi in bounds:
-        if counts[name]:
-            metrics[f"{name}.out_of_range"] = int(counts[name])
-            details.append(
-                f"column {name!r}: {counts[name]} value(s) outside "
-                f"[{lo:.6g}, {hi:.6g}] (reference range plus margin)"
-            )
+    p_values: list[float] = []
+    beyond = 0
+    for k, (name, tail, is_upper) in enumerate(sides):
+        count, extreme, m = int(stats[f"c{k}"] or 0), stats[f"e{k}"], int(stats[f"n{k}"] or 0)
+        if not count or not isinstance(extreme, int | float):
+            continue
+        beyond = max(beyond, count)
+        far = tail.max_p_value(float(extreme) if is_upper else -float(extreme), m=m)
+        p = min(1.0, 2 * min(count_p_value(count, n=tail.n, m=m), far))
+        p_values.append(p)
+        side = "above the reference maximum" if is_upper else "below the reference minimum"
+        edge = tail.edge if is_upper else -tail.edge
+        metrics[f"{name}.{'above' if is_upper else 'below'}"] = count
+        details.append(
+            f"column {name!r}: {count} value(s) {side} {edge:.6g}, farthest {extreme:.6g} "
+            f"(probability in a clean batch of {m} rows: {p:.3g})"
+        )
     rows, total = _rows(mask_df.select(pl.any_horizontal(pl.all())).to_series(), policy.max_flagged)
-    metrics["flagged_total"] = total
-    fraction = total / max(df.height, 1)
-    metrics["fraction"] = fraction
+    p_batch = min(1.0, min(p_values, default=1.0) * len(sides))
+    metrics.update(flagged_total=total, fraction=total / max(df.height, 1), p_value=p_batch)
+    block = p_batch < policy.alpha and beyond / max(df.height, 1) > policy.range_block_fraction
     summary = (
-        f"{total} row(s) with values outside the reference range"
+        f"{total} row(s) with values outside the reference range (p={p_batch:.3g})"
         if total
         else "values within the reference ranges"
     )
     return _result(
         "range",
         warn=total > 0,
-        block=fraction > policy.range_block_fraction,
+        block=block,
         summary=summary,
         metrics=metrics,
         rows=rows,
-        details=details,
+        details=details if total else (),
+        decision=Decision("min_p_bonferroni", p_batch, p_batch, policy.alpha, policy.alpha),
     )
 
 

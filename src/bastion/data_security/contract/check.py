@@ -5,6 +5,17 @@ column C"); all are evaluated in one ``select`` so the check is vectorised
 and parallel.  Column-level problems (missing / extra columns, dtype
 mismatches, row-count bounds) are reported as details.
 
+Hard rules (type, nulls, steward-written ``min``/``max``/``allowed_values``,
+uniqueness, columns, row counts) block on any violation.  Soft evidence
+(``inferred``: what the trusted sample showed) is tested: per column and side,
+the number of values beyond the trusted extreme (exact exchangeability
+probability) and the farthest one (fitted tail, see ``stats.tails``), and per
+category column the number of rows with categories unseen in the sample
+(Good-Turing unseen mass with its uncertainty, beta-binomial tail).  The smallest of these p-values,
+Bonferroni-corrected over all the soft tests, blocks only below ``alpha``
+(default: the batch false-quarantine budget's share, ``checks.report.check_alpha``);
+otherwise excursions are a warning that states their probability.
+
 Example::
 
     result = check_contract(batch, contract)
@@ -14,11 +25,15 @@ Example::
 
 from __future__ import annotations
 
-import polars as pl
+from dataclasses import dataclass
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
-from bastion.data_security.contract.model import ColumnContract, DataContract
+import polars as pl
+from scipy import stats as sps
+
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue, check_alpha
+from bastion.data_security.contract.model import ColumnContract, DataContract, SampleEvidence
 from bastion.data_security.profile import LogicalType, logical_type
+from bastion.data_security.stats.tails import count_p_value
 
 _TARGET: dict[LogicalType, pl.DataType] = {
     LogicalType.INTEGER: pl.Int64(),
@@ -67,6 +82,52 @@ def _rules(col: ColumnContract, actual: LogicalType) -> list[tuple[str, pl.Expr]
     return rules
 
 
+def _soft_rules(col: ColumnContract, actual: LogicalType) -> list[tuple[str, pl.Expr]]:
+    ev = col.inferred
+    if ev is None:
+        return []
+    value, _bad = _as_contract_type(col, actual)
+    rules: list[tuple[str, pl.Expr]] = []
+    if ev.observed_min is not None and ev.observed_max is not None:
+        rules.append(("below_trusted_min", value < ev.observed_min))
+        rules.append(("above_trusted_max", value > ev.observed_max))
+    if ev.categories is not None:
+        rules.append(("unseen_category", value.is_not_null() & ~value.is_in(list(ev.categories))))
+    return rules
+
+
+@dataclass(frozen=True)
+class _Soft:
+    """One soft test's outcome: its p-value and the sentence a steward reads."""
+
+    p_value: float
+    text: str
+
+
+def _soft_p(
+    ev: SampleEvidence, rule: str, count: int, extreme: float | None, present: int
+) -> tuple[float, str]:
+    """(p-value, what it means) for ``count`` batch rows breaking a soft rule."""
+    if rule == "unseen_category":
+        # The unseen mass is itself uncertain: Beta(singletons + 1, rows - singletons + 1)
+        # around the Good-Turing estimate, so the count is beta-binomial, not binomial.
+        a, b = ev.singletons + 1, max(ev.rows - ev.singletons, 0) + 1
+        p = float(sps.betabinom.sf(count - 1, present, a, b))
+        return p, f"categories unseen in the {ev.rows} trusted rows"
+    upper = rule == "above_trusted_max"
+    tail = ev.upper if upper else ev.lower
+    assert tail is not None
+    p_count = count_p_value(count, n=ev.rows, m=present)
+    p_far = 1.0
+    if extreme is not None:
+        p_far = tail.max_p_value(extreme if upper else -extreme, m=present)
+    edge = ev.observed_max if upper else ev.observed_min
+    side = "above the trusted maximum" if upper else "below the trusted minimum"
+    far = f"; farthest {extreme:.6g}" if extreme is not None else ""
+    # two tests of one excursion: Bonferroni over them
+    return min(1.0, 2 * min(p_count, p_far)), f"{side} {_fmt(edge)}{far}"
+
+
 _RULE_TEXT = {
     "type_mismatch": "values not convertible to {type}",
     "null": "nulls in a non-nullable column",
@@ -87,12 +148,15 @@ def check_contract(
     *,
     blocking: bool = True,
     max_flagged: int = 1000,
+    alpha: float | None = None,
 ) -> CheckResult:
     """Check ``df`` against ``contract``; the result names columns, rule counts and rows.
 
     ``flagged_rows`` holds at most ``max_flagged`` row indices (the first ones);
-    ``metrics["flagged_total"]`` is the full count.
+    ``metrics["flagged_total"]`` is the full count.  ``alpha`` is the level of
+    the soft tests (default :func:`~bastion.data_security.checks.report.check_alpha`).
     """
+    alpha = check_alpha() if alpha is None else alpha
     details: list[str] = []
     metrics: dict[str, MetricValue] = {"contract_version": contract.version, "rows": df.height}
     schema = df.schema
@@ -110,6 +174,8 @@ def check_contract(
 
     masks: list[pl.Expr] = []
     labels: list[tuple[ColumnContract, str]] = []
+    soft_masks: list[pl.Expr] = []
+    soft_labels: list[tuple[ColumnContract, str, pl.Expr | None]] = []
     for col in contract.columns:
         if col.name not in schema:
             continue
@@ -124,6 +190,9 @@ def check_contract(
         for rule, expr in _rules(col, actual):
             masks.append(expr.fill_null(False).alias(f"m{len(masks)}"))
             labels.append((col, rule))
+        for rule, expr in _soft_rules(col, actual):
+            soft_masks.append(expr.fill_null(False).alias(f"s{len(soft_masks)}"))
+            soft_labels.append((col, rule, _extreme_expr(col, actual, rule)))
 
     flagged: list[int] = []
     total_flagged = 0
@@ -142,22 +211,94 @@ def check_contract(
         total_flagged = any_bad.len()
         flagged = any_bad.head(max_flagged).to_list()
     metrics["flagged_total"] = total_flagged
+    soft = _evaluate_soft(df, soft_masks, soft_labels, metrics, max_flagged)
+    hard = bool(details)
+    tests = max(1, len(soft_labels))
+    p_batch = min(1.0, min((t.p_value for t in soft.tests), default=1.0) * tests)
+    soft_block = p_batch < alpha
+    metrics.update(soft_tests=len(soft_labels), soft_p_value=p_batch, alpha=alpha)
+    if soft.tests and (soft_block or not hard):
+        # rows beyond the sample's extremes are named when they are the finding
+        flagged = sorted(set(flagged) | set(soft.rows))[:max_flagged]
+        metrics["flagged_total"] = max(total_flagged, soft.total)
+    details.extend(t.text for t in soft.tests)
     passed = not details
-    summary = (
-        f"batch satisfies contract v{contract.version}"
-        if passed
-        else f"{len(details)} contract violation(s), {total_flagged} row(s) affected"
-    )
+    if passed:
+        summary = f"batch satisfies contract v{contract.version}"
+    elif hard:
+        summary = f"{len(details)} contract violation(s), {total_flagged} row(s) affected"
+    else:
+        kind = "improbable" if soft_block else "within sampling noise"
+        summary = (
+            f"values beyond what the trusted sample showed ({kind}: "
+            f"p={p_batch:.3g} over {tests} soft test(s), blocks below {alpha:.3g})"
+        )
     return CheckResult(
         name="data_contract",
         category="quality",
         passed=passed,
-        blocking=blocking,
+        blocking=blocking and (hard or soft_block),
         summary=summary,
         metrics=metrics,
         flagged_rows=tuple(flagged),
         details=tuple(details),
+        decision=Decision("soft_min_p_bonferroni", p_batch, p_batch, alpha, alpha),
     )
+
+
+@dataclass(frozen=True)
+class _SoftOutcome:
+    tests: tuple[_Soft, ...]
+    rows: tuple[int, ...]
+    total: int
+
+
+def _extreme_expr(col: ColumnContract, actual: LogicalType, rule: str) -> pl.Expr | None:
+    if rule == "unseen_category":
+        return None
+    value, _bad = _as_contract_type(col, actual)
+    x = value.cast(pl.Float64)
+    return x.max() if rule == "above_trusted_max" else x.min()
+
+
+def _evaluate_soft(
+    df: pl.DataFrame,
+    masks: list[pl.Expr],
+    labels: list[tuple[ColumnContract, str, pl.Expr | None]],
+    metrics: dict[str, MetricValue],
+    max_flagged: int,
+) -> _SoftOutcome:
+    if not masks:
+        return _SoftOutcome((), (), 0)
+    mask_df = df.select(masks)
+    counts = mask_df.sum().row(0)
+    extremes = df.select(
+        [
+            (e if e is not None else pl.lit(None)).alias(f"e{i}")
+            for i, (_, _, e) in enumerate(labels)
+        ]
+    ).row(0)
+    present = df.select(
+        [pl.col(c.name).is_not_null().sum().alias(f"n{i}") for i, (c, _, _) in enumerate(labels)]
+    ).row(0)
+    tests: list[_Soft] = []
+    for (col, rule, _), count, extreme, m in zip(labels, counts, extremes, present, strict=True):
+        if not count:
+            continue
+        assert col.inferred is not None
+        value = float(extreme) if isinstance(extreme, int | float) else None
+        p, what = _soft_p(col.inferred, rule, int(count), value, int(m))
+        metrics[f"{col.name}.{rule}"] = int(count)
+        metrics[f"{col.name}.{rule}.p_value"] = p
+        tests.append(
+            _Soft(
+                p,
+                f"column {col.name!r}: {int(count)} value(s) {what} "
+                f"(probability in a clean batch of {int(m)} rows: {p:.3g})",
+            )
+        )
+    any_bad = mask_df.select(pl.any_horizontal(pl.all()).arg_true()).to_series()
+    return _SoftOutcome(tuple(tests), tuple(any_bad.head(max_flagged).to_list()), any_bad.len())
 
 
 __all__ = ["check_contract"]

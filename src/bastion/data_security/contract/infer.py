@@ -1,9 +1,15 @@
 """Infer a first data contract from the profile of the first accepted version.
 
-The inferred contract is a *proposal* for a data steward: ranges are widened
-by a margin (the first version's extremes are not the population's), strings
-with few distinct values become categories, and only identifier-like columns
-that were fully distinct are marked unique.
+The inferred contract is a *proposal* for a data steward.  What one sample
+shows is not the population: its extremes and its category set carry sampling
+noise, so they are written as soft ``inferred`` evidence (sample size, observed
+extremes, a tail fitted to the extreme values, observed categories) which the
+check turns into probabilities, never as hard bounds.  The only hard rules
+inferred are the type (a fractional value in an integer column blocks),
+nullability, uniqueness of identifier-like columns, the sign of a non-negative
+column whose minimum lies within one observed width of zero (amounts, counts,
+ages), and the row-count bounds.  A steward writes business bounds as hard
+``min`` / ``max`` / ``allowed_values``.
 
 Example::
 
@@ -16,8 +22,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bastion.data_security.contract.model import ColumnContract, DataContract
+from bastion.data_security.contract.model import ColumnContract, DataContract, SampleEvidence
 from bastion.data_security.profile import ColumnProfile, DatasetProfile, LogicalType
+from bastion.data_security.stats.tails import TailFit
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,8 @@ class InferenceOptions:
     max_categories: int = 50
     #: a category set is inferred only when each value appears this often on average
     min_rows_per_category: float = 2.0
-    #: numeric ranges are widened by this fraction of (max - min) on each side
+    #: kept for callers of the fixed-margin era and ignored: the width of the
+    #: uncertainty around the observed extremes now comes from the fitted tail
     range_margin: float = 0.1
     #: per-batch max rows = this factor times the profiled row count (None: unbounded)
     max_rows_factor: float | None = 10.0
@@ -51,43 +59,50 @@ def infer_contract(
 def _infer_column(col: ColumnProfile, opts: InferenceOptions) -> ColumnContract:
     unique = col.looks_like_identifier
     # Identifiers grow with every batch: a range on them would reject new ids.
-    lo, hi = (None, None) if unique else _range(col, opts.range_margin)
+    lower, upper = (None, None) if unique else _tails(col)
+    categories, singletons = _categories(col, opts)
+    evidence = (
+        SampleEvidence(col.non_null, lower, upper, categories, singletons)
+        if lower is not None or categories is not None
+        else None
+    )
     return ColumnContract(
         name=col.name,
         logical=col.logical,
         nullable=col.null_count > 0,
-        minimum=lo,
-        maximum=hi,
-        allowed=_categories(col, opts),
+        minimum=None if lower is None else _sign_floor(col),
+        allowed=None,
         unique=unique,
+        inferred=evidence,
     )
 
 
-def _range(col: ColumnProfile, margin: float) -> tuple[float | None, float | None]:
+def _tails(col: ColumnProfile) -> tuple[TailFit | None, TailFit | None]:
     if col.logical not in (LogicalType.INTEGER, LogicalType.FLOAT) or col.numeric is None:
         return None, None
-    m = col.numeric.moments
-    if m.minimum is None or m.maximum is None:
-        return None, None
-    pad = (m.maximum - m.minimum) * margin
-    lo, hi = m.minimum - pad, m.maximum + pad
-    if m.minimum >= 0:
-        # Non-negative data (amounts, counts, ages) stays non-negative.
-        lo = max(lo, 0.0)
-    if col.logical == LogicalType.INTEGER:
-        lo, hi = float(math.floor(lo)), float(math.ceil(hi))
-    return lo, hi
+    tails = col.numeric.tails()
+    return (None, None) if tails is None else tails
 
 
-def _categories(col: ColumnProfile, opts: InferenceOptions) -> tuple[str, ...] | None:
-    if col.logical != LogicalType.STRING or col.text is None:
+def _sign_floor(col: ColumnProfile) -> float | None:
+    # A non-negative column whose minimum is near zero (relative to its width)
+    # is non-negative by nature: amounts, counts, ages.  A negative value is an error.
+    m = col.numeric.moments if col.numeric is not None else None
+    if m is None or m.minimum is None or m.maximum is None or m.minimum < 0:
         return None
+    return 0.0 if m.minimum <= m.maximum - m.minimum else None
+
+
+def _categories(col: ColumnProfile, opts: InferenceOptions) -> tuple[tuple[str, ...] | None, int]:
+    if col.logical != LogicalType.STRING or col.text is None:
+        return None, 0
     values = col.text.exact_values()
     if values is None or not values or len(values) > opts.max_categories:
-        return None
+        return None, 0
     if col.non_null < opts.min_rows_per_category * len(values):
-        return None
-    return values
+        return None, 0
+    singletons = sum(1 for _v, count in col.text.top(len(values)) if count == 1)
+    return values, singletons
 
 
 __all__ = ["InferenceOptions", "infer_contract"]

@@ -2,7 +2,12 @@
 
 A contract says what every batch of a dataset must look like: its columns
 with type, nullability, numeric range, allowed categories and uniqueness,
-plus per-batch row-count bounds.  ``to_json`` writes a document a data
+plus per-batch row-count bounds.  Those are *hard* constraints: any violation
+blocks.  An inferred column also carries ``inferred`` evidence — the trusted
+sample's size, its observed extremes with a fitted tail, and its observed
+categories — which the check treats as *soft*: a value beyond them is a warning
+with its probability under the trusted data, and blocks only when that
+probability is below the calibrated level (see ``check``).  ``to_json`` writes a document a data
 steward can review and edit; ``from_json`` validates it and reports *every*
 problem with the field path (``columns[2].min``) and what is wrong.
 
@@ -18,17 +23,59 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bastion.data_security.errors import InvalidContract
 from bastion.data_security.profile import LogicalType
+from bastion.data_security.stats.tails import TailFit
 
 #: the ``format`` marker of a contract document
 CONTRACT_FORMAT = "bastion.data-contract/v1"
 
-_COLUMN_KEYS = {"name", "type", "nullable", "min", "max", "allowed_values", "unique"}
+_COLUMN_KEYS = {"name", "type", "nullable", "min", "max", "allowed_values", "unique", "inferred"}
+_INFERRED_KEYS = {"rows", "min", "max", "lower_tail", "upper_tail", "categories", "singletons"}
 _TOP_KEYS = {"format", "version", "row_count", "allow_extra_columns", "columns"}
 _RANGED = (LogicalType.INTEGER, LogicalType.FLOAT)
+
+
+@dataclass(frozen=True)
+class SampleEvidence:
+    """What the trusted sample says about a column: soft bounds with their uncertainty.
+
+    ``rows`` non-null trusted values; ``upper`` the tail beyond the observed
+    maximum, ``lower`` beyond the observed minimum (fitted on negated values);
+    ``categories`` the observed category set and ``singletons`` how many of them
+    were seen once (Good-Turing: the chance a new row brings an unseen category
+    is about ``(singletons + 1) / (rows + 1)``).
+    """
+
+    rows: int
+    lower: TailFit | None = None
+    upper: TailFit | None = None
+    categories: tuple[str, ...] | None = None
+    singletons: int = 0
+
+    @property
+    def observed_min(self) -> float | None:
+        return -self.lower.edge if self.lower is not None else None
+
+    @property
+    def observed_max(self) -> float | None:
+        return self.upper.edge if self.upper is not None else None
+
+    def to_dict(self) -> dict[str, object]:
+        def tail(t: TailFit | None) -> dict[str, float] | None:
+            return None if t is None else {"scale": t.scale, "shape": t.shape}
+
+        return {
+            "rows": self.rows,
+            "min": self.observed_min,
+            "max": self.observed_max,
+            "lower_tail": tail(self.lower),
+            "upper_tail": tail(self.upper),
+            "categories": list(self.categories) if self.categories is not None else None,
+            "singletons": self.singletons,
+        }
 
 
 @dataclass(frozen=True)
@@ -42,9 +89,11 @@ class ColumnContract:
     maximum: float | None = None
     allowed: tuple[str, ...] | None = None
     unique: bool = False
+    #: soft evidence from the sample the column was inferred from (None: hard rules only)
+    inferred: SampleEvidence | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "type": self.logical.value,
             "nullable": self.nullable,
@@ -53,6 +102,9 @@ class ColumnContract:
             "allowed_values": list(self.allowed) if self.allowed is not None else None,
             "unique": self.unique,
         }
+        if self.inferred is not None:
+            out["inferred"] = self.inferred.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -202,6 +254,7 @@ def _parse_column(raw: object, where: str, errors: list[str]) -> ColumnContract 
     if lo is not None and hi is not None and lo > hi:
         errors.append(f"{where}: min ({lo}) is greater than max ({hi})")
     allowed = _allowed(raw.get("allowed_values"), f"{where}.allowed_values", logical, errors)
+    inferred = _inferred(raw.get("inferred"), f"{where}.inferred", logical, errors)
     if len(errors) > before:
         return None
     assert isinstance(name, str)
@@ -213,7 +266,59 @@ def _parse_column(raw: object, where: str, errors: list[str]) -> ColumnContract 
         maximum=hi,
         allowed=allowed,
         unique=flags["unique"],
+        inferred=inferred,
     )
+
+
+def _inferred(
+    raw: object, where: str, logical: LogicalType, errors: list[str]
+) -> SampleEvidence | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        errors.append(f"{where}: must be an object or null (null: hard rules only)")
+        return None
+    before = len(errors)
+    for key in sorted(set(raw) - _INFERRED_KEYS):
+        errors.append(
+            f"{where}.{key}: unknown field (allowed: {', '.join(sorted(_INFERRED_KEYS))})"
+        )
+    rows, singletons = raw.get("rows"), raw.get("singletons", 0)
+    for key, value in (("rows", rows), ("singletons", singletons)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors.append(f"{where}.{key}: must be a non-negative integer, got {value!r}")
+    lo = _bound(raw.get("min"), f"{where}.min", logical, errors)
+    hi = _bound(raw.get("max"), f"{where}.max", logical, errors)
+    lower = _tail(raw.get("lower_tail"), lo, -1.0, f"{where}.lower_tail", errors)
+    upper = _tail(raw.get("upper_tail"), hi, 1.0, f"{where}.upper_tail", errors)
+    categories = _allowed(raw.get("categories"), f"{where}.categories", logical, errors)
+    if len(errors) > before:
+        return None
+    assert isinstance(rows, int) and isinstance(singletons, int)
+    n = max(rows, 1)
+    return SampleEvidence(
+        rows,
+        replace(lower, n=n) if lower is not None else None,
+        replace(upper, n=n) if upper is not None else None,
+        categories,
+        singletons,
+    )
+
+
+def _tail(
+    raw: object, edge: float | None, sign: float, where: str, errors: list[str]
+) -> TailFit | None:
+    if raw is None or edge is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"scale", "shape"}:
+        errors.append(f'{where}: must be {{"scale": number > 0, "shape": number in [0, 1)}}')
+        return None
+    scale, shape = raw["scale"], raw["shape"]
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (scale, shape))
+    if not ok or not (scale > 0 and 0 <= shape < 1):
+        errors.append(f"{where}: scale must be > 0 and shape in [0, 1), got {scale!r}, {shape!r}")
+        return None
+    return TailFit(edge=sign * edge, scale=float(scale), shape=float(shape), n=0)
 
 
 def _bound(value: object, where: str, logical: LogicalType, errors: list[str]) -> float | None:
@@ -245,4 +350,10 @@ def _allowed(
     return tuple(value)
 
 
-__all__ = ["CONTRACT_FORMAT", "ColumnContract", "DataContract", "parse_contract"]
+__all__ = [
+    "CONTRACT_FORMAT",
+    "ColumnContract",
+    "DataContract",
+    "SampleEvidence",
+    "parse_contract",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from bastion.data_security.profile.column import (
@@ -28,6 +29,7 @@ from bastion.data_security.profile.column import (
 )
 from bastion.data_security.profile.dataset import DatasetProfile
 from bastion.data_security.profile.moments import Moments
+from bastion.data_security.stats.tails import TAIL_KEEP
 
 #: per-chunk cap on values fed to the top-k sketch; rarer values are below N/4096
 _FREQ_FEED = 4096
@@ -122,8 +124,22 @@ def _numeric_column(
         moments=_moments(stats, name),
         nonfinite=int(nonfinite) if isinstance(nonfinite, int) else 0,
         kll=bytes(kll.serialize()),
+        upper=_extremes(values, largest=True),
+        lower=_extremes(values, largest=False),
     )
     return summary, bytes(hll.serialize_compact())
+
+
+def _extremes(values: npt.NDArray[np.float64], *, largest: bool) -> tuple[float, ...]:
+    # O(n) selection, then a sort of the few kept: the tail model's order statistics
+    k = min(TAIL_KEEP, values.size)
+    if k == 0:
+        return ()
+    if largest:
+        part = values if k == values.size else np.partition(values, values.size - k)[-k:]
+        return tuple(float(v) for v in np.sort(part)[::-1])
+    part = values if k == values.size else np.partition(values, k - 1)[:k]
+    return tuple(float(v) for v in np.sort(part))
 
 
 def _text_column(

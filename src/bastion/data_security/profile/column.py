@@ -24,6 +24,7 @@ import datasketches as ds
 
 from bastion.data_security.errors import InvalidProfile
 from bastion.data_security.profile.moments import Moments
+from bastion.data_security.stats.tails import TAIL_KEEP, TailFit
 
 #: KLL accuracy parameter: ~1.3% normalized rank error
 KLL_K = 200
@@ -101,6 +102,10 @@ class NumericSummary:
     moments: Moments
     nonfinite: int
     kll: bytes
+    #: the largest finite values, descending (at most ``TAIL_KEEP``; empty in old profiles)
+    upper: tuple[float, ...] = ()
+    #: the smallest finite values, ascending (at most ``TAIL_KEEP``; empty in old profiles)
+    lower: tuple[float, ...] = ()
 
     def quantiles(self, ranks: Sequence[float]) -> tuple[float | None, ...]:
         """Approximate quantiles at normalized ``ranks`` (``None`` when empty)."""
@@ -114,6 +119,16 @@ class NumericSummary:
         sketch = load_kll(self.kll)
         return None if sketch.is_empty() else float(sketch.get_rank(value))
 
+    def tails(self) -> tuple[TailFit, TailFit] | None:
+        """(lower, upper) tails beyond the extremes; the lower one on negated values."""
+        m = self.moments
+        if m.minimum is None or m.maximum is None:
+            return None
+        std = m.std or 0.0
+        upper = TailFit.fit(self.upper or (m.maximum,), n=m.n, std=std)
+        lower = TailFit.fit([-v for v in (self.lower or (m.minimum,))], n=m.n, std=std)
+        return lower, upper
+
     def merge(self, other: NumericSummary) -> NumericSummary:
         sketch = load_kll(self.kll)
         sketch.merge(load_kll(other.kll))
@@ -121,6 +136,8 @@ class NumericSummary:
             moments=self.moments.merge(other.moments),
             nonfinite=self.nonfinite + other.nonfinite,
             kll=bytes(sketch.serialize()),
+            upper=tuple(sorted(self.upper + other.upper, reverse=True)[:TAIL_KEEP]),
+            lower=tuple(sorted(self.lower + other.lower)[:TAIL_KEEP]),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -128,6 +145,8 @@ class NumericSummary:
             "moments": self.moments.to_dict(),
             "nonfinite": self.nonfinite,
             "kll": _b64(self.kll),
+            "upper": list(self.upper),
+            "lower": list(self.lower),
         }
 
     @classmethod
@@ -139,6 +158,8 @@ class NumericSummary:
             moments=Moments.from_dict(moments),
             nonfinite=_int(data.get("nonfinite"), "nonfinite"),
             kll=_unb64(data.get("kll"), "kll"),
+            upper=_floats(data.get("upper", []), "upper"),
+            lower=_floats(data.get("lower", []), "lower"),
         )
 
 
@@ -350,6 +371,14 @@ def _unb64(value: object, field: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except ValueError as e:
         raise InvalidProfile(f"profile field {field!r} is not valid base64") from e
+
+
+def _floats(value: object, field: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise InvalidProfile(f"numeric summary: {field!r} must be a list of numbers")
+    return tuple(float(v) for v in value[:TAIL_KEEP])
 
 
 def _int(value: object, field: str) -> int:

@@ -5,7 +5,9 @@
 - ``distances``    — ``psi``, ``jensen_shannon`` (raw values) and their ``*_from_counts``
 - ``significance`` — ``ks_test`` (scipy-equal, fast on sorted arrays),
   ``chi_square_test``, ``null_rate_test``, ``cramers_v``
-- ``column``       — ``ColumnSummary`` (a reference column, computed once),
+- ``tails``        — ``TailFit``, ``count_p_value``: how improbable a value beyond a
+  trusted sample's extremes is, with the sample's own noise
+- ``column``       — ``ColumnSummary (a reference column, computed once),
   ``choose_test`` (which method and why), ``compare_column``, ``column_drift``
 
 Numbers: nulls, NaN and ±inf count as missing; the null rate is tested apart
