@@ -59,9 +59,11 @@ from bastion.core.store.backup import (
 )
 from bastion.core.store.blobs import EncryptedBlobStore, FsckReport
 from bastion.core.store.objects import ObjectService
+from bastion.core.store.scratch import Scratch
 
 if TYPE_CHECKING:
     from bastion.data_security.access_report import AccessReports
+    from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
@@ -159,6 +161,7 @@ class Bastion:
         self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
         self.keys = KeyService(self.access, keyring, self.blobs)
         self._graph = LineageGraph(SqlLineageRepository(engine))
+        self.scratch = Scratch(options.home / "tmp")
 
     # -- layer services, built on first use --------------------------------------
     # The data and model layers pull in polars, scikit-learn and friends; building
@@ -173,8 +176,31 @@ class Bastion:
             self.blobs,
             SqlDatasetRepository(self.engine),
             self._graph,
-            self.options.home / "tmp",
+            self.scratch,
+            self._dataset_locks,
+            self.audit,
         )
+
+    @cached_property
+    def _dataset_locks(self) -> DatasetLocks:
+        from bastion.data_security._adapters.locks import dataset_locks
+
+        return dataset_locks(self.engine, self.home / "locks")
+
+    def reconcile(self) -> None:
+        """Recover from a crash before anything else runs: remove plaintext scratch
+        folders of dead processes and roll forward half-finished (``pending``)
+        dataset versions and model registrations, appending their audit records."""
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.data_security.ingest.commit import Outbox, append_once
+        from bastion.model_security._adapters.sql_repo import SqlModelRepository
+
+        self.scratch.sweep()
+        Outbox(SqlDatasetRepository(self.engine), self.audit).reconcile(self._dataset_locks)
+        models = SqlModelRepository(self.engine)
+        for version_id, record in models.pending_registrations():
+            append_once(self.audit, record)
+            models.clear_pending(version_id)
 
     @cached_property
     def access_reports(self) -> AccessReports:
@@ -199,7 +225,7 @@ class Bastion:
             self._graph,
             self.datasets,
             self.keyring,
-            self.options.home / "tmp",
+            self.scratch,
             ledger=SigningKeyLedger(self.audit),
         )
 
@@ -295,7 +321,9 @@ class Bastion:
         engine = make_engine(url)
         migrate(engine)
         witness = _witness_override(witness_path) or _saved_witness(saved)
-        return cls(WorkspaceOptions(home, url, witness=witness), keyring, engine)
+        ws = cls(WorkspaceOptions(home, url, witness=witness), keyring, engine)
+        ws.reconcile()
+        return ws
 
     # -- backup and restore ---------------------------------------------------
     def backup(self, actor: Actor, dest: Path) -> BackupManifest:
@@ -364,6 +392,7 @@ class Bastion:
         try:
             self.access.flush_failed_authentications()  # counts of repeated failures
         finally:
+            self.scratch.close()
             self.engine.dispose()
 
 

@@ -1,11 +1,8 @@
-"""Dataset use cases: sources, datasets, ingestion with audit and quarantine, review.
+"""Dataset use cases: sources, datasets, policy and contract, reading, review.
 
-Ingestion: authorize -> read the file (streaming, strict) while staging it as
-Parquet and profiling it -> verify lineage (registered, trusted source; bytes
-match the declared SHA-256) -> audit every check against the pinned trusted
-reference -> store raw bytes, Parquet and profile encrypted -> record the
-version as ``accepted`` or ``quarantined`` -> link lineage -> audit-log it.
-Nothing is recorded until every step succeeded: an error leaves no version.
+Ingestion (read, audit against the pinned trusted reference, store, accept or
+quarantine, all under the dataset's lock and committed atomically) lives in
+``ingest/pipeline.py``; this service authorizes and delegates to it.
 
 Example::
 
@@ -17,15 +14,10 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -33,28 +25,22 @@ import polars as pl
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
+from bastion.core.audit.log import AuditLog
 from bastion.core.errors import Conflict, InputError, NotFound, PolicyDenied
 from bastion.core.lineage.graph import LineageGraph, Node, NodeKind
 from bastion.core.store.blobs import EncryptedBlobStore
-from bastion.data_security.checks.bias import bias_baseline
-from bastion.data_security.checks.report import AuditReport, CheckResult
-from bastion.data_security.contract.infer import InferenceOptions, infer_contract
+from bastion.core.store.scratch import Scratch
 from bastion.data_security.contract.model import DataContract
-from bastion.data_security.ingest.audit import AuditInputs, audit_chunks, bias_spec
-from bastion.data_security.ingest.policy import DatasetPolicy
-from bastion.data_security.ingest.staging import parquet_chunks, stage_file
-from bastion.data_security.poisoning import PoisoningReference, RecentWindow, verify_source
-from bastion.data_security.ports import DatasetRepository
-from bastion.data_security.profile.build import profile_frame
-from bastion.data_security.profile.dataset import DatasetProfile
-from bastion.data_security.readers import ReadOptions
-from bastion.data_security.reference import (
-    PinnedReference,
-    load_recent,
-    load_reference,
-    save_recent,
-    save_reference,
+from bastion.data_security.ingest.commit import Outbox
+from bastion.data_security.ingest.pipeline import (
+    Ingestion,
+    IngestRequest,
+    IngestResult,
+    now,
+    resource,
 )
+from bastion.data_security.ingest.policy import DatasetPolicy
+from bastion.data_security.ports import DatasetLocks, DatasetRepository
 from bastion.data_security.values import (
     Dataset,
     DatasetRef,
@@ -73,35 +59,8 @@ class DatasetNotUsable(PolicyDenied):
     code = "dataset_not_usable"
 
 
-@dataclass(frozen=True)
-class IngestRequest:
-    project: str
-    dataset: str
-    path: Path
-    source: str
-    declared_sha256: str | None = None
-    label: str | None = None
-    sensitive: tuple[str, ...] = ()
-    positive_label: str | None = None
-    read_options: ReadOptions = field(default_factory=ReadOptions)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    version: DatasetVersion
-    report: AuditReport
-
-    @property
-    def accepted(self) -> bool:
-        return self.version.status is VersionStatus.ACCEPTED
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _resource(project: str, dataset: str) -> str:
-    return f"project/{project}/dataset/{dataset}"
+_now = now
+_resource = resource
 
 
 class DatasetService:
@@ -111,13 +70,17 @@ class DatasetService:
         blobs: EncryptedBlobStore,
         repo: DatasetRepository,
         lineage: LineageGraph,
-        scratch: Path,
+        scratch: Scratch,
+        locks: DatasetLocks,
+        audit: AuditLog,
     ) -> None:
         self._access = access
         self._blobs = blobs
         self._repo = repo
         self._lineage = lineage
-        self._scratch = scratch
+        self.outbox = Outbox(repo, audit)
+        self._locks = locks
+        self._ingestion = Ingestion(access, blobs, repo, scratch, locks, self.outbox)
         lineage.register_rehash(NodeKind.DATASET_VERSION, self._rehash)
         lineage.register_rehash("raw_batch", self._rehash)
 
@@ -186,15 +149,7 @@ class DatasetService:
         sensitive: tuple[str, ...],
         positive_label: str | None,
     ) -> Dataset:
-        """Authorize and build a dataset record (not stored yet)."""
-        check_dataset_name("dataset", name)
-        self._access.require_project(project)
-        self._access.authorize(actor, "dataset.create", _resource(project, name))
-        policy = DatasetPolicy(positive_label=positive_label)
-        return Dataset(
-            project, name, label, tuple(sensitive), policy.to_json(),
-            None, None, None, _now(), actor.name,
-        )
+        return self._ingestion.new_dataset(actor, project, name, label, sensitive, positive_label)
 
     def dataset(self, actor: Actor, project: str, name: str) -> Dataset:
         self._access.authorize(actor, "dataset.list", _resource(project, name))
@@ -283,212 +238,20 @@ class DatasetService:
         )
         return DataContract.from_json(body)
 
-    # -- ingestion ----------------------------------------------------------------------
+    # -- ingestion (ingest/pipeline.py) ----------------------------------------------
     def ingest(
         self, actor: Actor, req: IngestRequest, progress: Progress | None = None
     ) -> IngestResult:
-        tick = progress or (lambda _s: None)
-        self._access.require_project(req.project)
-        self._access.authorize(actor, "dataset.ingest", _resource(req.project, req.dataset))
-        # A new dataset is stored only once its first batch was read and audited,
-        # so a refused file leaves no empty dataset behind.
-        ds = self._repo.dataset(req.project, req.dataset) or self._new_dataset(
-            actor, req.project, req.dataset, req.label, req.sensitive, req.positive_label
-        )
-        self._check_request(ds, req)
-        self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        work = Path(tempfile.mkdtemp(prefix="ingest-", dir=self._scratch))
-        try:
-            return self._ingest(actor, ds, req, work, tick)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def _check_request(self, ds: Dataset, req: IngestRequest) -> None:
-        if req.label and ds.label and req.label != ds.label:
-            raise InputError(
-                f"dataset {ds.name} has label column {ds.label!r}, not {req.label!r}",
-                hint="omit --label or pass the dataset's label column",
-            )
-        if req.declared_sha256 is not None:
-            text = req.declared_sha256.lower().removeprefix("sha256:")
-            if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-                raise InputError("--sha256 must be 64 hex characters")
-
-    def _ingest(
-        self, actor: Actor, ds: Dataset, req: IngestRequest, work: Path, tick: Progress
-    ) -> IngestResult:
-        staged = work / "batch.parquet"
-        tick("reading")
-        profile, rows, schema_doc, fmt, raw_sha = stage_file(req.path, req.read_options, staged)
-        pinned = load_reference(self._blobs, ds.reference_digest) if ds.reference_digest else None
-        inputs = AuditInputs(
-            policy=DatasetPolicy.from_json(ds.policy),
-            lineage=self._lineage_check(ds, req, raw_sha, rows),
-            label=ds.label,
-            sensitive=ds.sensitive,
-            contract=self._current_contract(ds),
-            reference_profile=pinned.profile if pinned else None,
-            poisoning_reference=pinned.poisoning if pinned else None,
-            recent=load_recent(self._blobs, ds.recent_digest),
-            bias_baseline=pinned.bias if pinned else None,
-            history_rows=pinned.history_rows if pinned else (),
-        )
-        tick("auditing")
-        report = audit_chunks(parquet_chunks(staged), inputs, total_rows=rows, progress=tick)
-        tick("storing")
-        if self._repo.dataset(ds.project, ds.name) is None and not self._repo.add_dataset(ds):
-            raise Conflict(f"dataset {ds.name!r} was created concurrently; retry the ingest")
-        raw = self._blobs.put_file(req.path)
-        if raw.digest != raw_sha:
-            raise Conflict(f"{req.path} changed while it was being ingested; retry")
-        data = self._blobs.put_file(staged)
-        prof = self._blobs.put_bytes(profile.to_bytes())
-        accepted = [
-            v
-            for v in self._repo.versions(ds.project, ds.name)
-            if v.status is VersionStatus.ACCEPTED
-        ]
-        contract = self._repo.contract(ds.project, ds.name)
-        version = self._repo.add_version(
-            DatasetVersion(
-                id=uuid.uuid4().hex,
-                project=ds.project,
-                dataset=ds.name,
-                version=0,
-                status=VersionStatus.ACCEPTED if report.passed else VersionStatus.QUARANTINED,
-                data_digest=data.digest,
-                raw_digest=raw.digest,
-                profile_digest=prof.digest,
-                format=fmt,
-                rows=rows,
-                schema=json.dumps(schema_doc),
-                report=json.dumps(report.to_dict(), sort_keys=True, allow_nan=False, default=str),
-                source=req.source,
-                declared_sha256=req.declared_sha256,
-                parent_version=accepted[-1].version if accepted else None,
-                contract_version=contract[0] if contract else None,
-                created_at=_now(),
-                created_by=actor.name,
-            )
-        )
-        self._link(version, accepted[-1] if accepted else None)
-        if version.status is VersionStatus.ACCEPTED:
-            tick("updating the trusted reference")
-            self._after_accept(actor, ds, version, staged, profile)
-        self._access.record(
-            actor,
-            "dataset.ingested",
-            _resource(ds.project, ds.name),
-            Outcome.OK if version.status is VersionStatus.ACCEPTED else Outcome.FAILED,
-            {
-                "version": version.version,
-                "status": version.status.value,
-                "rows": rows,
-                "blocking_failures": [c.name for c in report.blocking_failures],
-            },
-        )
-        return IngestResult(version, report)
-
-    def _lineage_check(
-        self, ds: Dataset, req: IngestRequest, actual: str, rows: int
-    ) -> CheckResult:
-        src = self._repo.source(ds.project, req.source)
-        allowed = self._repo.allowed_sources(ds.project, ds.name)
-        trusted = src is not None and src.trusted and (not allowed or req.source in allowed)
-        declared = (
-            req.declared_sha256.lower().removeprefix("sha256:") if req.declared_sha256 else None
-        )
-        if src is not None and not src.require_checksum and declared is None:
-            declared = actual
-        return verify_source(
-            req.source, {req.source} if trusted else set(), declared, actual, row_count=rows
-        )
-
-    def _current_contract(self, ds: Dataset) -> DataContract | None:
-        found = self._repo.contract(ds.project, ds.name)
-        return DataContract.from_json(found[1]) if found else None
-
-    def _after_accept(
-        self,
-        actor: Actor,
-        ds: Dataset,
-        version: DatasetVersion,
-        staged: Path,
-        profile: DatasetProfile,
-    ) -> None:
-        if self._repo.contract(ds.project, ds.name) is None:
-            # Inferred ranges are a guess from one sample: widen them by half the
-            # observed width so heavy tails of real data do not break the contract;
-            # a steward tightens them to business bounds with `data contract set`.
-            contract = infer_contract(
-                profile, version=1, options=InferenceOptions(range_margin=0.5)
-            )
-            self._repo.add_contract(ds.project, ds.name, contract.to_json(), _now(), "inferred")
-        if ds.reference_digest is None:
-            self._pin(ds, [version])
-            return
-        frame = pl.read_parquet(staged)
-        recent = load_recent(self._blobs, ds.recent_digest) or RecentWindow.empty()
-        self._repo.update_dataset(
-            ds.project, ds.name, recent_digest=save_recent(self._blobs, recent.with_batch(frame))
-        )
-
-    def _pin(self, ds: Dataset, accepted: list[DatasetVersion]) -> PinnedReference:
-        """Pin the trusted reference from the given accepted versions."""
-        frames = [self._frame(v) for v in accepted]
-        history = pl.concat(frames, how="vertical_relaxed")
-        profile = profile_frame(history)
-        poisoning = (
-            PoisoningReference.build(history, label=ds.label)
-            if ds.label and ds.label in history.columns
-            else None
-        )
-        policy = DatasetPolicy.from_json(ds.policy)
-        spec = bias_spec(policy, ds.label, ds.sensitive)
-        bias = bias_baseline(history, spec, profile) if spec else None
-        pinned = PinnedReference(
-            accepted[-1].version, profile, poisoning, bias, tuple(v.rows for v in accepted)
-        )
-        self._repo.update_dataset(
-            ds.project,
-            ds.name,
-            reference_digest=save_reference(self._blobs, pinned),
-            reference_version=accepted[-1].version,
-            recent_digest=None,
-        )
-        return pinned
+        return self._ingestion.ingest(actor, req, progress)
 
     def repin(self, actor: Actor, project: str, name: str) -> int:
         """Re-pin the trusted reference on the whole accepted history (steward decision)."""
-        ds = self._dataset(project, name)
-        self._access.authorize(actor, "contract.edit", _resource(project, name))
-        accepted = [
-            v for v in self._repo.versions(project, name) if v.status is VersionStatus.ACCEPTED
-        ]
-        if not accepted:
-            raise NotFound(f"dataset {name} has no accepted version to pin")
-        pinned = self._pin(ds, accepted)
-        self._access.record(
-            actor,
-            "reference.pinned",
-            _resource(project, name),
-            Outcome.OK,
-            {"version": pinned.pinned_version},
-        )
-        return pinned.pinned_version
+        self._dataset(project, name)
+        return self._ingestion.repin(actor, project, name)
 
-    def _link(self, v: DatasetVersion, parent: DatasetVersion | None) -> None:
-        src = Node(NodeKind.SOURCE, f"{v.project}/{v.source}")
-        raw = Node("raw_batch", f"{v.lineage_id}/raw", v.raw_digest)
-        node = Node(NodeKind.DATASET_VERSION, v.lineage_id, v.data_digest)
-        self._lineage.link(src, raw, "delivered")
-        self._lineage.link(raw, node, "parsed")
-        if parent is not None:
-            self._lineage.link(
-                Node(NodeKind.DATASET_VERSION, parent.lineage_id, parent.data_digest),
-                node,
-                "parent",
-            )
+    def reconcile(self) -> int:
+        """Roll forward versions a crashed process left pending (run at open)."""
+        return self.outbox.reconcile(self._locks)
 
     def _rehash(self, node: Node) -> str | None:
         if node.digest is None:
@@ -500,9 +263,7 @@ class DatasetService:
 
     # -- reading data ------------------------------------------------------------------
     def _frame(self, v: DatasetVersion) -> pl.DataFrame:
-        import io
-
-        return pl.read_parquet(io.BytesIO(self._blobs.read_bytes(v.data_digest)))
+        return self._ingestion.frame(v)
 
     def read_frame(
         self, actor: Actor, project: str, ref: str, *, purpose: str = "read"
@@ -587,29 +348,7 @@ class DatasetService:
         )
         if v.status is not VersionStatus.QUARANTINED:
             raise Conflict(f"{v.ref} is {v.status.value}, not quarantined")
-        status = VersionStatus.ACCEPTED if release else VersionStatus.REJECTED
-        self._repo.set_status(project, r.name, v.version, status, actor.name, _now(), reason)
-        self._access.record(
-            actor,
-            "dataset.released" if release else "dataset.rejected",
-            _resource(project, r.name),
-            Outcome.OK,
-            {"version": v.version, "reason": reason},
-        )
-        updated = self._resolve(project, r)
-        if release:
-            ds = self._dataset(project, r.name)
-            frame = self._frame(updated)
-            if ds.reference_digest is None:
-                self._pin(ds, [updated])
-            else:
-                recent = load_recent(self._blobs, ds.recent_digest) or RecentWindow.empty()
-                self._repo.update_dataset(
-                    project,
-                    r.name,
-                    recent_digest=save_recent(self._blobs, recent.with_batch(frame)),
-                )
-        return updated
+        return self._ingestion.review(actor, v, release=release, reason=reason)
 
 
 __all__ = ["DatasetNotUsable", "DatasetService", "IngestRequest", "IngestResult"]

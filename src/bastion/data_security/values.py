@@ -23,6 +23,8 @@ def check_dataset_name(kind: str, name: str) -> str:
 
 
 class VersionStatus(enum.StrEnum):
+    #: committed, audit record not yet in the log: never usable (see ingest/commit.py)
+    PENDING = "pending"
     ACCEPTED = "accepted"
     QUARANTINED = "quarantined"
     REJECTED = "rejected"
@@ -85,6 +87,8 @@ class Dataset:
     recent_digest: str | None
     created_at: str
     created_by: str
+    #: grows with every change of the state an ingestion audit reads (the fence)
+    generation: int = 0
 
     def to_dict(self) -> dict[str, JSON]:
         return {

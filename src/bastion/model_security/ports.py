@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from bastion.core.audit.entries import AuditRecord
+from bastion.core.lineage.graph import Edge
 from bastion.model_security.values import EvaluationRecord, ModelVersion
 
 
 class ModelRepository(Protocol):
-    def add_version(self, v: ModelVersion) -> ModelVersion: ...
+    def add_version(
+        self,
+        v: ModelVersion,
+        *,
+        edges: Callable[[ModelVersion], Sequence[Edge]] = ...,
+        audit: Callable[[ModelVersion], AuditRecord] | None = None,
+    ) -> ModelVersion:
+        """Insert the next version, its lineage edges and its pending audit record
+        in one transaction."""
+    def clear_pending(self, version_id: str) -> None: ...
+    def pending_registrations(self) -> list[tuple[str, AuditRecord]]: ...
     def version(self, project: str, name: str, number: int) -> ModelVersion | None: ...
     def versions(self, project: str, name: str | None = None) -> list[ModelVersion]: ...
     def set_stage(self, project: str, name: str, number: int, stage: str) -> None: ...

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,12 +40,15 @@ from cryptography.hazmat.primitives import serialization
 
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
-from bastion.core.audit.entries import Outcome
+from bastion.core.audit.entries import AuditRecord, Outcome
+from bastion.core.canonical import JSON
+from bastion.core.crashpoints import crash_point
 from bastion.core.crypto.keyring import LocalKeyring
 from bastion.core.crypto.ledger import SigningKeyLedger
 from bastion.core.errors import InputError, NotFound
-from bastion.core.lineage.graph import LineageGraph, Node, NodeKind
+from bastion.core.lineage.graph import Edge, LineageGraph, Node, NodeKind
 from bastion.core.store.blobs import EncryptedBlobStore
+from bastion.core.store.scratch import Scratch
 from bastion.data_security.service import DatasetService
 from bastion.model_security.errors import MaliciousArtifact
 from bastion.model_security.ports import ModelRepository
@@ -80,6 +82,16 @@ def _now() -> str:
 
 def _resource(project: str, name: str) -> str:
     return f"project/{project}/model/{name}"
+
+
+def _registered_details(v: ModelVersion, key_id: str, report: ScanReport) -> dict[str, JSON]:
+    return {
+        "version": v.version,
+        "version_id": v.id,
+        "root_digest": v.root_digest,
+        "signer": key_id,
+        "scan": report.verdict.value,
+    }
 
 
 def signing_purpose(project: str) -> str:
@@ -156,7 +168,7 @@ class ModelRegistry:
         lineage: LineageGraph,
         datasets: DatasetService,
         keyring: LocalKeyring,
-        scratch: Path,
+        scratch: Scratch,
         *,
         ledger: SigningKeyLedger,
     ) -> None:
@@ -175,13 +187,10 @@ class ModelRegistry:
     # -- helpers ------------------------------------------------------------------
     @contextmanager
     def workdir(self) -> Iterator[Path]:
-        """A private scratch folder (0700) inside the workspace, removed afterwards."""
-        self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = Path(tempfile.mkdtemp(prefix="model-", dir=self._scratch))
-        try:
+        """A private scratch folder (0700) inside the workspace, removed afterwards
+        (and by the next ``Bastion.open`` if this process dies: it holds plaintext)."""
+        with self._scratch.workdir("model") as path:
             yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
 
     def signing_key_pem(self, project: str) -> tuple[str, bytes]:
         """The project's active signing key (PEM, in memory only) and its id."""
@@ -229,6 +238,7 @@ class ModelRegistry:
             tick("storing")
             manifest = self._store_files(snap)
             bundle_digest = self._blobs.put_bytes(bundle.bundle).digest
+            crash_point("model.after_blobs")
         version = self._repo.add_version(
             ModelVersion(
                 id=uuid.uuid4().hex,
@@ -250,21 +260,29 @@ class ModelRegistry:
                 else None,
                 created_at=_now(),
                 created_by=actor.name,
-            )
+            ),
+            # lineage and the audit record commit with the version (the record is
+            # appended next; the start-up reconcile appends it if we die first)
+            edges=lambda v: self._edges(v, trained, req.training_run),
+            audit=lambda v: AuditRecord(
+                actor.name,
+                "model.registered",
+                _resource(req.project, req.name),
+                Outcome.OK,
+                actor.request_id,
+                _registered_details(v, key_id, report),
+            ),
         )
-        self._link(version, trained, req.training_run)
+        crash_point("model.after_version_commit")
         self._access.record(
             actor,
             "model.registered",
             _resource(req.project, req.name),
             Outcome.OK,
-            {
-                "version": version.version,
-                "root_digest": version.root_digest,
-                "signer": key_id,
-                "scan": report.verdict.value,
-            },
+            _registered_details(version, key_id, report),
         )
+        crash_point("model.after_audit_append")
+        self._repo.clear_pending(version.id)
         return version
 
     def _store_files(self, root: Path) -> list[ManifestFile]:
@@ -300,20 +318,18 @@ class ModelRegistry:
             hint="the bytes are quarantined (encrypted) for forensics; nothing was executed",
         )
 
-    def _link(self, v: ModelVersion, trained: Sequence[Any], run: dict[str, Any] | None) -> None:
+    @staticmethod
+    def _edges(
+        v: ModelVersion, trained: Sequence[Any], run: dict[str, Any] | None
+    ) -> list[Edge]:
+        at = _now()
         node = Node(NodeKind.MODEL_VERSION, v.lineage_id, v.root_digest)
-        if run is not None:
-            run_node = Node(NodeKind.TRAINING_RUN, f"{v.lineage_id}/run", run.get("spec_digest"))
-            for d in trained:
-                self._lineage.link(
-                    Node(NodeKind.DATASET_VERSION, d.lineage_id, d.data_digest), run_node, "input"
-                )
-            self._lineage.link(run_node, node, "trained")
-        else:
-            for d in trained:
-                self._lineage.link(
-                    Node(NodeKind.DATASET_VERSION, d.lineage_id, d.data_digest), node, "trained_on"
-                )
+        inputs = [Node(NodeKind.DATASET_VERSION, d.lineage_id, d.data_digest) for d in trained]
+        if run is None:
+            return [Edge(d, node, "trained_on", at) for d in inputs]
+        run_node = Node(NodeKind.TRAINING_RUN, f"{v.lineage_id}/run", run.get("spec_digest"))
+        inputs_edges = [Edge(d, run_node, "input", at) for d in inputs]
+        return [*inputs_edges, Edge(run_node, node, "trained", at)]
 
     # -- reading ---------------------------------------------------------------------
     def versions(self, actor: Actor, project: str, name: str | None = None) -> list[ModelVersion]:

@@ -94,7 +94,7 @@ def test_release_with_reason_is_audited_and_makes_it_usable(
     assert out.reviewed_by == "dana" and out.review_reason == reason and out.reviewed_at
     released = audit_entries(credit.ws, action="dataset.released", resource=RESOURCE)
     assert [json.loads(e.details) for e in released] == [
-        {"version": held.version, "reason": reason}
+        {"version": held.version, "version_id": held.id, "reason": reason}
     ]
     assert released[0].actor == "dana"
     # now usable, and training on it means every accepted batch up to it
@@ -119,7 +119,8 @@ def test_reject_makes_version_rejected_for_good(credit: CreditWS) -> None:
     out = credit.ws.datasets.review(credit.steward, PROJECT, v.ref, release=False, reason=reason)
     assert out.status is VersionStatus.REJECTED and out.review_reason == reason
     rejected = audit_entries(credit.ws, action="dataset.rejected", resource=RESOURCE)
-    assert any(json.loads(e.details) == {"version": v.version, "reason": reason} for e in rejected)
+    want = {"version": v.version, "version_id": v.id, "reason": reason}
+    assert any(json.loads(e.details) == want for e in rejected)
     with pytest.raises(DatasetNotUsable):
         credit.ws.datasets.read_frame(credit.steward, PROJECT, v.ref, purpose="training")
     with pytest.raises(Conflict, match="rejected"):

@@ -7,7 +7,17 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bastion.core.errors import Conflict
+from bastion.core.lineage.graph import Edge
 from bastion.core.store._adapters.sql.engine import reading, transaction
+from bastion.core.store._adapters.sql.lineage_repo import lineage_edges
+from bastion.data_security.ingest.commit import (
+    PendingVersion,
+    StaleAudit,
+    VersionCommit,
+    record_from_json,
+    record_to_json,
+)
 from bastion.data_security.values import Dataset, DatasetVersion, Source, VersionStatus
 
 _md = sa.MetaData()
@@ -42,6 +52,7 @@ datasets = sa.Table(
     sa.Column("recent_digest", sa.String),
     sa.Column("created_at", sa.String),
     sa.Column("created_by", sa.String),
+    sa.Column("generation", sa.Integer),
 )
 versions = sa.Table(
     "dataset_versions",
@@ -66,6 +77,8 @@ versions = sa.Table(
             "reviewed_by",
             "reviewed_at",
             "review_reason",
+            "pending_status",
+            "pending_audit",
         )
     ),
     sa.Column("version", sa.Integer),
@@ -100,6 +113,7 @@ def _dataset(r: _Row) -> Dataset:
         m["recent_digest"],
         m["created_at"],
         m["created_by"],
+        int(m["generation"] or 0),
     )
 
 
@@ -141,6 +155,36 @@ def _source(r: _Row) -> Source:
         m["created_at"],
         m["created_by"],
     )
+
+
+def _bump(c: sa.Connection, project: str, name: str, expected: int | None = None) -> bool:
+    """Advance a dataset's generation (only from ``expected``, if given)."""
+    stmt = datasets.update().where(datasets.c.project == project, datasets.c.name == name)
+    if expected is not None:
+        stmt = stmt.where(datasets.c.generation == expected)
+    return c.execute(stmt.values(generation=datasets.c.generation + 1)).rowcount == 1
+
+
+def _next_contract(c: sa.Connection, project: str, dataset: str) -> int:
+    current = c.execute(
+        sa.select(sa.func.max(contracts.c.version)).where(
+            contracts.c.project == project, contracts.c.dataset == dataset
+        )
+    ).scalar()
+    return int(current or 0) + 1
+
+
+def _edge_row(edge: Edge) -> dict[str, str | None]:
+    return {
+        "src_kind": edge.src.kind,
+        "src_id": edge.src.id,
+        "src_digest": edge.src.digest,
+        "dst_kind": edge.dst.kind,
+        "dst_id": edge.dst.id,
+        "dst_digest": edge.dst.digest,
+        "relation": edge.relation,
+        "created_at": edge.created_at,
+    }
 
 
 class SqlDatasetRepository:
@@ -208,27 +252,32 @@ class SqlDatasetRepository:
     # datasets
     def add_dataset(self, d: Dataset) -> bool:
         with transaction(self._e, "creating a dataset") as c:
-            found = c.execute(
-                sa.select(datasets.c.name).where(
-                    datasets.c.project == d.project, datasets.c.name == d.name
-                )
-            ).first()
-            if found:
-                return False
-            c.execute(
-                datasets.insert().values(
-                    project=d.project,
-                    name=d.name,
-                    label=d.label,
-                    sensitive=json.dumps(list(d.sensitive)),
-                    policy=d.policy,
-                    reference_digest=d.reference_digest,
-                    reference_version=d.reference_version,
-                    recent_digest=d.recent_digest,
-                    created_at=d.created_at,
-                    created_by=d.created_by,
-                )
+            return self._insert_dataset(c, d)
+
+    @staticmethod
+    def _insert_dataset(c: sa.Connection, d: Dataset) -> bool:
+        found = c.execute(
+            sa.select(datasets.c.name).where(
+                datasets.c.project == d.project, datasets.c.name == d.name
             )
+        ).first()
+        if found:
+            return False
+        c.execute(
+            datasets.insert().values(
+                project=d.project,
+                name=d.name,
+                label=d.label,
+                sensitive=json.dumps(list(d.sensitive)),
+                policy=d.policy,
+                reference_digest=d.reference_digest,
+                reference_version=d.reference_version,
+                recent_digest=d.recent_digest,
+                created_at=d.created_at,
+                created_by=d.created_by,
+                generation=0,
+            )
+        )
         return True
 
     def dataset(self, project: str, name: str) -> Dataset | None:
@@ -252,22 +301,112 @@ class SqlDatasetRepository:
             c.execute(
                 datasets.update()
                 .where(datasets.c.project == project, datasets.c.name == name)
-                .values(**values)
+                .values(**values, generation=datasets.c.generation + 1)
             )
 
     # versions
-    def add_version(self, v: DatasetVersion) -> DatasetVersion:
-        """Insert with the next version number (allocated inside the transaction)."""
-        with transaction(self._e, "recording a dataset version") as c:
-            current = c.execute(
-                sa.select(sa.func.max(versions.c.version)).where(
-                    versions.c.project == v.project, versions.c.dataset == v.dataset
+    def commit_version(self, cv: VersionCommit) -> PendingVersion:
+        v = cv.version
+        with transaction(self._e, "committing a dataset version") as c:
+            if cv.new_dataset is not None:
+                if not self._insert_dataset(c, cv.new_dataset):
+                    raise Conflict(
+                        f"dataset {v.dataset!r} was created concurrently; retry the ingest"
+                    )
+            elif not _bump(c, v.project, v.dataset, cv.expected_generation):
+                raise StaleAudit(
+                    f"dataset {v.dataset!r} changed while the batch was audited; retry",
+                    hint="the pin, policy or contract moved during the audit",
                 )
-            ).scalar()
-            number = int(current or 0) + 1
-            row = {**v.__dict__, "version": number, "status": v.status.value}
-            c.execute(versions.insert().values(**row))
-        return DatasetVersion(**{**v.__dict__, "version": number})
+            if cv.state is not None:
+                c.execute(
+                    datasets.update()
+                    .where(datasets.c.project == v.project, datasets.c.name == v.dataset)
+                    .values(
+                        reference_digest=cv.state.reference_digest,
+                        reference_version=cv.state.reference_version,
+                        recent_digest=cv.state.recent_digest,
+                    )
+                )
+            pending = {
+                "status": VersionStatus.PENDING.value,
+                "pending_status": v.status.value,
+                "pending_audit": record_to_json(cv.audit),
+            }
+            if cv.review:
+                self._pend_review(c, v, pending)
+            else:
+                c.execute(versions.insert().values(**{**v.__dict__, **pending}))
+            if cv.contract is not None:
+                c.execute(
+                    contracts.insert().values(
+                        project=v.project,
+                        dataset=v.dataset,
+                        version=_next_contract(c, v.project, v.dataset),
+                        body=cv.contract,
+                        created_at=v.created_at,
+                        created_by="inferred",
+                    )
+                )
+            for edge in cv.edges:
+                c.execute(lineage_edges.insert().values(**_edge_row(edge)))
+        stored = DatasetVersion(**{**v.__dict__, "status": VersionStatus.PENDING})
+        return PendingVersion(stored, v.status, cv.audit)
+
+    @staticmethod
+    def _pend_review(c: sa.Connection, v: DatasetVersion, pending: dict[str, str]) -> None:
+        done = c.execute(
+            versions.update()
+            .where(
+                versions.c.project == v.project,
+                versions.c.dataset == v.dataset,
+                versions.c.version == v.version,
+                versions.c.status == VersionStatus.QUARANTINED.value,
+            )
+            .values(
+                reviewed_by=v.reviewed_by,
+                reviewed_at=v.reviewed_at,
+                review_reason=v.review_reason,
+                **pending,
+            )
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"{v.ref} is no longer quarantined (reviewed concurrently)")
+
+    def finalize_version(self, project: str, dataset: str, number: int) -> DatasetVersion:
+        where = (
+            versions.c.project == project,
+            versions.c.dataset == dataset,
+            versions.c.version == number,
+        )
+        with transaction(self._e, "finalizing a dataset version") as c:
+            c.execute(
+                versions.update()
+                .where(*where, versions.c.status == VersionStatus.PENDING.value)
+                .values(status=versions.c.pending_status, pending_status=None, pending_audit=None)
+            )
+            row = c.execute(sa.select(versions).where(*where)).one()
+        return _version(row)
+
+    def pending_versions(
+        self, project: str | None = None, dataset: str | None = None
+    ) -> list[PendingVersion]:
+        stmt = sa.select(versions).where(versions.c.status == VersionStatus.PENDING.value)
+        if project is not None:
+            stmt = stmt.where(versions.c.project == project)
+        if dataset is not None:
+            stmt = stmt.where(versions.c.dataset == dataset)
+        with reading(self._e, "listing pending dataset versions") as c:
+            rows = c.execute(stmt.order_by(versions.c.project, versions.c.dataset,
+                                           versions.c.version)).all()
+        return [
+            PendingVersion(
+                _version(r),
+                VersionStatus(r._mapping["pending_status"]),
+                record_from_json(r._mapping["pending_audit"]),
+            )
+            for r in rows
+        ]
 
     def version(self, project: str, dataset: str, number: int) -> DatasetVersion | None:
         with reading(self._e, "reading a dataset version") as c:
@@ -319,6 +458,7 @@ class SqlDatasetRepository:
                 )
             ).scalar()
             number = int(current or 0) + 1
+            _bump(c, project, dataset)
             c.execute(
                 contracts.insert().values(
                     project=project,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bastion.core.audit.entries import AuditRecord
+from bastion.core.lineage.graph import Edge
 from bastion.core.store._adapters.sql.engine import reading, transaction
+from bastion.core.store._adapters.sql.lineage_repo import lineage_edges
+from bastion.data_security.ingest.commit import record_from_json, record_to_json
 from bastion.model_security.values import (
     EvaluationRecord,
     Framework,
@@ -40,6 +46,7 @@ versions = sa.Table(
             "training_run",
             "created_at",
             "created_by",
+            "pending_audit",
         )
     ),
     sa.Column("version", sa.Integer),
@@ -128,7 +135,15 @@ class SqlModelRepository:
     def __init__(self, engine: Engine) -> None:
         self._e = engine
 
-    def add_version(self, v: ModelVersion) -> ModelVersion:
+    def add_version(
+        self,
+        v: ModelVersion,
+        *,
+        edges: Callable[[ModelVersion], Sequence[Edge]] = lambda _v: (),
+        audit: Callable[[ModelVersion], AuditRecord] | None = None,
+    ) -> ModelVersion:
+        """Insert with the next number; its lineage ``edges`` and its ``audit`` record
+        (kept pending until ``clear_pending``) go in the same transaction."""
         with transaction(self._e, "registering a model version") as c:
             current = c.execute(
                 sa.select(sa.func.max(versions.c.version)).where(
@@ -136,6 +151,7 @@ class SqlModelRepository:
                 )
             ).scalar()
             number = int(current or 0) + 1
+            numbered = dataclasses.replace(v, version=number)
             c.execute(
                 versions.insert().values(
                     id=v.id,
@@ -155,11 +171,37 @@ class SqlModelRepository:
                     training_run=v.training_run,
                     created_at=v.created_at,
                     created_by=v.created_by,
+                    pending_audit=record_to_json(audit(numbered)) if audit else None,
                 )
             )
+            for e in edges(numbered):
+                c.execute(
+                    lineage_edges.insert().values(
+                        src_kind=e.src.kind, src_id=e.src.id, src_digest=e.src.digest,
+                        dst_kind=e.dst.kind, dst_id=e.dst.id, dst_digest=e.dst.digest,
+                        relation=e.relation, created_at=e.created_at,
+                    )
+                )
         found = self.version(v.project, v.name, number)
         assert found is not None
         return found
+
+    def clear_pending(self, version_id: str) -> None:
+        """The version's audit record is in the log: drop it from the outbox."""
+        with transaction(self._e, "finishing a model registration") as c:
+            c.execute(
+                versions.update().where(versions.c.id == version_id).values(pending_audit=None)
+            )
+
+    def pending_registrations(self) -> list[tuple[str, AuditRecord]]:
+        """(version id, audit record) of registrations whose record is not yet logged."""
+        with reading(self._e, "listing pending model registrations") as c:
+            rows = c.execute(
+                sa.select(versions.c.id, versions.c.pending_audit)
+                .where(versions.c.pending_audit.is_not(None))
+                .order_by(versions.c.created_at)
+            ).all()
+        return [(str(r.id), record_from_json(str(r.pending_audit))) for r in rows]
 
     def version(self, project: str, name: str, number: int) -> ModelVersion | None:
         with reading(self._e, "reading a model version") as c:
