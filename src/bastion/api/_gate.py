@@ -140,8 +140,10 @@ class RequestGate:
         scheme, _, token = header.partition(" ")
         secret = token.strip() if scheme.lower() == "bearer" else None
         access = self._ws.access
+        client = scope.get("client")
+        source = str(client[0]) if client else ""  # keys aggregated auth-failure records
         actor = await anyio.to_thread.run_sync(
-            lambda: access.authenticate(secret, request_id=rid)
+            lambda: access.authenticate(secret, request_id=rid, source=source)
         )
         if route_rule.action and route_rule.resource:
             resource = route_rule.resource.format(**{k: str(v) for k, v in params.items()})

@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -29,7 +31,15 @@ PUBLIC_PATHS = frozenset({"/health"})
 
 
 def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # uvicorn re-raises SIGTERM after shutdown, so code after ``uvicorn.run``
+        # may never run: write the counts of repeated failed logins here.
+        ws.access.flush_failed_authentications()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Bastion",
         version=__version__,
         description="Secure the whole AI pipeline: data, models, deployment, governance.",

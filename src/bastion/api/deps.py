@@ -31,7 +31,9 @@ def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return ws.access.authenticate(
-        token.strip() if scheme.lower() == "bearer" else None, request_id=rid
+        token.strip() if scheme.lower() == "bearer" else None,
+        request_id=rid,
+        source=request.client.host if request.client else "",
     )
 
 

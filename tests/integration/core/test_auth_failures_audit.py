@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from bastion.core.access.auth_failures import FailedAuthentications
 from bastion.core.audit.entries import AuditEntry, AuditQuery
 from bastion.core.errors import AuthenticationFailed
-from conftest import WS
+from bastion.core.crypto.keyring import MasterKeySource
+from bastion.workspace import Bastion
+from conftest import WS, Server, stop_server
 
 
 def failures(w: WS) -> list[AuditEntry]:
@@ -89,3 +92,24 @@ def test_spraying_many_sources_is_bounded_by_max_keys(workspace: WS) -> None:
         agg.record("unknown", "", f"198.51.100.{i}")
     agg.flush()
     assert workspace.ws.audit.head().size - before <= 12  # 10 keys + overflow + its summary
+
+
+def test_flood_of_bad_tokens_against_the_server_is_audited_by_source(server: Server) -> None:
+    """A real server on loopback: 300 bad bearer tokens, a bounded number of entries,
+    keyed by the client address; the counts are written when the server stops."""
+    for i in range(300):
+        r = httpx.get(
+            server.url + "/v1/whoami", headers={"Authorization": f"Bearer bst_{i:016x}_x"}, timeout=10
+        )
+        assert r.status_code == 401
+    stop_server(server.proc)  # SIGTERM: a clean shutdown flushes the open windows
+    ws = Bastion.open(server.home, MasterKeySource.from_env_key(server.master_key_b64))
+    try:
+        entries = ws.audit.query(AuditQuery(action="auth.failed", limit=10_000))
+        assert 1 <= len(entries) <= 4
+        details = [json.loads(e.details) for e in entries]
+        assert {d["source"] for d in details} == {"127.0.0.1"}
+        assert sum(int(d["count"]) for d in details) == 300
+        assert ws.audit.verify().ok
+    finally:
+        ws.close()
