@@ -157,3 +157,14 @@ def test_demo_proves_every_control(tmp_path: Path) -> None:
     assert r.returncode == 0, r.output[-3000:]
     assert "FAIL" not in r.stdout
     assert re.search(r"(\d+)/\1 controls proven", r.stdout)
+    out = " ".join(r.stdout.split())  # undo the terminal's line wrapping
+    # each step names the control that fired, not just "some failure"
+    assert re.search(r"QUARANTINED by [A-Za-z_, ]*label_distribution_shift, "
+                     r"risk_conditional_label_rate", out), out  # fmt: skip
+    assert re.search(r"precision 0\.\d\d, recall 0\.\d\d \(floors", out), out
+    assert "QUARANTINED by source_lineage — source 'usb-stick' is not registered" in out
+    assert "QUARANTINED by source_lineage — the batch bytes do not match" in out
+    assert re.search(r"source_lineage measured sha256:[0-9a-f]{16}", out), out
+    assert re.search(r"attack \w+ ran: success rate", out), out
+    assert "refused: extra file not covered by the signature: backdoor.py" in out
+    assert re.search(r"entry #\d+ edited in the database .* detected", out), out

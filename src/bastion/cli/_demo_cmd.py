@@ -16,6 +16,13 @@ def demo(
     home: Annotated[
         Path | None, typer.Option(help="workspace folder to create (default: a temp folder)")
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="metadata database for the demo workspace, e.g. postgresql://user@host/db "
+            "(default: embedded SQLite)"
+        ),
+    ] = None,
 ) -> None:
     """Replay the poisoned credit-model story end to end; exit non-zero if a control fails."""
     console.rule("[bold]Bastion demo: the poisoned credit-scoring model")
@@ -26,7 +33,7 @@ def demo(
         for line in r.evidence:
             console.print(f"      {line}", highlight=False)
 
-    runner = run_demo(home, show)
+    runner = run_demo(home, show, database_url)
     passed = sum(r.ok for r in runner.results)
     console.rule(f"{passed}/{len(runner.results)} controls proven")
     if not runner.ok:

@@ -1,9 +1,23 @@
-"""Layer-1 steps of the demo: the poisoned batch is quarantined at ingestion."""
+"""Layer-1 steps of the demo: the poisoned batch is quarantined at ingestion.
+
+One function per control.  Each requires the *specific* check it shows to be
+the one that fired (by name): the poisoned batch must be quarantined by the
+label-poisoning checks (and its flagged rows are scored against the rows the
+demo poisoned), the unregistered source and the altered bytes by
+``source_lineage`` for that reason and no other.
+
+Example::
+
+    story = DataStory()
+    run_data(Runner(print), state, story)
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -11,13 +25,25 @@ import polars as pl
 
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.lineage.graph import Node, NodeKind
-from bastion.data_security.service import DatasetNotUsable, IngestRequest
+from bastion.data_security.checks.report import AuditReport, CheckResult
+from bastion.data_security.service import DatasetNotUsable, IngestRequest, IngestResult
 from bastion.demo.foundation import DemoState
 from bastion.demo.runner import DemoFailed, Runner, expect
 
 DATASET = "credit-applications"
 SOURCE = "credit-bureau"
 PROJECT = "default"
+#: how many high-risk applicants the attacker relabels as good
+N_POISONED = 60
+#: the checks that must quarantine the poisoned batch (targeted relabelling)
+POISONING_CHECKS = ("label_distribution_shift", "risk_conditional_label_rate")
+#: floors on the row-level scoring of the poisoned batch.  The detector flags
+#: rows the trusted model finds high-risk yet labelled 'good', so rows that are
+#: poisoned but look low-risk stay unflagged; the floors say "far better than
+#: chance" (chance precision = the poisoned share of the batch, 15 %).
+MIN_PRECISION = 0.30
+MIN_RECALL = 0.30
+LINEAGE = "source_lineage"
 
 
 @dataclass
@@ -28,164 +54,201 @@ class DataStory:
     accepted_ref: str = ""
     poisoned_ref: str = ""
 
+    def split(self) -> None:
+        """70 % trusted history, 30 % holdout for the later batches (fixed seed)."""
+        full = credit_data().drop_nulls().with_row_index("application_id")
+        shuffled = full.sample(fraction=1.0, shuffle=True, seed=7)
+        n_trusted = int(shuffled.height * 0.7)
+        self.trusted = shuffled.head(n_trusted)
+        self.holdout = shuffled.tail(shuffled.height - n_trusted)
+
+    def actor(self) -> Actor:
+        if self.steward is None:
+            raise DemoFailed("no data steward: the source registration step did not run")
+        return self.steward
+
 
 def credit_data() -> pl.DataFrame:
     with resources.files("bastion.demo").joinpath("data/credit_data.csv").open("rb") as fh:
         return pl.read_csv(fh, null_values=["NA", ""])
 
 
-def _write(frame: pl.DataFrame, path: Path) -> str:
+def write_batch(frame: pl.DataFrame, path: Path) -> str:
+    """Write ``frame`` as CSV; return the SHA-256 the source declares for it."""
     frame.write_csv(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
+def poison(batch: pl.DataFrame, n: int = N_POISONED) -> tuple[pl.DataFrame, set[int]]:
+    """Relabel ``n`` high-risk applicants (labelled bad) as good; return the row indices."""
+    bad_ids = batch.filter(pl.col("Status") == "bad")["application_id"].head(n)
+    hit = pl.col("application_id").is_in(bad_ids.implode())
+    poisoned = batch.with_columns(
+        pl.when(hit).then(pl.lit("good")).otherwise(pl.col("Status")).alias("Status")
+    )
+    rows = set(poisoned.with_row_index("i").filter(hit)["i"].to_list())
+    return poisoned, rows
+
+
+def _ingest(
+    st: DemoState, story: DataStory, frame: pl.DataFrame, name: str, source: str = SOURCE
+) -> IngestResult:
+    path = st.work / name
+    digest = write_batch(frame, path)
+    req = IngestRequest(PROJECT, DATASET, path, source, digest)
+    return st.ws.datasets.ingest(story.actor(), req)
+
+
+def _check(report: AuditReport, name: str) -> CheckResult:
+    found = [c for c in report.checks if c.name == name]
+    expect(len(found) == 1, f"the report has no check {name!r}:\n{report.render_text()}")
+    return found[0]
+
+
+def _fired(report: AuditReport) -> set[str]:
+    return {c.name for c in report.blocking_failures}
+
+
+def register_source(st: DemoState, story: DataStory) -> list[str]:
     ws, admin = st.ws, st.admin
-    full = credit_data().drop_nulls().with_row_index("application_id")
-    shuffled = full.sample(fraction=1.0, shuffle=True, seed=7)
-    n_trusted = int(shuffled.height * 0.7)
-    story.trusted = shuffled.head(n_trusted)
-    story.holdout = shuffled.tail(shuffled.height - n_trusted)
-
-    def setup() -> list[str]:
-        ws.access.create_principal(admin, "dana", PrincipalKind.USER)
-        ws.access.bind(admin, "dana", "data-steward", PROJECT)
-        story.steward = ws.access.authenticate(ws.access.create_token(admin, "dana").secret)
-        ws.datasets.register_source(
-            story.steward,
-            PROJECT,
-            SOURCE,
-            datasets=(DATASET,),
-            description="monthly extract from the credit bureau",
-        )
-        return ["data steward dana registered trusted source credit-bureau for credit-applications"]
-
-    def trusted_history() -> list[str]:
-        assert story.steward is not None
-        path = st.work / "history.csv"
-        digest = _write(story.trusted, path)
-        res = ws.datasets.ingest(
-            story.steward,
-            IngestRequest(
-                PROJECT,
-                DATASET,
-                path,
-                SOURCE,
-                digest,
-                label="Status",
-                sensitive=("Age",),
-                positive_label="good",
-            ),
-        )
-        expect(res.accepted, "the trusted history was not accepted:\n" + res.report.render_text())
-        return [
-            f"{res.version.ref}: {res.version.rows} rows accepted; contract inferred, "
-            "trusted reference pinned"
-        ]
-
-    def clean_batch() -> list[str]:
-        assert story.steward is not None
-        path = st.work / "batch-clean.csv"
-        digest = _write(story.holdout.head(400), path)
-        res = ws.datasets.ingest(
-            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
-        )
-        expect(res.accepted, "a clean batch was quarantined:\n" + res.report.render_text())
-        story.accepted_ref = res.version.ref
-        return [
-            f"{res.version.ref}: {res.version.rows} rows, {len(res.report.checks)} checks, accepted"
-        ]
-
-    def poisoned_batch() -> list[str]:
-        assert story.steward is not None
-        batch = story.holdout.slice(400, 400)
-        # The attack: high-risk applicants (labelled bad) relabelled as good, so
-        # a model trained on this data approves them.
-        bad_ids = batch.filter(pl.col("Status") == "bad")["application_id"].head(60)
-        poisoned = batch.with_columns(
-            pl.when(pl.col("application_id").is_in(bad_ids.implode()))
-            .then(pl.lit("good"))
-            .otherwise(pl.col("Status"))
-            .alias("Status")
-        )
-        path = st.work / "batch-poisoned.csv"
-        digest = _write(poisoned, path)
-        res = ws.datasets.ingest(
-            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
-        )
-        expect(not res.accepted, "the poisoned batch was ACCEPTED — the $12M failure mode")
-        story.poisoned_ref = res.version.ref
-        truth = set(
-            poisoned.with_row_index("i")
-            .filter(pl.col("application_id").is_in(bad_ids.implode()))["i"]
-            .to_list()
-        )
-        failing = [c for c in res.report.blocking_failures]
-        flagged = set()
-        for c in failing:
-            if c.category == "poisoning":
-                flagged |= set(c.flagged_rows)
-        hit = len(truth & flagged)
-        return [
-            f"{res.version.ref}: QUARANTINED by {', '.join(c.name for c in failing)}",
-            f"{len(bad_ids)} high-risk applicants relabelled 'good'; poisoning checks flag "
-            f"{len(flagged)} rows, {hit} of them relabelled "
-            f"(recall {hit / max(1, len(truth)):.0%})",
-        ]
-
-    def unregistered_source() -> list[str]:
-        assert story.steward is not None
-        path = st.work / "batch-unknown.csv"
-        digest = _write(story.holdout.slice(800, 200), path)
-        res = ws.datasets.ingest(
-            story.steward, IngestRequest(PROJECT, DATASET, path, "usb-stick", digest)
-        )
-        expect(not res.accepted, "a batch from an unregistered source was accepted")
-        lineage = next(c for c in res.report.checks if c.name == "source_lineage")
-        return [f"{res.version.ref}: quarantined — {lineage.summary}"]
-
-    def tampered_checksum() -> list[str]:
-        assert story.steward is not None
-        path = st.work / "batch-altered.csv"
-        digest = _write(story.holdout.slice(1000, 200), path)
-        # Someone in transit flips three labels after the source declared its checksum.
-        path.write_bytes(path.read_bytes().replace(b"bad,", b"good,", 3))
-        res = ws.datasets.ingest(
-            story.steward, IngestRequest(PROJECT, DATASET, path, SOURCE, digest)
-        )
-        expect(not res.accepted, "bytes that do not match the declared checksum were accepted")
-        return [
-            f"{res.version.ref}: quarantined — bytes altered after the source signed off "
-            "(SHA-256 mismatch)"
-        ]
-
-    def never_for_training() -> list[str]:
-        try:
-            ws.datasets.read_frame(admin, PROJECT, story.poisoned_ref, purpose="training")
-        except DatasetNotUsable as e:
-            return [f"training on {story.poisoned_ref} refused: {e.message}"]
-        raise DemoFailed("a quarantined batch was handed out for training")
-
-    def lineage_and_access() -> list[str]:
-        result = ws.lineage.verify(
-            Node(NodeKind.DATASET_VERSION, f"{PROJECT}/{story.accepted_ref}")
-        )
-        expect(result.ok, f"lineage verification failed: {result.to_dict()}")
-        report = ws.access_reports.access_report(admin, PROJECT, DATASET)
-        return [
-            f"lineage of {story.accepted_ref} re-hashed: {len(result.checked)} artifacts intact",
-            f"access report: {len(report.principals)} principals, "
-            f"{len(report.flags)} flags ({', '.join(sorted({f.kind for f in report.flags}))})",
-        ]
-
-    r.step("data", "steward registers a trusted source", setup)
-    r.step("data", "trusted history ingested, reference pinned", trusted_history)
-    r.step("data", "clean batch accepted", clean_batch)
-    r.step("data", "POISONED batch quarantined at ingestion", poisoned_batch)
-    r.step("data", "batch from an unregistered source quarantined", unregistered_source)
-    r.step("data", "batch altered after checksum quarantined", tampered_checksum)
-    r.step("data", "quarantined data never reaches training", never_for_training)
-    r.step("data", "lineage verified, access audited", lineage_and_access)
+    ws.access.create_principal(admin, "dana", PrincipalKind.USER)
+    ws.access.bind(admin, "dana", "data-steward", PROJECT)
+    story.steward = ws.access.authenticate(ws.access.create_token(admin, "dana").secret)
+    ws.datasets.register_source(
+        story.steward, PROJECT, SOURCE, datasets=(DATASET,),
+        description="monthly extract from the credit bureau",
+    )
+    return ["data steward dana registered trusted source credit-bureau for credit-applications"]
 
 
-__all__ = ["DataStory", "credit_data", "run_data"]
+def trusted_history(st: DemoState, story: DataStory) -> list[str]:
+    path = st.work / "history.csv"
+    digest = write_batch(story.trusted, path)
+    req = IngestRequest(
+        PROJECT, DATASET, path, SOURCE, digest,
+        label="Status", sensitive=("Age",), positive_label="good",
+    )
+    res = st.ws.datasets.ingest(story.actor(), req)
+    expect(res.accepted, "the trusted history was not accepted:\n" + res.report.render_text())
+    return [
+        f"{res.version.ref}: {res.version.rows} rows accepted; contract inferred, "
+        "trusted reference pinned"
+    ]
+
+
+def clean_batch(st: DemoState, story: DataStory) -> list[str]:
+    res = _ingest(st, story, story.holdout.head(400), "batch-clean.csv")
+    expect(res.accepted, "a clean batch was quarantined:\n" + res.report.render_text())
+    story.accepted_ref = res.version.ref
+    n_checks = len(res.report.checks)
+    return [f"{res.version.ref}: {res.version.rows} rows, {n_checks} checks, accepted"]
+
+
+def precision_recall(flagged: set[int], truth: set[int]) -> tuple[float, float]:
+    hit = len(flagged & truth)
+    return hit / max(1, len(flagged)), hit / max(1, len(truth))
+
+
+def poisoned_batch(st: DemoState, story: DataStory) -> list[str]:
+    poisoned, truth = poison(story.holdout.slice(400, 400))
+    res = _ingest(st, story, poisoned, "batch-poisoned.csv")
+    expect(not res.accepted, "the poisoned batch was ACCEPTED — the $12M failure mode")
+    story.poisoned_ref = res.version.ref
+    fired = _fired(res.report)
+    missing = [n for n in POISONING_CHECKS if n not in fired]
+    expect(not missing, f"quarantined, but not by {missing} (fired: {sorted(fired)})")
+    expect(_check(res.report, LINEAGE).passed, "quarantined by source lineage, not by poisoning")
+    flagged: set[int] = set()
+    for c in res.report.blocking_failures:
+        if c.category == "poisoning" and c.name != LINEAGE:
+            flagged |= set(c.flagged_rows)
+    precision, recall = precision_recall(flagged, truth)
+    score = f"precision {precision:.2f}, recall {recall:.2f}"
+    expect(precision >= MIN_PRECISION, f"{score}: precision below the floor {MIN_PRECISION}")
+    expect(recall >= MIN_RECALL, f"{score}: recall below the floor {MIN_RECALL}")
+    return [
+        f"{res.version.ref}: QUARANTINED by {', '.join(sorted(fired))}",
+        f"{len(truth)} of {res.version.rows} rows poisoned (high-risk relabelled 'good'); "
+        f"poisoning checks flag {len(flagged)} rows, {len(flagged & truth)} of them poisoned: "
+        f"{score} (floors {MIN_PRECISION} / {MIN_RECALL}; chance precision "
+        f"{len(truth) / max(1, res.version.rows):.2f})",
+    ]
+
+
+def unregistered_source(st: DemoState, story: DataStory) -> list[str]:
+    res = _ingest(
+        st, story, story.holdout.slice(800, 400), "batch-unknown.csv", source="usb-stick"
+    )
+    expect(not res.accepted, "a batch from an unregistered source was accepted")
+    fired = _fired(res.report)
+    expect(fired == {LINEAGE}, f"expected only {LINEAGE} to fire, fired: {sorted(fired)}")
+    lineage = _check(res.report, LINEAGE)
+    expect(lineage.metrics.get("source_registered") == 0, f"{LINEAGE}: {lineage.summary}")
+    expect(lineage.metrics.get("digest_matches") == 1, f"{LINEAGE}: {lineage.summary}")
+    return [f"{res.version.ref}: QUARANTINED by {LINEAGE} — {lineage.summary}"]
+
+
+def tampered_checksum(st: DemoState, story: DataStory) -> list[str]:
+    path = st.work / "batch-altered.csv"
+    declared = write_batch(story.holdout.slice(800, 400), path)
+    # Someone in transit flips three labels after the source declared its checksum.
+    altered = path.read_bytes().replace(b"bad,", b"good,", 3)
+    expect(hashlib.sha256(altered).hexdigest() != declared, "the alteration changed no byte")
+    path.write_bytes(altered)
+    req = IngestRequest(PROJECT, DATASET, path, SOURCE, declared)
+    res = st.ws.datasets.ingest(story.actor(), req)
+    expect(not res.accepted, "bytes that do not match the declared checksum were accepted")
+    fired = _fired(res.report)
+    expect(fired == {LINEAGE}, f"expected only {LINEAGE} to fire, fired: {sorted(fired)}")
+    lineage = _check(res.report, LINEAGE)
+    expect(lineage.metrics.get("source_registered") == 1, f"{LINEAGE}: {lineage.summary}")
+    expect(lineage.metrics.get("digest_matches") == 0, f"{LINEAGE}: {lineage.summary}")
+    actual = str(lineage.metrics.get("actual_sha256"))
+    expect(actual == hashlib.sha256(altered).hexdigest(), f"{LINEAGE} hashed other bytes")
+    return [
+        f"{res.version.ref}: QUARANTINED by {LINEAGE} — {lineage.summary}",
+        f"declared sha256:{declared[:16]}…, {LINEAGE} measured sha256:{actual[:16]}…",
+    ]
+
+
+def never_for_training(st: DemoState, story: DataStory) -> list[str]:
+    try:
+        st.ws.datasets.read_frame(st.admin, PROJECT, story.poisoned_ref, purpose="training")
+    except DatasetNotUsable as e:
+        return [f"training on {story.poisoned_ref} refused: {e.message}"]
+    raise DemoFailed("a quarantined batch was handed out for training")
+
+
+def lineage_and_access(st: DemoState, story: DataStory) -> list[str]:
+    result = st.ws.lineage.verify(Node(NodeKind.DATASET_VERSION, f"{PROJECT}/{story.accepted_ref}"))
+    expect(result.ok, f"lineage verification failed: {result.to_dict()}")
+    report = st.ws.access_reports.access_report(st.admin, PROJECT, DATASET)
+    flags = ", ".join(sorted({f.kind for f in report.flags})) or "none"
+    return [
+        f"lineage of {story.accepted_ref} verified: {len(result.checked)} artifacts intact",
+        f"access report: {len(report.principals)} principals, {len(report.flags)} flags ({flags})",
+    ]
+
+
+DATA: tuple[tuple[str, Callable[[DemoState, DataStory], list[str]]], ...] = (
+    ("steward registers a trusted source", register_source),
+    ("trusted history ingested, reference pinned", trusted_history),
+    ("clean batch accepted", clean_batch),
+    ("POISONED batch quarantined by the poisoning checks", poisoned_batch),
+    ("batch from an unregistered source quarantined by source lineage", unregistered_source),
+    ("batch altered after its checksum quarantined by source lineage", tampered_checksum),
+    ("quarantined data never reaches training", never_for_training),
+    ("lineage verified, access audited", lineage_and_access),
+)
+
+
+def run_data(r: Runner, st: DemoState, story: DataStory) -> None:
+    story.split()
+    for name, control in DATA:
+        r.step("data", name, partial(control, st, story))
+
+
+__all__ = [
+    "DATA", "DATASET", "PROJECT", "SOURCE", "DataStory", "credit_data", "poison",
+    "precision_recall", "run_data", "write_batch",
+]

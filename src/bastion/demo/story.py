@@ -1,4 +1,11 @@
-"""The whole demo: a fresh workspace, then every layer's steps in order."""
+"""The whole demo: a fresh workspace, then every layer's steps in order.
+
+Example::
+
+    runner = run_demo(None, print)                       # SQLite in a temp folder
+    runner = run_demo(home, print, "postgresql://…/db")  # metadata in PostgreSQL
+    assert runner.ok
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bastion.core.crypto.keyring import MasterKeySource
+from bastion.demo.data_steps import DataStory, run_data
 from bastion.demo.foundation import DemoState, run_foundation
+from bastion.demo.model_steps import run_models
 from bastion.demo.runner import Runner, StepResult
 from bastion.workspace import Bastion
 
 
-def run_demo(home: Path | None, on_step: Callable[[StepResult], None]) -> Runner:
+def run_demo(
+    home: Path | None,
+    on_step: Callable[[StepResult], None],
+    database_url: str | None = None,
+) -> Runner:
     """Run every step in a fresh workspace (``home`` or a temp folder)."""
     runner = Runner(on_step)
     work = Path(tempfile.mkdtemp(prefix="bastion-demo-"))
@@ -25,10 +38,10 @@ def run_demo(home: Path | None, on_step: Callable[[StepResult], None]) -> Runner
     holder: list[DemoState] = []
 
     def init() -> list[str]:
-        ws, token = Bastion.init(home, master)
-        admin = ws.access.authenticate(token.secret)
-        holder.append(DemoState(ws, admin, work))
-        return [f"workspace {home}", "SQLite (WAL) metadata, encrypted blob store, keyring, admin"]
+        ws, token = Bastion.init(home, master, database_url=database_url)
+        holder.append(DemoState(ws, ws.access.authenticate(token.secret), work))
+        backend = "SQLite (WAL)" if database_url is None else "PostgreSQL"
+        return [f"workspace {home}", f"{backend} metadata, encrypted blob store, keyring, admin"]
 
     runner.step("foundation", "initialize a fresh workspace", init)
     if not holder:
@@ -36,8 +49,9 @@ def run_demo(home: Path | None, on_step: Callable[[StepResult], None]) -> Runner
     state = holder[0]
     try:
         run_foundation(runner, state)
-        for layer in _layers():
-            layer(runner, state)
+        data = DataStory()
+        run_data(runner, state, data)
+        run_models(runner, state, data)
         runner.step("foundation", "audit log verifies at the end", lambda: _final_verify(state))
     finally:
         state.ws.close()
@@ -47,25 +61,6 @@ def run_demo(home: Path | None, on_step: Callable[[StepResult], None]) -> Runner
 def _final_verify(state: DemoState) -> list[str]:
     report = state.ws.audit.require_intact()
     return [f"{report.entries} entries, root {report.root_hash[:16]}…, every decision recorded"]
-
-
-def _run_models(r: Runner, st: DemoState, story: object) -> None:
-    from bastion.demo.data_steps import DataStory
-    from bastion.demo.model_steps import run_models
-
-    # Model steps need the data steps' accepted data; skip them if those failed.
-    if r.ok and isinstance(story, DataStory):
-        run_models(r, st, story)
-
-
-def _layers() -> list[Callable[[Runner, DemoState], None]]:
-    """Steps of the later layers, in story order."""
-    from bastion.demo.data_steps import DataStory, run_data
-    story = DataStory()
-    return [
-        lambda r, st: run_data(r, st, story),
-        lambda r, st: _run_models(r, st, story),
-    ]
 
 
 __all__ = ["run_demo"]
