@@ -2,7 +2,8 @@
 
 A request body is never buffered whole: it streams into a 0600 file inside the
 server process's 0700 scratch folder under ``<workspace>/tmp`` (never the shared /tmp),
-removed on every exit path; a crash leaves it to the sweep of the next ``Bastion.open``. The gate (``_gate.py``) has already bounded its size and authorized the caller.
+removed on every exit path; a crash leaves it to the sweep of the next ``Bastion.open``.
+The gate (``_gate.py``) has already bounded its size and authorized the caller.
 
 A model archive is unpacked off the event loop, member by member from the headers: the
 declared sizes are summed as the headers are read and the archive is refused at the first
