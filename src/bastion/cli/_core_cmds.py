@@ -127,9 +127,17 @@ def tokens_list(ctx: typer.Context, principal: str) -> None:
         rows = s.ws.access.tokens(s.actor, principal)
     table(
         "Tokens",
-        ["id", "description", "created", "expires", "revoked", "last used"],
+        ["id", "issued by token", "description", "created", "expires", "revoked", "last used"],
         [
-            (t.id, t.description, t.created_at, t.expires_at, t.revoked_at, t.last_used_at)
+            (
+                t.id,
+                t.parent_id or "-",
+                t.description,
+                t.created_at,
+                t.expires_at,
+                t.revoked_at,
+                t.last_used_at,
+            )
             for t in rows
         ],
     )
@@ -139,7 +147,7 @@ def tokens_list(ctx: typer.Context, principal: str) -> None:
 def tokens_revoke(ctx: typer.Context, token_id: str) -> None:
     with session(_home(ctx)) as s:
         t = s.ws.access.revoke_token(s.actor, token_id)
-    console.print(f"revoked token {t.id} at {t.revoked_at}")
+    console.print(f"revoked token {t.id} at {t.revoked_at}, and every token issued under it")
 
 
 @roles.command("bind")

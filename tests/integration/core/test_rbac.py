@@ -132,11 +132,17 @@ def test_revoked_token_refused(workspace: WS) -> None:
     access.revoke_token(workspace.admin, second.record.id)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         access.authenticate(second.secret)
-    # Self-service: bob may revoke his own token but not the admin's.
+    # Self-service: bob may revoke his own token but not the admin's, and to him
+    # the admin's token reads exactly like one that does not exist.
     own = access.create_token(bob, "bob")
     access.revoke_token(bob, own.record.id)
-    with pytest.raises(AccessDenied):
+    with pytest.raises(NotFound) as theirs:
         access.revoke_token(bob, workspace.admin.token_id or "")
+    with pytest.raises(NotFound) as missing:
+        access.revoke_token(bob, "0123456789abcdef")
+    assert str(theirs.value).replace(workspace.admin.token_id or "", "X") == str(
+        missing.value
+    ).replace("0123456789abcdef", "X")
     with pytest.raises(NotFound):
         access.revoke_token(workspace.admin, "0123456789abcdef")
 

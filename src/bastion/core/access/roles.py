@@ -40,6 +40,7 @@ ACTIONS: Mapping[str, str] = {
     "principal.read": "list principals",
     "principal.disable": "disable a principal",
     "token.create": "issue an API token for a principal",
+    "token.create_unexpiring": "issue an API token that never expires",
     "token.read": "list a principal's tokens",
     "token.revoke": "revoke a token",
     "role.bind": "grant a role in a project",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ from bastion.core.errors import AccessDenied, AuthenticationFailed, Conflict, In
 
 TOKEN_PREFIX = "bst"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY = dt.timedelta(seconds=60)
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def _now() -> dt.datetime:
@@ -188,7 +190,9 @@ class AccessService:
         self._repo.add_binding(
             RoleBinding(principal.id, name, Role.ADMIN.value, GLOBAL, _iso(_now()), "bootstrap")
         )
-        issued = self._issue(principal, "initial admin token", dt.timedelta(days=365))
+        issued = self._issue(
+            principal, "initial admin token", _iso(_now() + dt.timedelta(days=365))
+        )
         self._audit.append(
             AuditRecord(
                 name,
@@ -243,46 +247,82 @@ class AccessService:
         description: str = "",
         expires_in: dt.timedelta | None = dt.timedelta(days=90),
     ) -> IssuedToken:
-        target = self._principal(principal_name)
+        """Issue a token; its lineage (the token ``actor`` used) is recorded.
+
+        A token issued for oneself expires no later than the token that issued
+        it, so a leaked short-lived token cannot mint a long-lived one; a token
+        that never expires needs ``token.create_unexpiring`` (admins only).
+        Revoking a token revokes every token issued under it.
+        """
         self.authorize(actor, "token.create", f"system/principals/{principal_name}")
         if expires_in is not None and expires_in <= dt.timedelta(0):
             raise InputError("token lifetime must be positive")
-        return self._issue(target, description, expires_in)
+        if expires_in is None:
+            self.authorize(actor, "token.create_unexpiring", f"system/principals/{principal_name}")
+        target = self._principal(principal_name)
+        parent = self._repo.token(actor.token_id) if actor.token_id else None
+        expires = _now() + expires_in if expires_in else None
+        if parent is not None and parent.expires_at is not None and target.id == actor.principal_id:
+            ceiling = dt.datetime.fromisoformat(parent.expires_at)
+            expires = min(expires, ceiling) if expires else ceiling
+        return self._issue(
+            target, description, _iso(expires) if expires else None, parent.id if parent else None
+        )
 
     def _issue(
-        self, principal: Principal, description: str, expires_in: dt.timedelta | None
+        self,
+        principal: Principal,
+        description: str,
+        expires_at: str | None,
+        parent: TokenId | None = None,
     ) -> IssuedToken:
         tid = TokenId(secrets.token_hex(8))
         secret = secrets.token_urlsafe(32).replace("_", "-")
         salt = secrets.token_bytes(16)
-        now = _now()
         record = TokenRecord(
             tid,
             principal.id,
             salt,
             _hash(salt, secret),
             description[:200],
-            _iso(now),
-            _iso(now + expires_in) if expires_in else None,
+            _iso(_now()),
+            expires_at,
             None,
             None,
+            parent,
         )
-        self._repo.add_token(record)
+        if not self._repo.add_token(record):
+            raise AuthenticationFailed("the API token that issues this one has been revoked")
         return IssuedToken(record, f"{TOKEN_PREFIX}_{tid}_{secret}")
 
     def tokens(self, actor: Actor, principal_name: str) -> list[TokenRecord]:
-        target = self._principal(principal_name)
         self.authorize(actor, "token.read", f"system/principals/{principal_name}")
-        return self._repo.tokens_of(target.id)
+        return self._repo.tokens_of(self._principal(principal_name).id)
 
     def revoke_token(self, actor: Actor, token_id: str) -> TokenRecord:
-        record = self._repo.token(TokenId(token_id))
+        """Revoke a token and, with it, every token issued under it (each audited)."""
+        record = self._repo.token(TokenId(token_id)) if _TOKEN_ID.fullmatch(token_id) else None
+        owner = self._repo.principal_by_id(record.principal_id) if record else None
+        # Authorize on the owner before revealing anything: someone else's token
+        # and a token that does not exist both read "no token" to a non-owner.
+        try:
+            self.authorize(
+                actor, "token.revoke", f"system/principals/{owner.name if owner else '?'}"
+            )
+        except AccessDenied as e:
+            raise NotFound(f"no token {token_id!r}") from e
         if record is None:
             raise NotFound(f"no token {token_id!r}")
-        owner = self._repo.principal_by_id(record.principal_id)
-        owner_name = owner.name if owner else "?"
-        self.authorize(actor, "token.revoke", f"system/principals/{owner_name}")
-        self._repo.revoke_token(record.id, _iso(_now()))
+        revoked_ids = self._repo.revoke_token(record.id, _iso(_now()))
+        for tid in revoked_ids:
+            if tid != record.id:
+                self.record(
+                    actor,
+                    "token.revoked",
+                    f"system/tokens/{tid}",
+                    Outcome.OK,
+                    {"reason": "the token that issued it was revoked", "parent": record.id},
+                )
         revoked = self._repo.token(record.id)
         assert revoked is not None
         return revoked

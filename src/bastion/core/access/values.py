@@ -62,10 +62,13 @@ class TokenRecord:
     expires_at: str | None
     revoked_at: str | None
     last_used_at: str | None
+    #: the token that issued this one (None: bootstrap or issued before lineage)
+    parent_id: TokenId | None = None
 
     def to_dict(self) -> dict[str, JSON]:
         return {
             "id": self.id,
+            "parent_id": self.parent_id,
             "principal_id": self.principal_id,
             "description": self.description,
             "created_at": self.created_at,

@@ -43,6 +43,7 @@ def _token(r: _ROW) -> TokenRecord:
         m["expires_at"],
         m["revoked_at"],
         m["last_used_at"],
+        TokenId(m["parent_id"]) if m["parent_id"] else None,
     )
 
 
@@ -84,8 +85,18 @@ class SqlAccessRepository:
             c.execute(principals.update().where(principals.c.id == pid).values(disabled=disabled))
 
     # tokens
-    def add_token(self, t: TokenRecord) -> None:
+    def add_token(self, t: TokenRecord) -> bool:
         with transaction(self._e, "issuing a token") as c:
+            if t.parent_id is not None:
+                # Lock the parent row: a concurrent revocation either commits first
+                # (we see it and refuse) or waits for us (and then revokes the child).
+                parent = c.execute(
+                    sa.select(tokens.c.revoked_at)
+                    .where(tokens.c.id == t.parent_id)
+                    .with_for_update()
+                ).first()
+                if parent is None or parent[0] is not None:
+                    return False
             c.execute(
                 tokens.insert().values(
                     id=t.id,
@@ -95,8 +106,10 @@ class SqlAccessRepository:
                     description=t.description,
                     created_at=t.created_at,
                     expires_at=t.expires_at,
+                    parent_id=t.parent_id,
                 )
             )
+        return True
 
     def token(self, tid: TokenId) -> TokenRecord | None:
         with reading(self._e, "reading a token") as c:
@@ -110,13 +123,26 @@ class SqlAccessRepository:
             ).all()
         return [_token(r) for r in rows]
 
-    def revoke_token(self, tid: TokenId, at: str) -> None:
+    def revoke_token(self, tid: TokenId, at: str) -> list[TokenId]:
+        # The token and every token issued under it, in one transaction: a child
+        # never outlives the revocation of its parent. Returns the ids revoked now.
+        revoked: list[TokenId] = []
         with transaction(self._e, "revoking a token") as c:
-            c.execute(
-                tokens.update()
-                .where(tokens.c.id == tid, tokens.c.revoked_at.is_(None))
-                .values(revoked_at=at)
-            )
+            frontier, seen = [tid], {tid}
+            while frontier:
+                done = c.execute(
+                    tokens.update()
+                    .where(tokens.c.id.in_(frontier), tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=at)
+                    .returning(tokens.c.id)
+                ).all()
+                revoked += [TokenId(r[0]) for r in done]
+                children = c.execute(
+                    sa.select(tokens.c.id).where(tokens.c.parent_id.in_(frontier))
+                ).all()
+                frontier = [TokenId(r[0]) for r in children if r[0] not in seen]
+                seen.update(frontier)
+        return revoked
 
     def touch_token(self, tid: TokenId, at: str) -> None:
         with transaction(self._e, "recording token use") as c:

@@ -29,6 +29,7 @@ tokens = sa.Table(
     sa.Column("expires_at", sa.String(40), nullable=True),
     sa.Column("revoked_at", sa.String(40), nullable=True),
     sa.Column("last_used_at", sa.String(40), nullable=True),
+    sa.Column("parent_id", sa.String(32), nullable=True, index=True),
 )
 
 projects = sa.Table(
