@@ -40,6 +40,7 @@ sys.path.insert(0, os.environ.get("BASTION_BENCH_SRC", str(ROOT / "src")))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from blobstore import machine, write_section  # noqa: E402
+from collect import results_block  # noqa: E402
 
 from bastion.core.audit.entries import AuditRecord, Outcome  # noqa: E402
 from bastion.core.audit.log import AuditLog  # noqa: E402
@@ -142,6 +143,21 @@ def build(log: AuditLog, entries: int) -> float:
     return time.perf_counter() - t0
 
 
+def summary_results(
+    rows: list[tuple[str, dict[str, float]]], size: int, verify_secs: float
+) -> dict[str, float | int | str]:
+    """The figures bench/collect.py reads for the summary."""
+    many = [r["rate"] for name, r in rows if "append_many" in name]
+    threads = [r["rate"] for name, r in rows if "threads, append()" in name]
+    return {
+        "audit.append_many_min_per_s": f"{min(many):,.0f}",
+        "audit.append_many_max_per_s": f"{max(many):,.0f}",
+        "audit.append_threads_max_per_s": f"{max(threads):,.0f}",
+        "audit.verify_entries": f"{size:,}",
+        "audit.verify_s": f"{verify_secs:.1f}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -219,7 +235,8 @@ def main() -> None:
         body = (
             "## Audit log\n\n" + started + "\nEvery append is durable when it returns "
             "(SQLite WAL, synchronous=FULL); concurrent appenders share commits (group "
-            "commit).\n\n" + table + "\n\n" + verify_line + f"\n\nCommand: `{cmd}`"
+            "commit).\n\n" + table + "\n\n" + verify_line + "\n\n"
+            + results_block(summary_results(rows, size, verify_secs)) + f"\n\nCommand: `{cmd}`"
         )
         write_section("audit", body)
 

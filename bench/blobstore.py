@@ -41,6 +41,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from collect import results_block
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bench" / "foundation.md"
 MIB = 1024 * 1024
@@ -217,6 +219,24 @@ def report(size_mib: int, rounds: int, results: dict[str, list[dict[str, float]]
     return "\n".join(lines)
 
 
+def summary_results(
+    size_mib: int, results: dict[str, list[dict[str, float]]]
+) -> dict[str, float | int | str]:
+    """The figures bench/collect.py reads for the summary (medians, as in the table)."""
+
+    def rate(op: str) -> str:
+        return f"{size_mib / statistics.median(r['seconds'] for r in results[op]):,.0f}"
+
+    rss = max(r["peak_rss_mib"] for op in ("put", "export", "bastion_read") for r in results[op])
+    return {
+        "blob.put_mib_s": rate("put"),
+        "blob.durable_copy_mib_s": rate("copy_fsync"),
+        "blob.read_mib_s": rate("bastion_read"),
+        "blob.export_mib_s": rate("export"),
+        "blob.peak_rss_mib": f"{rss:.0f}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -259,7 +279,8 @@ def main() -> None:
         if not args.no_doc:
             body = "## Encrypted blob store\n\n" + started + "\n" + table
             cmd = f"python bench/blobstore.py --size-mib {args.size_mib} --rounds {args.rounds}"
-            write_section("blobstore", body + f"\n\nCommand: `{cmd}`")
+            block = results_block(summary_results(args.size_mib, results))
+            write_section("blobstore", body + f"\n\n{block}\n\nCommand: `{cmd}`")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

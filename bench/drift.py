@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from collect import results_block
 
 from bastion.model_security.monitoring import DriftReference, DriftReport, detect_drift
 
@@ -279,6 +280,10 @@ def main() -> None:
             print(f"flagged by both: {sorted(ours & ev_flags)}; only bastion: "
                   f"{sorted(ours - ev_flags)}; only evidently: {sorted(ev_flags - ours)}")
     text = fragment(args, t, len(blob), report, ev)
+    results: dict[str, float | int | str] = {"drift.max_s": f"{t['detect']:.2f}"}
+    if ev is not None:
+        results["drift.min_ratio_vs_evidently"] = f"{ev.run_s / t['detect']:.1f}"
+    text = text.rstrip() + "\n\n" + results_block(results) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from collect import results_block
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "bench" / "ingest_full.md"
@@ -434,6 +435,26 @@ def where_the_time_goes(runs: list[Run]) -> list[str]:
     return lines
 
 
+def summary_results(runs: list[Run]) -> dict[str, float | int | str]:
+    """Figures of the largest finished full-audit run, for bench/collect.py's summary."""
+    done = [r for r in runs if r.labelled and r.ingest is not None]
+    if not done:
+        return {}
+    run = max(done, key=lambda r: r.rows)
+    ing: dict[str, object] = run.ingest  # type: ignore[assignment]
+    stages: dict[str, float] = ing["stages"]  # type: ignore[assignment]
+    out: dict[str, float | int | str] = {
+        "ingest.rows": f"{run.rows:,}",
+        "ingest.seconds": f"{float(ing['seconds']):.2f}",  # type: ignore[arg-type]
+        "ingest.peak_rss_gib": f"{float(ing['peak_rss_gib']):.2f}",  # type: ignore[arg-type]
+        "ingest.accepted": int(ing["status"] == "accepted"),
+    }
+    if isinstance(run.pandera, dict):
+        quality = stages.get("auditing", 0.0) + stages.get("quality", 0.0)
+        out["ingest.quality_vs_pandera"] = f"{quality / max(run.pandera['validate'], 1e-9):.2f}"
+    return out
+
+
 def render(runs: list[Run], fmt: str) -> str:
     lines = [
         "# Full ingestion benchmark (`DatasetService.ingest`, end to end)",
@@ -453,6 +474,7 @@ def render(runs: list[Run], fmt: str) -> str:
     for run in runs:
         lines += render_run(run, fmt)
     lines += where_the_time_goes(runs)
+    lines += [results_block(summary_results(runs)), ""]
     lines += [
         "Reproduce: `.venv/bin/python bench/ingest_full.py --pandera-python "
         "/work/bench-venvs/pandera/bin/python` (`--profile` adds a cProfile of each measured "

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from collect import results_block
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "assets" / "malicious"
 DOC = ROOT / "docs" / "bench" / "scanning.md"
@@ -197,6 +199,17 @@ def main() -> None:
     ):
         counts = [sum(1 for _, m, res in rows if pred(res[t], m)) for t in tools]
         lines.append(f"| {label} | " + " | ".join(map(str, counts)) + " |")
+    def count(tool: str, malicious: bool, outcomes: tuple[str, ...]) -> int:
+        return sum(1 for _, m, res in rows if m is malicious and res[tool] in outcomes)
+
+    lines += ["", results_block({
+        "scan.malicious": n_mal,
+        "scan.malicious_detected": count("bastion", True, ("flagged",)),
+        "scan.benign": n_ben,
+        "scan.benign_refused": count("bastion", False, ("flagged", "error")),
+        "scan.picklescan_detected": count("picklescan", True, ("flagged",)),
+        "scan.modelscan_detected": count("modelscan", True, ("flagged",)),
+    })]
     body = "\n".join(lines)
     print(body)
     write_section("compare", body)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collect import results_block
 from scan_compare import machine, write_section
 
 MB = 1024 * 1024
@@ -185,6 +186,11 @@ def main() -> None:
               "exact stack/memo emulation in pure Python, and its memory grows with the memo "
               "like pickle.load's own would (every memoized value is kept, as the format "
               "requires); array and tensor bytes are never held."]
+    ratio = {name: tm / tb for name, _, tb, *_, tm, _rss, _v in rows}
+    lines += ["", results_block({
+        "scan.torch_speed_ratio": f"{ratio['checkpoint.pt']:.1f}",
+        "scan.safetensors_speed_ratio": f"{ratio['model.safetensors']:.1f}",
+    })]
     body = "\n".join(lines)
     print(body)
     write_section("throughput", body)

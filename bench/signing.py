@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from collect import results_block
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ec
 from model_signing import hashing as ms_hashing
@@ -231,6 +232,13 @@ def _report(rows: dict[str, float], best: dict[str, float], args: argparse.Names
         "Machine:",
         "",
         _machine(),
+        "",
+        results_block({
+            "signing.sign_vs_cli": f"{ratios['sign vs upstream CLI'][0]:.2f}",
+            "signing.verify_vs_cli": f"{ratios['verify vs upstream CLI'][0]:.2f}",
+            "signing.sign_vs_api": f"{ratios['sign vs upstream API'][0]:.2f}",
+            "signing.verify_vs_api": f"{ratios['verify vs upstream API'][0]:.2f}",
+        }),
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines))
