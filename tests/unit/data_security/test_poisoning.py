@@ -51,8 +51,15 @@ def test_label_flip_attack_is_flagged(reference: PoisoningReference) -> None:
         labels[r] = "bad" if labels[r] == "good" else "good"
     results = detect_poisoning(batch.with_columns(pl.Series(LABEL, labels)), reference, label=LABEL)
     assert "label_flips" in failed(results)
-    recall = len(flagged(results) & set(rows.tolist())) / rows.size
-    assert recall >= 0.7
+    flips = next(r for r in results if r.name == "label_flips")
+    named = set(flips.flagged_rows)
+    hit = len(named & set(rows.tolist()))
+    # rows are named by their posterior of being flipped, as many as the estimated
+    # number of flips: precision and recall both near the model's ranking quality,
+    # not recall bought with a flood of clean rows
+    assert hit / rows.size >= 0.4 and hit / len(named) >= 0.4
+    assert flips.decision is not None and flips.decision.p_value is not None
+    assert flips.decision.p_value < flips.decision.alpha  # type: ignore[operator]
 
 
 def test_targeted_flip_attack_high_risk_relabelled_good(reference: PoisoningReference) -> None:
@@ -181,3 +188,28 @@ def test_results_are_json_safe_and_progress_is_reported(reference: PoisoningRefe
     json.dumps([r.to_dict() for r in results])
     assert seen and seen[-1][1] == seen[-1][2]
     assert all(r.category == "poisoning" for r in results)
+
+
+def test_five_percent_targeted_flips_in_a_150_row_batch_over_1000_trusted_rows() -> None:
+    # Issue 10: the attack that motivates Bastion, on a small table.
+    reference = PoisoningReference.build(make_rows(1000, seed=3), label=LABEL)
+    caught, named, hits = 0, 0, 0
+    for seed in range(6):
+        batch = make_rows(150, 40 + seed)
+        from bastion.data_security.poisoning._batch import BatchView
+
+        proba = BatchView.of(batch, reference).proba[:, reference.schema.classes.index("good")]
+        bad = np.flatnonzero(batch[LABEL].to_numpy() == "bad")
+        rows = bad[np.argsort(proba[bad])][:8]  # the riskiest applicants relabelled good
+        labels = batch[LABEL].to_numpy().astype(object)
+        labels[rows] = "good"
+        results = detect_poisoning(
+            batch.with_columns(pl.Series(LABEL, labels, pl.String)), reference, label=LABEL
+        )
+        poisoning = {r.name for r in results if r.blocking and not r.passed}
+        caught += int(bool(poisoning & {"label_flips", "risk_conditional_label_rate"}))
+        rows_named = flagged(results)
+        named += len(rows_named)
+        hits += len(rows_named & set(rows.tolist()))
+    assert caught >= 5, caught
+    assert hits / max(named, 1) >= 0.5 and hits / (6 * 8) >= 0.6, (hits, named)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._models import predict_proba
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
@@ -51,6 +51,7 @@ def result(
     flagged: IntArray | list[int] | tuple[int, ...] = (),
     details: list[str] | tuple[str, ...] = (),
     policy: PoisoningPolicy | None = None,
+    decision: Decision | None = None,
 ) -> CheckResult:
     """Build a poisoning CheckResult (flagged rows sorted and unique, details capped)."""
     rows = tuple(sorted({int(r) for r in flagged}))
@@ -67,6 +68,7 @@ def result(
         metrics=metrics,
         flagged_rows=rows,
         details=tuple(shown),
+        decision=decision,
     )
 
 

@@ -30,6 +30,7 @@ from bastion.data_security.poisoning._models import (
     near_scale,
 )
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
+from bastion.data_security.poisoning.neighbours import LabelBlend
 
 if TYPE_CHECKING:
     from bastion.data_security.poisoning.reference import PoisoningReference
@@ -68,6 +69,7 @@ class Derived:
         self._y: IntArray | None = None
         self._label_model: HistGradientBoostingClassifier | None = None
         self._outliers: tuple[OutlierModel, FloatArray] | None = None
+        self._blend: LabelBlend | None = None
         self._near: dict[float, NearIndex] = {}
         self._cells: pl.DataFrame | None = None
         self._hash_labels: pl.DataFrame | None = None
@@ -118,6 +120,15 @@ class Derived:
                     _remember(_OUTLIER_MODELS, key, found)
                 self._outliers = found
             return self._outliers
+
+    def blend(self, ref: PoisoningReference) -> LabelBlend:
+        """Nearest-trusted-neighbour labels blended with the label model (see ``neighbours``)."""
+        with self._lock:
+            if self._blend is None:
+                self._blend = LabelBlend.fit(
+                    ref.schema, self.matrix(ref), self.sample_labels(ref), ref.oof_proba
+                )
+            return self._blend
 
     def near_index(self, ref: PoisoningReference, tolerance: float) -> NearIndex:
         """The trusted sample indexed in units of ``tolerance`` trusted standard deviations."""

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
 from bastion.data_security.poisoning._models import build_near_index
 from bastion.data_security.poisoning._schema import IntArray
@@ -155,9 +155,10 @@ def duplicate_injection(
         "expected_duplicate_rate": round(base, 6),
         "p_value": p_value,
     }
+    alpha = policy.level(policy.duplicate_alpha)
     passed = not (
-        (k_exact >= policy.duplicate_min_rows and 2 * p_exact < policy.duplicate_alpha)
-        or (k_near >= policy.duplicate_min_rows and 2 * p_near < policy.duplicate_alpha)
+        (k_exact >= policy.duplicate_min_rows and 2 * p_exact < alpha)
+        or (k_near >= policy.duplicate_min_rows and 2 * p_near < alpha)
     )
     summary = (
         f"{k} duplicate row(s), an ordinary count"
@@ -182,6 +183,7 @@ def duplicate_injection(
         np.flatnonzero(suspicious),
         details,
         policy,
+        Decision("suspicious_duplicates", float(k), p_value, alpha, policy.duplicate_min_rows),
     )
 
 

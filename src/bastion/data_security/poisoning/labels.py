@@ -10,10 +10,12 @@ model's own error rate is the null, not zero.
   least likely to be ``c`` (the trusted ``risk_quantile``) should carry label
   ``c`` about as often as in trusted data; a one-sided binomial test catches
   targeted flips such as high-risk applicants relabelled "good".
-- ``label_flips``: a Neyman-Pearson likelihood-ratio statistic against a
-  ``flip_design_rate`` share of random flips, residualized per row by its
-  expectation under the model and standardized by the trusted out-of-fold null;
-  cleanlab's ``find_label_issues`` names the confident label issues.
+- ``label_flips``: per row, the model's probability blended with the labels of
+  the nearest trusted rows (``neighbours``); Neyman-Pearson likelihood-ratio
+  statistics against a ``flip_design_rate`` share of flips (any direction, and
+  into each class: targeted relabelling moves one class), residualized per row
+  by their expectation, tested jointly against a bootstrap of the trusted rows'
+  own out-of-sample values; rows are named by their EM posterior of being flipped.
 
 Example::
 
@@ -24,10 +26,9 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from cleanlab.filter import find_label_issues
 from scipy import stats as sps
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
@@ -53,7 +54,8 @@ def label_distribution_shift(
         for c, share in zip(classes, cur_counts / cur_counts.sum(), strict=True):
             metrics[f"share.{c}"] = round(float(share), 6)
     metrics.update(p_value=p_value, max_share_delta=round(delta, 6))
-    shifted = p_value < policy.label_shift_alpha and delta >= policy.label_shift_min_delta
+    alpha = policy.level(policy.label_shift_alpha)
+    shifted = p_value < alpha and delta >= policy.label_shift_min_delta
     passed = not shifted and unknown.size == 0
     details = (
         [f"{unknown.size} row(s) carry a label missing or unseen in trusted data"]
@@ -72,6 +74,7 @@ def label_distribution_shift(
         unknown,
         details,
         policy,
+        Decision("max_share_delta", delta, p_value, alpha, policy.label_shift_min_delta),
     )
 
 
@@ -84,6 +87,8 @@ def risk_conditional_label_rate(
     details: list[str] = []
     flagged: list[int] = []
     known = view.known
+    alpha = policy.level(policy.risk_alpha)
+    best_p, best_delta = 1.0, 0.0
     for c, name in enumerate(classes):
         cut = float(np.quantile(oof[:, c], policy.risk_quantile))
         trusted_region = oof[:, c] <= cut
@@ -106,12 +111,16 @@ def risk_conditional_label_rate(
                 f"{name}.p_adjusted": p_adj,
             }
         )
-        if p_adj < policy.risk_alpha and observed - rate >= policy.risk_min_delta:
+        if p_adj < best_p:
+            best_p, best_delta = p_adj, observed - rate
+        if p_adj < alpha and observed - rate >= policy.risk_min_delta:
             details.append(
                 f"rows the trusted model finds least likely to be {name!r} carry that label "
                 f"{observed:.1%} of the time (trusted: {rate:.1%}, adjusted p {p_adj:.2e})"
             )
-            flagged.extend(int(i) for i in hits)
+            # name the excess over the trusted rate, least likely to carry c first
+            excess = int(np.clip(round(k - n * rate), 1, hits.size))
+            flagged.extend(int(i) for i in hits[np.argsort(view.proba[hits, c])][:excess])
     passed = not details
     summary = (
         "labels in high-risk regions match trusted rates"
@@ -127,63 +136,132 @@ def risk_conditional_label_rate(
         flagged,
         details,
         policy,
+        Decision("risk_region_rate_delta", best_delta, best_p, alpha, policy.risk_min_delta),
     )
 
 
-def _np_statistic(proba: FloatArray, labels: IntArray, rate: float) -> FloatArray:
-    """Per-row log LR of "flipped at ``rate``" vs "as the model says", residualized."""
+def _terms(proba: FloatArray, rate: float) -> FloatArray:
+    """Per row and class c: log LR of "label c was imposed at ``rate``" vs "as predicted"."""
     k = proba.shape[1]
     p = np.clip(proba, _CLIP, 1.0)
-
-    def term(lab: IntArray) -> FloatArray:
-        own = p[np.arange(lab.size), lab]
-        others = (p.sum(axis=1) - own) / (k - 1)
-        return np.asarray(np.log(1.0 - rate + rate * others / own), dtype=np.float64)
-
-    observed = term(labels)
-    expected = sum(proba[:, c] * term(np.full(labels.size, c, dtype=np.int64)) for c in range(k))
-    return np.asarray(observed - expected, dtype=np.float64)
+    others = (p.sum(axis=1, keepdims=True) - p) / (k - 1)
+    return np.asarray(np.log(1.0 - rate + rate * others / p), dtype=np.float64)
 
 
-def _flip_threshold(oof: FloatArray, y_ref: IntArray, recall: float) -> float:
-    # self-confidence a randomly flipped trusted label would get; its `recall` quantile
-    k = oof.shape[1]
-    flipped = np.concatenate([oof[y_ref != c, c] for c in range(k)])
-    return float(np.quantile(flipped, recall)) if flipped.size else 0.0
+def _row_values(proba: FloatArray, labels: IntArray, rate: float) -> FloatArray:
+    """Rows x (1 + classes): the residualized flip evidence, overall and into each class.
+
+    Column 0 is the evidence that the row's label was flipped at all, column
+    1 + c that label c was imposed; each minus its expectation when the label
+    is drawn from ``proba`` (so a calibrated model gives mean zero).
+    """
+    t = _terms(proba, rate)
+    n, k = proba.shape
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), labels] = 1.0
+    per_class = (onehot - proba) * t
+    return np.column_stack([per_class.sum(axis=1), per_class])
+
+
+def _joint_p_value(
+    null: FloatArray, observed: FloatArray, n: int, draws: int
+) -> tuple[float, FloatArray]:
+    """P(max standardized batch mean >= observed max) under the trusted rows' bootstrap.
+
+    The batch statistic is the mean over its rows; the null resamples ``n``
+    trusted rows' out-of-sample values ``draws`` times (the joint null of the
+    three statistics, so no Bonferroni is needed and the small-batch skew of a
+    mean of log-ratios is respected).  Large batches use the normal
+    approximation with Bonferroni.
+    """
+    mu, sd = null.mean(axis=0), null.std(axis=0) + 1e-12
+    z = (observed - mu) / (sd / np.sqrt(n))
+    if n * draws > 40_000_000:
+        return min(1.0, float(sps.norm.sf(z.max())) * z.size), z
+    rng = np.random.default_rng(n)
+    total = np.zeros((draws, null.shape[1]))
+    for lo in range(0, n, 256):  # bounded memory: accumulate sums over row chunks
+        idx = rng.integers(0, null.shape[0], size=(draws, min(256, n - lo)))
+        total += null[idx].sum(axis=1)
+    boot = ((total / n) - mu) / (sd / np.sqrt(n))
+    exceed = int((boot.max(axis=1) >= z.max()).sum())
+    return (exceed + 1) / (draws + 1), z
+
+
+def _excess_flips(
+    proba: FloatArray, labels: IntArray, null: FloatArray, null_y: IntArray, which: int
+) -> float:
+    """How many labels moved, by moments: observed minus expected, calibrated on trusted rows.
+
+    Into class c (``which = 1 + c``): rows labelled c minus the model's expected
+    count of c, less the same excess on trusted rows (residual miscalibration).
+    Any direction (``which = 0``): the excess disagreement with the model over
+    its trusted level, divided by the disagreement one flip adds on average.
+    """
+    n = labels.size
+    if which > 0:
+        c = which - 1
+        bias = float(np.mean((null_y == c) - null[:, c]))
+        return float((labels == c).sum() - proba[:, c].sum() - n * bias)
+    own = proba[np.arange(n), labels]
+    trusted_own = null[np.arange(null_y.size), null_y]
+    per_flip = max(float(np.mean(2 * trusted_own - 1)), 0.1)
+    return float((np.mean(trusted_own) - own.mean()) * n / per_flip)
 
 
 def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy) -> CheckResult:
     known = view.known
-    proba, labels = view.proba[known], view.y[known]
-    null = _np_statistic(ref.oof_proba, ref.sample_labels, policy.flip_design_rate)
-    mu, sd = float(null.mean()), float(null.std()) or 1e-9
     n = int(known.size)
-    stat = _np_statistic(proba, labels, policy.flip_design_rate) if n else np.zeros(0)
-    z = (float(stat.mean()) - mu) / (sd / np.sqrt(n)) if n else 0.0
-    p_value = float(sps.norm.sf(z))
-    issues = _cleanlab_issues(proba, labels, len(ref.schema.classes))
-    own = proba[np.arange(n), labels]
-    threshold = _flip_threshold(ref.oof_proba, ref.sample_labels, policy.flip_row_recall)
-    passed = p_value >= policy.flip_alpha
-    flagged = known[issues] if passed else known[issues | (own < threshold)]
+    classes = ref.schema.classes
+    blend = ref.derived.blend(ref)
+    proba = blend.batch_proba(view.x[known], view.proba[known])
+    labels = view.y[known]
+    null = _row_values(
+        blend.null_proba(n, ref.oof_proba), ref.sample_labels, policy.flip_design_rate
+    )
+    alpha = policy.level(policy.flip_alpha)
+    if n:
+        observed = _row_values(proba, labels, policy.flip_design_rate).mean(axis=0)
+        p_value, z = _joint_p_value(null, observed, n, policy.flip_bootstrap)
+    else:
+        p_value, z = 1.0, np.zeros(1 + len(classes))
+    passed = p_value >= alpha
+    which = int(np.argmax(z))
+    direction = "any" if which == 0 else classes[which - 1]
+    own = proba[np.arange(n), labels] if n else np.zeros(0)
+    candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
+    null_p = blend.null_proba(n, ref.oof_proba)
+    excess = _excess_flips(proba, labels, null_p, ref.sample_labels, which) if n else 0.0
+    # name as many rows as moved, least likely under the trusted data first, plus any
+    # row the trusted data finds far more likely flipped than not
+    expected = int(np.clip(round(excess), 0, candidates.size))
+    order = candidates[np.argsort(own[candidates], kind="stable")]
+    sure = int((own[candidates] < policy.flip_row_posterior * policy.flip_design_rate).sum())
+    named = order[: max(expected, sure)]
+    rate = expected / max(candidates.size, 1)
+    flagged = known[named] if not passed else np.zeros(0, dtype=np.int64)
     metrics: dict[str, MetricValue] = {
-        "z": round(z, 4),
+        "z": round(float(z.max()), 4),
         "p_value": p_value,
+        "alpha": alpha,
+        "direction": direction,
         "rows_tested": n,
-        "self_confidence_flag_threshold": round(threshold, 6),
+        "estimated_flip_rate": round(rate, 6),
+        "model_weight": blend.weight,
+        **{f"z.{c}": round(float(z[i + 1]), 4) for i, c in enumerate(classes)},
     }
     summary = (
-        f"label disagreement with the trusted model is at its trusted level (z={z:.2f})"
+        f"label disagreement with trusted data is at its trusted level (z={z.max():.2f})"
         if passed
-        else f"labels disagree with the trusted model far more than in trusted data "
-        f"(z={z:.2f}, p={p_value:.2e}): likely label flips"
+        else f"labels disagree with the trusted model and neighbours far more than trusted rows "
+        f"do (z={z.max():.2f}, p={p_value:.2e}, into {direction!r}): likely label flips"
     )
     details = (
         []
         if passed
         else [
-            f"{int(issues.sum())} confident label issue(s) (cleanlab); "
-            f"{flagged.size} row(s) flagged with self-confidence below {threshold:.2f}"
+            f"estimated flip rate {rate:.1%} among {candidates.size} row(s) labelled "
+            f"{direction!r}; {flagged.size} row(s) more likely flipped than not"
         ]
     )
     return result(
@@ -192,22 +270,11 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
         policy.flip_blocking,
         summary,
         metrics,
-        flagged if not passed else (),
+        flagged,
         details,
         policy,
+        Decision("max_standardized_flip_llr", float(z.max()), p_value, alpha),
     )
-
-
-def _cleanlab_issues(proba: FloatArray, labels: IntArray, n_classes: int) -> np.ndarray:
-    # cleanlab needs every class present with a few examples; otherwise fall back to
-    # "the model gives the given label under 10%" (flags nothing on ordinary rows).
-    present = np.bincount(labels, minlength=n_classes)
-    if labels.size < 10 or (present < 2).any():
-        return np.asarray(proba[np.arange(labels.size), labels] < 0.1, dtype=bool)
-    # n_jobs=1: cleanlab otherwise forks a multiprocessing pool, which deadlocks
-    # when the caller is a thread of a multi-threaded server (fork copies held locks).
-    mask = find_label_issues(labels=labels, pred_probs=proba, n_jobs=1)
-    return np.asarray(mask, dtype=bool)
 
 
 __all__ = ["label_distribution_shift", "label_flips", "risk_conditional_label_rate"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
@@ -40,7 +40,8 @@ def injected_outliers(
         "p_value": p_value,
         "score_threshold": round(threshold, 6),
     }
-    passed = not (p_value < policy.outlier_alpha and share >= policy.outlier_min_ratio * base)
+    alpha = policy.level(policy.outlier_alpha)
+    passed = not (p_value < alpha and share >= policy.outlier_min_ratio * base)
     summary = (
         f"outlier share {share:.1%} is ordinary (trusted {base:.1%})"
         if passed
@@ -55,6 +56,7 @@ def injected_outliers(
         outliers if not passed else (),
         [],
         policy,
+        Decision("outlier_share", share, p_value, alpha, policy.outlier_min_ratio * base),
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bastion.data_security.checks.report import FALSE_QUARANTINE_TARGET
 from bastion.data_security.errors import PoisoningInputError
 
 
@@ -44,12 +45,15 @@ class PoisoningPolicy:
     likely to carry that label) by a one-sided binomial test (``risk_alpha``,
     floor ``risk_min_delta``).
 
-    Label flips: a likelihood-ratio statistic against ``flip_design_rate`` random
-    flips, standardized by the trusted data's own out-of-fold behaviour, must stay
-    below the one-sided ``flip_alpha`` level; cleanlab's confident-learning issues
-    are always flagged, and when the batch alarms the flags widen to the rows whose
-    self-confidence is below the level that would catch ``flip_row_recall`` of
-    random flips.
+    Label flips: per row, the label model's out-of-sample probability blended
+    with the labels of the nearest trusted rows; three likelihood-ratio statistics
+    against ``flip_design_rate`` flips (any direction, and into each class) are
+    compared with their joint null, bootstrapped from the trusted rows' own
+    out-of-sample values, at ``flip_alpha``; when the batch alarms, as many rows
+    as the moments say moved (observed minus expected labels, calibrated on
+    trusted rows) are named, least likely under the trusted data first, plus any
+    row whose own-label probability is below ``flip_row_posterior`` times
+    ``flip_design_rate``.
 
     Outliers: Isolation Forest threshold at the trusted ``outlier_contamination``
     quantile; the batch outlier fraction is binomial-tested (``outlier_alpha``) and
@@ -82,12 +86,15 @@ class PoisoningPolicy:
     label_shift_alpha: float = 0.001
     label_shift_min_delta: float = 0.05
     risk_quantile: float = 0.2
-    risk_alpha: float = 0.001
+    risk_alpha: float = 0.002
     risk_min_delta: float = 0.08
     label_blocking: bool = True
     flip_alpha: float = 0.005
     flip_design_rate: float = 0.05
+    #: kept for stored policies; row naming now uses the estimated number of flips
     flip_row_recall: float = 0.85
+    flip_row_posterior: float = 0.2
+    flip_bootstrap: int = 4000
     flip_blocking: bool = True
     outlier_contamination: float = 0.01
     outlier_alpha: float = 0.001
@@ -110,6 +117,8 @@ class PoisoningPolicy:
     trigger_pairs: bool = True
     trigger_blocking: bool = True
     max_flagged_details: int = 10
+    #: per-batch false-quarantine target on clean data; caps every ``*_alpha`` above
+    false_quarantine_target: float = FALSE_QUARANTINE_TARGET
 
     def __post_init__(self) -> None:
         probabilities = {
@@ -127,6 +136,7 @@ class PoisoningPolicy:
             "trigger_alpha": self.trigger_alpha,
             "trigger_purity_alpha": self.trigger_purity_alpha,
             "trigger_rare_share": self.trigger_rare_share,
+            "flip_row_posterior": self.flip_row_posterior,
         }
         for name, value in probabilities.items():
             if not 0.0 < value < 1.0:
@@ -143,8 +153,19 @@ class PoisoningPolicy:
                 "PoisoningPolicy: trigger_max_error_ratio must be in (0, 1], "
                 "trigger_min_over_ratio >= 1"
             )
+        if not 0.0 < self.false_quarantine_target <= 0.2:
+            raise PoisoningInputError(
+                "PoisoningPolicy.false_quarantine_target must be in (0, 0.2], "
+                f"got {self.false_quarantine_target}"
+            )
+        if self.flip_bootstrap < 1000:
+            raise PoisoningInputError("PoisoningPolicy.flip_bootstrap must be >= 1000")
         if self.near_duplicate_tolerance < 0:
             raise PoisoningInputError("PoisoningPolicy.near_duplicate_tolerance must be >= 0")
+
+    def level(self, alpha: float) -> float:
+        """``alpha`` scaled by the policy's target (the defaults budget 2 % per batch)."""
+        return alpha * self.false_quarantine_target / FALSE_QUARANTINE_TARGET
 
     def to_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import result
 from bastion.data_security.poisoning._schema import FeatureKind, FeatureSpec, IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
@@ -101,6 +101,8 @@ def feature_shift(
     details: list[str] = []
     flagged: set[int] = set()
     drifted = 0
+    alpha = policy.level(policy.shift_alpha)
+    best_p, best_psi = 1.0, 0.0
     for spec in ref.schema.features:
         ref_col, cur_col = ref.sample.get_column(spec.name), current.get_column(spec.name)
         if spec.kind is FeatureKind.NUMERIC:
@@ -110,7 +112,9 @@ def feature_shift(
         p_adj = min(1.0, p_value * n_tests)
         metrics[f"{spec.name}.psi"] = round(psi_value, 6)
         metrics[f"{spec.name}.p_adjusted"] = p_adj
-        if p_adj < policy.shift_alpha and psi_value >= floor:
+        if p_adj < best_p:
+            best_p, best_psi = p_adj, psi_value
+        if p_adj < alpha and psi_value >= floor:
             drifted += 1
             details.append(f"{spec.name}: PSI {psi_value:.3f}, adjusted p {p_adj:.2e}")
             flagged.update(int(r) - offset for r in rows if r >= offset)
@@ -131,6 +135,7 @@ def feature_shift(
         sorted(flagged) if not passed else (),
         details,
         policy,
+        Decision("psi_of_most_significant_feature", best_psi, best_p, alpha, floor),
     )
 
 

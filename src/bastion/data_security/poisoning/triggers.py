@@ -36,7 +36,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
@@ -291,7 +291,7 @@ def backdoor_triggers(
     if policy.trigger_pairs:
         pair_found, pair_tested = _pairs(coded, vocab, names, len(ref.schema.classes), policy)
         tested += pair_tested
-    alpha = policy.trigger_alpha / max(tested, 1)
+    alpha = policy.level(policy.trigger_alpha) / max(tested, 1)
     singles_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [
         ((name,), frame) for name, frame in single_found if frame.height
     ]
@@ -336,6 +336,7 @@ def backdoor_triggers(
         flagged,
         details,
         policy,
+        Decision("trigger_patterns", float(len(triggers)), None, alpha * max(tested, 1)),
     )
 
 
