@@ -88,6 +88,20 @@ def test_deleted_witness_is_not_recreated_by_the_next_action_attack_detected(
     assert not other.audit.verify().ok
 
 
+def test_garbled_witness_is_not_overwritten_by_the_next_action_attack_detected(
+    workspace: WS,
+) -> None:
+    """An unreadable witness used to be replaced by the next commit's head."""
+    fill(workspace, 6)
+    witness = workspace.ws.options.witness_path
+    witness.write_text("{garbage")
+    fill(workspace, 2)
+    workspace.ws.audit.checkpoint()
+    assert witness.read_text() == "{garbage"
+    report = workspace.ws.audit.verify()
+    assert not report.ok and any("unreadable" in p for p in report.problems)
+
+
 def test_witness_restore_only_after_proof_against_exported_checkpoint(
     workspace: WS, tmp_path: Path
 ) -> None:

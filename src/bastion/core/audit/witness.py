@@ -68,6 +68,8 @@ class WitnessFile:
             current = self.read()
             if current is None and not create:
                 return False
+            if current is not None and current.tree_size < 0:
+                return False  # unreadable: evidence, never overwritten
             if current is not None and current.tree_size >= cp.tree_size:
                 return True
             tmp = self.path.with_suffix(".tmp")
