@@ -13,6 +13,7 @@ from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
+from bastion.core.errors import NotFound
 from bastion.core.lineage.graph import CheckStatus, Node, NodeKind
 from bastion.data_security.values import DatasetRef
 from bastion.workspace import DEFAULT_PROJECT
@@ -326,6 +327,8 @@ def lineage_show(
         if kind == NodeKind.DATASET_VERSION:
             s.ws.datasets.version(s.actor, project, ref)
         node = _node(kind, ref, project)
+        if not s.ws.lineage.exists(node):
+            raise NotFound(f"no {kind} {node.id!r} in the lineage graph")
         up, down = s.ws.lineage.upstream(node), s.ws.lineage.downstream(node)
     if as_json:
         print_json({"upstream": up.to_dict(), "downstream": down.to_dict()})

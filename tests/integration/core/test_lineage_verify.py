@@ -24,6 +24,7 @@ from bastion.data_security.service import IngestRequest
 from bastion.demo.data_steps import credit_data
 from bastion.model_security.values import ModelVersion
 from bastion.workspace import Bastion
+from conftest import CLI
 
 P = "default"
 SPEC = """\
@@ -186,3 +187,11 @@ def test_training_input_swapped_on_the_graph_attack_fails_lineage_verify(g: Grap
     result = g.ws.lineage.verify(model_node(g))
     assert not result.ok
     assert statuses(result)[NodeKind.TRAINING_RUN] is CheckStatus.FAILED
+
+
+def test_cli_lineage_verify_and_show_of_a_missing_node_fail(cli: CLI) -> None:
+    assert cli.run("init").returncode == 0
+    r = cli.run("lineage", "verify", "ghost@1", "--kind", "model_version")
+    assert r.returncode == 4 and "MISSING model_version default/ghost@1" in r.stdout, r.output
+    r = cli.run("lineage", "show", "ghost@1", "--kind", "model_version")
+    assert r.returncode == 2 and "no model_version" in r.output, r.output
