@@ -17,6 +17,7 @@ from bastion.demo.data_steps import (
     poison,
     precision_recall,
     register_source,
+    risk_scores,
     trusted_history,
     unregistered_source,
 )
@@ -57,7 +58,7 @@ def test_demo_poison_returns_exactly_the_relabelled_rows() -> None:
     story = DataStory()
     story.split()
     batch = story.holdout.slice(400, 400)
-    poisoned, rows = poison(batch)
+    poisoned, rows = poison(batch, story.trusted)
     changed = {
         i
         for i, (a, b) in enumerate(zip(batch["Status"], poisoned["Status"], strict=True))
@@ -65,6 +66,10 @@ def test_demo_poison_returns_exactly_the_relabelled_rows() -> None:
     }
     assert changed == rows and len(rows) == 60
     assert set(batch["Status"].gather(sorted(rows))) == {"bad"}
+    # the attacker relabels the riskiest 'bad' applicants, not arbitrary ones
+    risk = risk_scores(story.trusted, batch)
+    bad = [i for i, s in enumerate(batch["Status"]) if s == "bad"]
+    assert min(risk[i] for i in rows) >= max(risk[i] for i in bad if i not in rows)
 
 
 def test_demo_precision_recall_scores_flagged_rows_against_the_truth() -> None:

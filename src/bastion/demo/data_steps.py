@@ -37,12 +37,13 @@ PROJECT = "default"
 N_POISONED = 60
 #: the checks that must quarantine the poisoned batch (targeted relabelling)
 POISONING_CHECKS = ("label_distribution_shift", "risk_conditional_label_rate")
-#: floors on the row-level scoring of the poisoned batch.  The detector flags
-#: rows the trusted model finds high-risk yet labelled 'good', so rows that are
-#: poisoned but look low-risk stay unflagged; the floors say "far better than
-#: chance" (chance precision = the poisoned share of the batch, 15 %).
+#: floors on the row-level scoring of the poisoned batch (the report's
+#: ``poisoning_rows`` against the rows the demo relabelled).  Poisoned rows the
+#: trusted model cannot tell from genuine good applicants stay unflagged, so
+#: the floors say "far better than chance" (chance precision = the poisoned
+#: share of the batch, 15 %), not "every row".
 MIN_PRECISION = 0.30
-MIN_RECALL = 0.30
+MIN_RECALL = 0.40
 LINEAGE = "source_lineage"
 
 
@@ -79,9 +80,37 @@ def write_batch(frame: pl.DataFrame, path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def poison(batch: pl.DataFrame, n: int = N_POISONED) -> tuple[pl.DataFrame, set[int]]:
-    """Relabel ``n`` high-risk applicants (labelled bad) as good; return the row indices."""
-    bad_ids = batch.filter(pl.col("Status") == "bad")["application_id"].head(n)
+def _features(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.drop("Status", "application_id").to_dummies(
+        ["Home", "Marital", "Records", "Job"]
+    )
+
+
+def risk_scores(trusted: pl.DataFrame, batch: pl.DataFrame) -> list[float]:
+    """P(bad) per batch row from the attacker's own model, fit on the trusted rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x_trusted = _features(trusted)
+    x_batch = _features(batch).select(
+        [pl.col(c) if c in _features(batch).columns else pl.lit(0).alias(c)
+         for c in x_trusted.columns]
+    )  # fmt: skip
+    model = HistGradientBoostingClassifier(random_state=7)
+    model.fit(x_trusted.to_numpy(), (trusted["Status"] == "bad").to_numpy())
+    return [float(p) for p in model.predict_proba(x_batch.to_numpy())[:, 1]]
+
+
+def poison(
+    batch: pl.DataFrame, trusted: pl.DataFrame, n: int = N_POISONED
+) -> tuple[pl.DataFrame, set[int]]:
+    """Relabel the ``n`` riskiest applicants labelled bad as good; return their row indices.
+
+    The attacker ranks risk with a model of their own fit on the trusted history,
+    so the flipped rows are the high-risk applicants the poisoned model would approve.
+    """
+    scored = batch.with_columns(pl.Series("_risk", risk_scores(trusted, batch)))
+    bad = scored.filter(pl.col("Status") == "bad").sort("_risk", descending=True)
+    bad_ids = bad["application_id"].head(n)
     hit = pl.col("application_id").is_in(bad_ids.implode())
     poisoned = batch.with_columns(
         pl.when(hit).then(pl.lit("good")).otherwise(pl.col("Status")).alias("Status")
@@ -150,7 +179,7 @@ def precision_recall(flagged: set[int], truth: set[int]) -> tuple[float, float]:
 
 
 def poisoned_batch(st: DemoState, story: DataStory) -> list[str]:
-    poisoned, truth = poison(story.holdout.slice(400, 400))
+    poisoned, truth = poison(story.holdout.slice(400, 400), story.trusted)
     res = _ingest(st, story, poisoned, "batch-poisoned.csv")
     expect(not res.accepted, "the poisoned batch was ACCEPTED — the $12M failure mode")
     story.poisoned_ref = res.version.ref
@@ -158,18 +187,15 @@ def poisoned_batch(st: DemoState, story: DataStory) -> list[str]:
     missing = [n for n in POISONING_CHECKS if n not in fired]
     expect(not missing, f"quarantined, but not by {missing} (fired: {sorted(fired)})")
     expect(_check(res.report, LINEAGE).passed, "quarantined by source lineage, not by poisoning")
-    flagged: set[int] = set()
-    for c in res.report.blocking_failures:
-        if c.category == "poisoning" and c.name != LINEAGE:
-            flagged |= set(c.flagged_rows)
+    flagged = set(res.report.poisoning_rows)  # the rows the report names as suspected poison
     precision, recall = precision_recall(flagged, truth)
     score = f"precision {precision:.2f}, recall {recall:.2f}"
     expect(precision >= MIN_PRECISION, f"{score}: precision below the floor {MIN_PRECISION}")
     expect(recall >= MIN_RECALL, f"{score}: recall below the floor {MIN_RECALL}")
     return [
         f"{res.version.ref}: QUARANTINED by {', '.join(sorted(fired))}",
-        f"{len(truth)} of {res.version.rows} rows poisoned (high-risk relabelled 'good'); "
-        f"poisoning checks flag {len(flagged)} rows, {len(flagged & truth)} of them poisoned: "
+        f"{len(truth)} of {res.version.rows} rows poisoned (the riskiest 'bad' relabelled "
+        f"'good'); the report names {len(flagged)} rows, {len(flagged & truth)} of them poisoned: "
         f"{score} (floors {MIN_PRECISION} / {MIN_RECALL}; chance precision "
         f"{len(truth) / max(1, res.version.rows):.2f})",
     ]

@@ -41,7 +41,11 @@ def run_demo(
         ws, token = Bastion.init(home, master, database_url=database_url)
         holder.append(DemoState(ws, ws.access.authenticate(token.secret), work))
         backend = "SQLite (WAL)" if database_url is None else "PostgreSQL"
-        return [f"workspace {home}", f"{backend} metadata, encrypted blob store, keyring, admin"]
+        return [
+            f"workspace {home}",
+            f"{backend} metadata, encrypted blob store, keyring, admin",
+            f"work folder {work} (the CSV batches and reports the steps write)",
+        ]
 
     runner.step("foundation", "initialize a fresh workspace", init)
     if not holder:
