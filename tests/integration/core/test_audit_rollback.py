@@ -318,3 +318,21 @@ def test_restore_of_workspace_with_external_witness_is_proven_rolled_back(
 def _export_ws(ws: Bastion, path: Path) -> Path:
     path.write_text(export_text(ws.audit.checkpoint()))
     return path
+
+
+def test_cli_lost_witness_fails_verify_until_restored_against_an_export(
+    cli: CLI, tmp_path: Path
+) -> None:
+    assert cli.run("init").returncode == 0
+    cp = tmp_path / "cp.json"
+    assert cli.run("audit", "checkpoint", "--export", str(cp)).returncode == 0
+    (cli.home / "audit-head.json").unlink()
+    assert cli.run("users", "create", "eve").returncode == 0
+    r = cli.run("audit", "verify")
+    assert r.returncode == 4 and "witness file is missing" in r.output, r.output
+    r = cli.run("audit", "witness-restore", "--against", str(cp))
+    assert r.returncode == 0 and "re-seeded" in r.output, r.output
+    r = cli.run("audit", "verify", "--against", str(cp))
+    assert r.returncode == 0, r.output
+    r = cli.run("audit", "witness-restore", "--against", str(cp))
+    assert r.returncode != 0 and "never replaced" in r.output, r.output
