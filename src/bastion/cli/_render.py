@@ -16,8 +16,10 @@ from bastion.core.errors import (
     BastionError,
     InputError,
     IntegrityError,
+    KeyUnavailable,
     NotFound,
     PolicyDenied,
+    WrongPassphrase,
 )
 
 console = Console()
@@ -27,9 +29,10 @@ err_console = Console(stderr=True)
 def exit_code(e: BastionError) -> int:
     if isinstance(e, InputError | NotFound):
         return 2
-    if isinstance(e, AccessError):
+    if isinstance(e, AccessError | WrongPassphrase):
         return 3
-    if isinstance(e, IntegrityError):
+    # Damaged or missing key material is an integrity failure of the keyring.
+    if isinstance(e, IntegrityError | KeyUnavailable):
         return 4
     if isinstance(e, PolicyDenied):
         return 5

@@ -17,6 +17,7 @@ human text the CLI prints and the API returns.  Layers add their own bases.
     ├── CryptoError
     │   ├── WrongPassphrase         the keyring cannot be unlocked
     │   └── KeyUnavailable          missing keyring, retired or unknown key
+    │       └── KeyringDamaged      a sealed entry of the keyring is damaged
     ├── IntegrityError              stored bytes or records fail verification
     │   ├── BlobCorrupted           a blob fails authentication or digest check
     │   ├── AuditLogTampered        the audit log fails verification
@@ -101,6 +102,10 @@ class KeyUnavailable(CryptoError):
     code = "key_unavailable"
 
 
+class KeyringDamaged(KeyUnavailable):
+    """An entry of the keyring itself is damaged: no data it protects can be trusted."""
+
+
 class IntegrityError(BastionError):
     code = "integrity_error"
 
@@ -146,6 +151,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "KeyUnavailable",
+    "KeyringDamaged",
     "NotFound",
     "PolicyDenied",
     "RateLimited",

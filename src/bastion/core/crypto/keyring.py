@@ -49,6 +49,7 @@ from bastion.core.crypto.interface import (
 from bastion.core.errors import (
     ConfigurationError,
     CryptoError,
+    KeyringDamaged,
     KeyUnavailable,
     NotFound,
     WrongPassphrase,
@@ -77,9 +78,27 @@ def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
     return _b64(nonce + AESGCM(key).encrypt(nonce, plaintext, aad))
 
 
-def _open(key: bytes, sealed: str, aad: bytes) -> bytes:
+def _open(key: bytes, sealed: object, aad: bytes) -> bytes:
+    """Open a sealed value: ``ValueError`` if it is malformed, ``InvalidTag`` if forged."""
+    if not isinstance(sealed, str):
+        raise ValueError("a sealed value is not text")
     raw = _unb64(sealed)
+    if len(raw) < 12 + 16:
+        raise ValueError("a sealed value is too short")
     return AESGCM(key).decrypt(raw[:12], raw[12:], aad)
+
+
+def _open_entry(key: bytes, sealed: object, aad: bytes) -> bytes:
+    # The master key already opened the check value, so any failure here is a
+    # damaged entry: one error for every way (not text, not base64, too short
+    # for a nonce, failed tag), never a raw ValueError or a traceback.
+    try:
+        return _open(key, sealed, aad)
+    except (ValueError, InvalidTag) as e:
+        raise KeyringDamaged(
+            "a sealed key in the keyring is damaged",
+            hint="restore the keyring file from your backup",
+        ) from e
 
 
 @dataclass(frozen=True)
@@ -337,7 +356,7 @@ class LocalKeyring:
         if entry["algorithm"] != algorithm:
             raise KeyUnavailable(f"signing key for {purpose!r} is {entry['algorithm']}")
         aad = b"signing|" + entry["key_id"].encode()
-        return entry["key_id"], _open(self._master, entry["wrapped_private"], aad)
+        return entry["key_id"], _open_entry(self._master, entry.get("wrapped_private"), aad)
 
     def _find_active_signing(self, purpose: str) -> dict[str, Any] | None:
         for s in self._doc["signing"]:
@@ -399,7 +418,7 @@ class LocalKeyring:
                 f"KEK v{version} is retired; data wrapped by it can no longer be read",
                 hint="re-wrap data with `bastion keys rotate` before retiring a version",
             )
-        return _open(self._master, entry["wrapped"], b"kek|%d" % version)
+        return _open_entry(self._master, entry.get("wrapped"), b"kek|%d" % version)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -448,9 +467,19 @@ def _check_structure(doc: dict[str, Any]) -> None:
         entries = doc.get(section)
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ValueError(f"the {section!r} section is missing or damaged")
+    statuses = {s.value for s in KeyStatus}
     for kek in doc["keks"]:
-        if not isinstance(kek.get("version"), int) or "status" not in kek:
+        if not isinstance(kek.get("version"), int) or kek.get("status") not in statuses:
             raise ValueError("a key-encryption key entry is damaged")
+    algorithms = {a.value for a in KeyAlgorithm}
+    for key in doc["signing"]:
+        fields = ("key_id", "purpose", "public_pem", "created_at")
+        if (
+            not all(isinstance(key.get(f), str) for f in fields)
+            or key.get("status") not in statuses
+            or key.get("algorithm") not in algorithms
+        ):
+            raise ValueError("a signing key entry is damaged")
 
 
 def _wrap_aad(version: int, context: bytes) -> bytes:

@@ -7,6 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bastion.core.crypto.interface import KeyStatus, SigningKeys
+from bastion.core.errors import KeyringDamaged
 
 
 class KeyringSigner:
@@ -43,7 +44,13 @@ class KeyringVerifier:
         for info in self._keys.signing_keys(self._purpose):
             if info.key_id != key_id or info.status == KeyStatus.REVOKED:
                 continue
-            public = serialization.load_pem_public_key(info.public_pem.encode())
+            try:
+                public = serialization.load_pem_public_key(info.public_pem.encode())
+            except ValueError as e:
+                raise KeyringDamaged(
+                    f"the public half of signing key {key_id} in the keyring is damaged",
+                    hint="restore the keyring file from your backup",
+                ) from e
             if not isinstance(public, Ed25519PublicKey):
                 return False
             try:

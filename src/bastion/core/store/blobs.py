@@ -39,7 +39,13 @@ from bastion.core.crypto.envelope import (
     parse_header,
 )
 from bastion.core.crypto.interface import KeyManager, WrappedKey
-from bastion.core.errors import BlobCorrupted, CryptoError, NotFound, StorageError
+from bastion.core.errors import (
+    BlobCorrupted,
+    CryptoError,
+    KeyringDamaged,
+    NotFound,
+    StorageError,
+)
 from bastion.core.store._adapters.local_folder import WritebackFile, storage_error
 from bastion.core.store.interface import BlobInfo, Digest, ObjectBackend, as_digest
 
@@ -196,6 +202,8 @@ class EncryptedBlobStore:
                 f"blob {d} is corrupted: {e.message}",
                 hint="restore it from backup; the stored bytes fail authentication",
             ) from None
+        except KeyringDamaged:
+            raise  # the keyring is damaged, not this blob: say so, not "blob corrupted"
         except CryptoError as e:
             raise BlobCorrupted(f"blob {d} cannot be decrypted: {e.message}") from None
 
