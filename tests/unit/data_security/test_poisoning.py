@@ -213,3 +213,28 @@ def test_five_percent_targeted_flips_in_a_150_row_batch_over_1000_trusted_rows()
         hits += len(rows_named & set(rows.tolist()))
     assert caught >= 5, caught
     assert hits / max(named, 1) >= 0.5 and hits / (6 * 8) >= 0.6, (hits, named)
+
+
+def _mostly_good(n: int, seed: int) -> pl.DataFrame:
+    rows = make_rows(n, seed)
+    good = np.random.default_rng(seed).random(n) < 0.97
+    return rows.with_columns(pl.Series(LABEL, np.where(good, "good", "bad")))
+
+
+def test_backdoor_into_the_majority_class_with_a_never_seen_value_is_caught() -> None:
+    # A trigger stamped on random rows labelled with a 97 % majority class has an
+    # ordinary label purity; the never-seen value repeated 30 times gives it away.
+    reference = PoisoningReference.build(_mostly_good(3000, 5), label=LABEL)
+    clean = detect_poisoning(_mostly_good(600, 6), reference, label=LABEL)
+    assert "backdoor_triggers" not in failed(clean)
+    batch = _mostly_good(600, 7)
+    rows = np.random.default_rng(1).choice(600, 30, replace=False)
+    income = batch["income"].to_numpy().copy()
+    income[rows] = 123.4567
+    labels = batch[LABEL].to_numpy().astype(object)
+    labels[rows] = "good"
+    stamped = batch.with_columns(pl.Series("income", income), pl.Series(LABEL, labels, pl.String))
+    results = detect_poisoning(stamped, reference, label=LABEL)
+    assert "backdoor_triggers" in failed(results)
+    trig = next(r for r in results if r.name == "backdoor_triggers")
+    assert set(rows.tolist()) <= set(trig.flagged_rows)

@@ -15,8 +15,11 @@ with enough support, must be below ``trigger_alpha``.  Effect-size floors keep
 huge clean batches from alarming on tiny differences: the purity must be
 unlikely under the class prior (``trigger_purity_alpha``), the pattern's
 minority-label share must be at most ``trigger_max_error_ratio`` of the trusted
-one, and an over-representation must be ``trigger_min_over_ratio``-fold.  Pairs
-are only reported when neither value alone already is a trigger.
+one, and an over-representation must be ``trigger_min_over_ratio``-fold.  A
+value never seen in trusted rows and significantly over-represented with label
+purity at least ``trigger_min_purity`` is a trigger whatever the class prior
+(a backdoor into the majority class).  Pairs are only reported when neither
+value alone already is a trigger.
 
 All counting is vectorised: one group-by per column and per column pair over
 integer codes of the values frequent enough to matter, one join with the
@@ -249,7 +252,12 @@ def _significant(
     a = m_label + _PRIOR_WEIGHT * prior[lab]
     b = (m - m_label) + _PRIOR_WEIGHT * (1.0 - prior[lab])
     relabelled = rare & (sps.betabinom.sf(h - 1, s, a, b) < alpha)
-    return np.asarray(beyond_prior & purer & (over | relabelled), dtype=bool)
+    # A value never seen in trusted rows, stamped on many batch rows that (almost) all
+    # carry one label, is a trigger even when that label is the majority class: the
+    # conditional count test already knows how often a clean batch of this size
+    # repeats an unseen value (a rescaled column spreads over many values instead).
+    stamped = (m == 0) & over & (purity >= policy.trigger_min_purity)
+    return np.asarray((beyond_prior & purer & (over | relabelled)) | stamped, dtype=bool)
 
 
 def _flag(
