@@ -308,3 +308,31 @@ def test_two_first_batches_at_once_the_second_is_audited_against_the_first(
         assert second.version.status is VersionStatus.QUARANTINED
     assert h.ws.datasets.dataset(h.steward, PROJECT, DATASET).reference_version == 1
     assert_consistent(h.ws, h.steward)
+
+
+def test_start_up_sweep_spares_the_scratch_of_a_live_process_and_removes_a_dead_ones(
+    home: Home,
+) -> None:
+    """Opening the workspace (CLI next to a running server) must not delete a live
+    ingest's staged batch, yet must remove the plaintext of a process that died."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from bastion.core.store.scratch import "
+         "Scratch\nwith Scratch(Path(sys.argv[1])).workdir('ingest') as w:\n"
+         "    (w / 'batch.parquet').write_text('secret rows'); print(w, flush=True); "
+         "time.sleep(120)",
+         str(home.home / "tmp")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        live = Path(holder.stdout.readline().strip())
+        assert (live / "batch.parquet").exists()
+        home.reopen()
+        assert (live / "batch.parquet").exists(), "the sweep removed a live process's scratch"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert live.exists()  # SIGKILL: no cleanup ran
+    home.reopen()
+    assert not live.exists() and not any((home.home / "tmp").iterdir())
