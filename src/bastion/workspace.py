@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from bastion.core.access.service import AccessService
-from bastion.core.access.values import Actor, IssuedToken
+from bastion.core.access.values import DEFAULT_PROJECT, Actor, IssuedToken
 from bastion.core.audit.log import AuditLog
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKeySource
@@ -68,8 +68,6 @@ if TYPE_CHECKING:
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
-
-DEFAULT_PROJECT = "default"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,7 +16,9 @@ from bastion.core.access.values import Actor
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.core.errors import KeyUnavailable
 from bastion.core.settings import BastionSettings
-from bastion.workspace import Bastion
+
+if TYPE_CHECKING:
+    from bastion.workspace import Bastion
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ def master_source(s: BastionSettings, *, confirm: bool = False) -> MasterKeySour
 
 
 def open_workspace(home: Path | None = None) -> Bastion:
+    # The composition root pulls in SQLAlchemy and Alembic: imported when a
+    # command needs the workspace, so `bastion --help` and `model scan` start fast.
+    from bastion.workspace import Bastion
+
     s = settings(home)
     return Bastion.open(
         s.resolved_home(), master_source(s), database_url=s.database_url,
@@ -66,10 +73,7 @@ def open_workspace(home: Path | None = None) -> Bastion:
 def session(home: Path | None = None) -> Iterator[Session]:
     """Open the workspace and authenticate with BASTION_TOKEN or the credentials file."""
     s = settings(home)
-    ws = Bastion.open(
-        s.resolved_home(), master_source(s), database_url=s.database_url,
-        witness_path=s.audit_witness,
-    )
+    ws = open_workspace(home)
     try:
         token = s.token.get_secret_value() if s.token else ws.stored_token()
         actor = ws.access.authenticate(token)

@@ -12,8 +12,7 @@ from bastion.cli._context import home_of as _home
 from bastion.cli._context import master_source, session, settings
 from bastion.cli._render import console, print_json, table
 from bastion.core.access.roles import permission_table
-from bastion.core.access.values import PrincipalKind
-from bastion.workspace import DEFAULT_PROJECT, Bastion
+from bastion.core.access.values import DEFAULT_PROJECT, PrincipalKind
 
 users = typer.Typer(help="Users and service accounts.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -41,6 +40,8 @@ def init(
     """Create a workspace: database, blob store, keyring and the first admin."""
     s = settings(_home(ctx))
     home = s.resolved_home()
+    from bastion.workspace import Bastion
+
     ws, token = Bastion.init(
         home,
         master_source(s, confirm=True),

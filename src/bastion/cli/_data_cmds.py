@@ -13,10 +13,10 @@ from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
+from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.core.errors import NotFound
 from bastion.core.lineage.graph import CheckStatus, Node, NodeKind
 from bastion.data_security.values import DatasetRef
-from bastion.workspace import DEFAULT_PROJECT
 
 data = typer.Typer(help="Encrypted, versioned, audited datasets.", no_args_is_help=True)
 sources = typer.Typer(help="Registered, trusted data sources.", no_args_is_help=True)

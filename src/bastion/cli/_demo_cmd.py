@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bastion.cli._render import console
-from bastion.demo.runner import StepResult
-from bastion.demo.story import run_demo
+
+if TYPE_CHECKING:
+    from bastion.demo.runner import StepResult
 
 
 def demo(
@@ -25,6 +26,8 @@ def demo(
     ] = None,
 ) -> None:
     """Replay the poisoned credit-model story end to end; exit non-zero if a control fails."""
+    from bastion.demo.story import run_demo  # heavy (polars, scikit-learn): load on use
+
     console.rule("[bold]Bastion demo: the poisoned credit-scoring model")
 
     def show(r: StepResult) -> None:

@@ -13,8 +13,8 @@ from bastion.cli._context import home_of as _home
 from bastion.cli._context import session
 from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
+from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.model_security.values import Framework
-from bastion.workspace import DEFAULT_PROJECT
 
 model = typer.Typer(help="Signed, scanned, versioned models.", no_args_is_help=True)
 monitor = typer.Typer(help="Drift and performance monitors.", no_args_is_help=True)

@@ -16,6 +16,8 @@ TokenId = NewType("TokenId", str)
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
 GLOBAL = "*"
+#: the project every workspace starts with
+DEFAULT_PROJECT = "default"
 
 
 def check_name(kind: str, name: str) -> str:
@@ -153,6 +155,7 @@ def project_of(resource: str) -> str | None:
 
 
 __all__ = [
+    "DEFAULT_PROJECT",
     "GLOBAL",
     "Actor",
     "Decision",
