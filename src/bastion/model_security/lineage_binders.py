@@ -50,7 +50,7 @@ def training_run_binder(versions: _Versions, graph: LineageGraph) -> Binder:
             digest = TrainingSpec.model_validate(run["spec"]).digest()
         except ValidationError as e:
             raise VerificationFailed(f"the recorded spec of {v.lineage_id} is invalid: {e}") from e
-        if digest != run.get("spec_digest") or digest != node.digest:
+        if digest != run.get("spec_digest") or digest.removeprefix("sha256:") != node.digest:
             raise VerificationFailed(
                 f"the spec of {v.lineage_id} hashes to {digest}, not the recorded "
                 f"{node.digest}"

@@ -327,7 +327,9 @@ class ModelRegistry:
         inputs = [Node(NodeKind.DATASET_VERSION, d.lineage_id, d.data_digest) for d in trained]
         if run is None:
             return [Edge(d, node, "trained_on", at) for d in inputs]
-        run_node = Node(NodeKind.TRAINING_RUN, f"{v.lineage_id}/run", run.get("spec_digest"))
+        # Graph digests are bare hex (the column holds 64 characters; PostgreSQL enforces it).
+        spec = str(run.get("spec_digest") or "").removeprefix("sha256:") or None
+        run_node = Node(NodeKind.TRAINING_RUN, f"{v.lineage_id}/run", spec)
         inputs_edges = [Edge(d, run_node, "input", at) for d in inputs]
         return [*inputs_edges, Edge(run_node, node, "trained", at)]
 

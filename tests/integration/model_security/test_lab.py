@@ -141,7 +141,7 @@ def test_train_from_spec_registers_signed_version_with_training_run(
     # lineage: dataset -> training run -> model, all re-hashed intact
     (edge,) = lab.ws.lineage.edges_into(Node(NodeKind.MODEL_VERSION, v.lineage_id))
     assert (edge.src.kind, edge.relation, edge.src.digest) == (
-        NodeKind.TRAINING_RUN, "trained", run["spec_digest"])  # fmt: skip
+        NodeKind.TRAINING_RUN, "trained", run["spec_digest"].removeprefix("sha256:"))  # fmt: skip
     result = lab.ws.lineage.verify(Node(NodeKind.MODEL_VERSION, v.lineage_id))
     assert result.ok, result.to_dict()
     kinds = {c.node.kind for c in result.checked}
@@ -312,3 +312,23 @@ def test_lab_rbac_engineer_trains_and_evaluates_reviewer_and_consumer_cannot(lab
     with pytest.raises(AccessDenied):
         lab.ws.lab.drift(consumer, P, lab.train_ref, lab.holdout)
     assert lab.ws.models.versions(lab.admin, P, "sneaky") == []
+
+
+def test_training_run_lineage_fits_postgresql_columns(tmp_path: Path, postgres_url: str) -> None:
+    # PostgreSQL enforces VARCHAR(64) where SQLite does not: a "sha256:"-prefixed
+    # training-spec digest on the graph made every `bastion train` fail there.
+    master = MasterKeySource.from_env_key(base64.b64encode(os.urandom(32)).decode())
+    ws, token = Bastion.init(tmp_path / "ws", master, database_url=postgres_url)
+    try:
+        admin = ws.access.authenticate(token.secret)
+        full = credit_data().drop_nulls().sample(fraction=1.0, shuffle=True, seed=5)
+        ws.datasets.register_source(admin, P, "bureau", datasets=("credit",))
+        ref = _ingest(ws, admin, full.head(600), tmp_path / "t.csv", label="Status",
+                      sensitive=("Age",), positive_label="good")  # fmt: skip
+        assert ref.endswith(":accepted"), ref
+        v = ws.lab.train(admin, P, "pg-scorer", LR_SPEC, ref.split(":")[0])
+        result = ws.lineage.verify(Node(NodeKind.MODEL_VERSION, v.lineage_id))
+        assert result.ok, result.to_dict()
+        assert NodeKind.TRAINING_RUN in {c.node.kind for c in result.checked}
+    finally:
+        ws.close()
