@@ -96,8 +96,8 @@ class DatasetService:
         require_checksum: bool = True,
     ) -> Source:
         check_dataset_name("source", name)
-        self._access.require_project(project)
         self._access.authorize(actor, "source.register", f"project/{project}/source/{name}")
+        self._access.require_project(project)
         src = Source(project, name, description[:500], True, require_checksum, _now(), actor.name)
         if not self._repo.add_source(src):
             existing = self._repo.source(project, name)
@@ -210,8 +210,8 @@ class DatasetService:
         return DatasetPolicy.from_json(self._dataset(project, name).policy)
 
     def set_policy(self, actor: Actor, project: str, name: str, text: str) -> DatasetPolicy:
-        self._dataset(project, name)
         self._access.authorize(actor, "contract.edit", _resource(project, name))
+        self._dataset(project, name)
         policy = DatasetPolicy.from_json(text)
         self._repo.update_dataset(project, name, policy=policy.to_json())
         self._access.record(actor, "policy.updated", _resource(project, name), Outcome.OK)
@@ -224,8 +224,8 @@ class DatasetService:
 
     def set_contract(self, actor: Actor, project: str, name: str, text: str) -> DataContract:
         """A steward's reviewed edit: validated, stored as the next contract version."""
-        self._dataset(project, name)
         self._access.authorize(actor, "contract.edit", _resource(project, name))
+        self._dataset(project, name)
         current = self._repo.contract(project, name)
         edited = DataContract.from_json(text)
         number = (current[0] if current else 0) + 1
@@ -273,15 +273,24 @@ class DatasetService:
         dataset.read; quarantined or rejected ones only open to data stewards
         (dataset.review) and never for training."""
         r = DatasetRef.parse(ref)
-        v = self._resolve(project, r)
-        usable = v.status is VersionStatus.ACCEPTED
-        action = "dataset.read" if usable else "dataset.review"
+        # Authorize on the requested name before the lookup (a caller without
+        # the right learns nothing about which datasets or versions exist); a
+        # version that is not accepted then also needs the review right.
         self._access.authorize(
             actor,
-            action,
+            "dataset.read",
             _resource(project, r.name),
-            details={"version": v.version, "purpose": purpose},
+            details={"version": r.version, "purpose": purpose},
         )
+        v = self._resolve(project, r)
+        usable = v.status is VersionStatus.ACCEPTED
+        if not usable:
+            self._access.authorize(
+                actor,
+                "dataset.review",
+                _resource(project, r.name),
+                details={"version": v.version, "purpose": purpose},
+            )
         if purpose == "training" and not usable:
             raise DatasetNotUsable(
                 f"{v.ref} is {v.status.value}; only accepted versions may be used for training",
@@ -339,13 +348,13 @@ class DatasetService:
                 "a review needs a reason of at least 10 characters",
                 hint="say why the batch is safe to release (or why it is rejected)",
             )
-        v = self._resolve(project, r)
         self._access.authorize(
             actor,
             "dataset.review",
             _resource(project, r.name),
-            details={"version": v.version, "release": release},
+            details={"version": r.version, "release": release},
         )
+        v = self._resolve(project, r)
         if v.status is not VersionStatus.QUARANTINED:
             raise Conflict(f"{v.ref} is {v.status.value}, not quarantined")
         return self._ingestion.review(actor, v, release=release, reason=reason)

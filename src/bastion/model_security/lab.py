@@ -48,7 +48,7 @@ from bastion.model_security.ports import ModelRepository
 from bastion.model_security.registry import ModelRegistry, RegisterRequest
 from bastion.model_security.signing import sign_statement
 from bastion.model_security.training import parse_spec, save_model, train
-from bastion.model_security.values import EvaluationRecord, Framework, ModelVersion
+from bastion.model_security.values import EvaluationRecord, Framework, ModelRef, ModelVersion
 
 Progress = Callable[[str], None]
 EVALUATION_PREDICATE = "https://bastion.dev/attestations/evaluation/v1"
@@ -140,8 +140,9 @@ class ModelLab:
         progress: Progress | None = None,
     ) -> EvaluationRecord:
         tick = progress or (lambda _s: None)
+        name = ModelRef.parse(model_ref).name
+        self._access.authorize(actor, "model.evaluate", f"project/{project}/model/{name}")
         v = self._registry.version(actor, project, model_ref)
-        self._access.authorize(actor, "model.evaluate", f"project/{project}/model/{v.name}")
         dv = self._datasets.usable_version(actor, project, dataset_ref)
         _, frame = self._datasets.read_frame(actor, project, dv.ref, purpose="evaluation")
         tick("verifying and loading the model")

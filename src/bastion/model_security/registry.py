@@ -217,9 +217,9 @@ class ModelRegistry:
         self, actor: Actor, req: RegisterRequest, progress: Progress | None = None
     ) -> ModelVersion:
         tick = progress or (lambda _s: None)
-        self._access.require_project(req.project)
-        self._access.authorize(actor, "model.register", _resource(req.project, req.name))
         ModelRef.parse(req.name)
+        self._access.authorize(actor, "model.register", _resource(req.project, req.name))
+        self._access.require_project(req.project)
         trained = [self._datasets.usable_version(actor, req.project, ref) for ref in req.trained_on]
         with self.workdir() as work:
             snap = work / "artifact"

@@ -57,14 +57,14 @@ class ScanPolicyService:
         )
 
     def show(self, actor: Actor, project: str) -> ScanPolicy:
-        self._access.require_project(project)
         self._access.authorize(actor, "model.read", _resource(project))
+        self._access.require_project(project)
         return self.policy(project)
 
     def for_scan(self, actor: Actor, project: str) -> ScanPolicy:
         """The policy to scan a local artifact with (``bastion model scan --project``)."""
-        self._access.require_project(project)
         self._access.authorize(actor, "model.scan", _resource(project))
+        self._access.require_project(project)
         return self.policy(project)
 
     def allow(self, actor: Actor, project: str, *, globals_: Sequence[str] = (),
@@ -79,11 +79,11 @@ class ScanPolicyService:
     def _change(self, actor: Actor, project: str, globals_: Sequence[str],
                 flags: Sequence[str], *, allow: bool) -> ScanPolicy:
         entries = _entries(globals_, flags, validate=allow)
-        self._access.require_project(project)
         verb = "allow" if allow else "disallow"
         self._access.authorize(actor, "model.scan_policy", _resource(project),
                                details={"change": verb, "entries": [f"{k}:{v}"
                                                                     for k, v in entries]})
+        self._access.require_project(project)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         for kind, value in entries:
             if allow:

@@ -222,8 +222,8 @@ class AccessService:
         return self._repo.principals()
 
     def disable_principal(self, actor: Actor, name: str) -> Principal:
-        target = self._principal(name)
         self.authorize(actor, "principal.disable", f"system/principals/{name}")
+        target = self._principal(name)
         if target.id == actor.principal_id:
             raise InputError("you cannot disable yourself")
         self._repo.set_disabled(target.id, True)
@@ -329,33 +329,31 @@ class AccessService:
 
     # -- roles and projects ---------------------------------------------------------
     def bind(self, actor: Actor, principal_name: str, role: str, project: str) -> RoleBinding:
+        # Authorize on the names first: a caller without the right learns nothing
+        # about which principals and projects exist (and the attempt is audited).
         role_value = _role(role)
-        target = self._principal(principal_name)
-        scope = self._scope(project)
         self.authorize(
             actor,
             "role.bind",
-            f"{scope}/roles/{principal_name}"
-            if scope != "system"
-            else f"system/roles/{principal_name}",
+            _roles_resource(project, principal_name),
             details={"role": role_value, "project": project},
         )
+        self._scope(project)
+        target = self._principal(principal_name)
         binding = RoleBinding(target.id, target.name, role_value, project, _iso(_now()), actor.name)
         if not self._repo.add_binding(binding):
             raise Conflict(f"{principal_name} already has role {role_value} in {project}")
         return binding
 
     def unbind(self, actor: Actor, principal_name: str, role: str, project: str) -> None:
-        target = self._principal(principal_name)
-        scope = self._scope(project)
         self.authorize(
             actor,
             "role.unbind",
-            f"{scope}/roles/{principal_name}"
-            if scope != "system"
-            else f"system/roles/{principal_name}",
+            _roles_resource(project, principal_name),
             details={"role": role, "project": project},
         )
+        self._scope(project)
+        target = self._principal(principal_name)
         if not self._repo.remove_binding(target.id, _role(role), project):
             raise NotFound(f"{principal_name} has no role {role} in {project}")
 
@@ -389,14 +387,32 @@ class AccessService:
         return found
 
     def projects(self, actor: Actor) -> list[Project]:
-        self.authorize(actor, "project.read", "system/projects")
-        return self._repo.projects()
+        """Every project for a workspace-wide role; a project-bound role sees its own."""
+        bound = {b.project for b in self._repo.bindings(actor.principal_id)}
+        if GLOBAL in bound or not bound:
+            self.authorize(actor, "project.read", "system/projects")
+            return self._repo.projects()
+        visible: list[Project] = []
+        for project in self._repo.projects():
+            if project.name not in bound:
+                continue
+            try:
+                self.authorize(actor, "project.read", f"project/{project.name}")
+            except AccessDenied:
+                continue
+            visible.append(project)
+        return visible
 
     def require_project(self, name: str) -> Project:
         project = self._repo.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="create it: bastion projects create NAME")
         return project
+
+
+def _roles_resource(project: str, principal_name: str) -> str:
+    scope = "system" if project == GLOBAL else f"project/{project}"
+    return f"{scope}/roles/{principal_name}"
 
 
 def _role(role: str) -> str:

@@ -164,8 +164,8 @@ class Ingestion:
     ) -> Dataset:
         """Authorize and build a dataset record (not stored yet)."""
         check_dataset_name("dataset", name)
-        self._access.require_project(project)
         self._access.authorize(actor, "dataset.create", resource(project, name))
+        self._access.require_project(project)
         policy = DatasetPolicy(positive_label=positive_label)
         return Dataset(
             project, name, label, tuple(sensitive), policy.to_json(),
@@ -182,8 +182,8 @@ class Ingestion:
         self, actor: Actor, req: IngestRequest, progress: Progress | None = None
     ) -> IngestResult:
         tick = progress or (lambda _s: None)
-        self._access.require_project(req.project)
         self._access.authorize(actor, "dataset.ingest", resource(req.project, req.dataset))
+        self._access.require_project(req.project)
         # A new dataset is stored only with its first batch, so a refused file
         # leaves no empty dataset behind; creating one is authorized up front.
         fresh = None
