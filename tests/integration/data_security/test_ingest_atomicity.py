@@ -336,3 +336,36 @@ def test_start_up_sweep_spares_the_scratch_of_a_live_process_and_removes_a_dead_
     assert live.exists()  # SIGKILL: no cleanup ran
     home.reopen()
     assert not live.exists() and not any((home.home / "tmp").iterdir())
+
+
+def test_two_processes_ingesting_first_batches_at_once_are_serialised(
+    any_db_home: Home, split: CreditSplit
+) -> None:
+    """The same race with two real ``bastion data ingest`` processes (the lock and
+    the fence must hold across processes, not only across threads)."""
+    h = any_db_home
+    poisoned, _ = targeted_label_flip(split.batch(1))
+    procs = []
+    for i, frame in enumerate((split.trusted, poisoned)):
+        path, digest = write_csv(frame, h.work / f"p{i}.csv")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+        env.update(BASTION_HOME=str(h.home), BASTION_MASTER_KEY=h.key_b64,
+                   BASTION_TOKEN=h.steward_token, NO_COLOR="1")  # fmt: skip
+        procs.append(subprocess.Popen(
+            [str(BASTION), "data", "ingest", str(path), "--dataset", DATASET, "--source", SOURCE,
+             "--sha256", digest, "--label", LABEL, "--positive-label", "good"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=subprocess.DEVNULL,
+        ))  # fmt: skip
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode in (0, 5) for p in procs), outputs
+    versions = h.ws.datasets.versions(h.steward, PROJECT, DATASET)
+    assert [v.version for v in versions] == [1, 2]
+    second = json.loads(versions[1].report)
+    detectors = [
+        c["name"] for c in second["checks"]
+        if c["category"] == "poisoning" and c["name"] not in ("source_lineage", "trusted_reference")
+    ]
+    assert detectors, f"{versions[1].ref} was audited as a first batch: {second['checks']}"
+    assert h.ws.datasets.dataset(h.steward, PROJECT, DATASET).reference_version == 1
+    assert_consistent(h.ws, h.steward)
