@@ -369,3 +369,32 @@ def test_two_processes_ingesting_first_batches_at_once_are_serialised(
     assert detectors, f"{versions[1].ref} was audited as a first batch: {second['checks']}"
     assert h.ws.datasets.dataset(h.steward, PROJECT, DATASET).reference_version == 1
     assert_consistent(h.ws, h.steward)
+
+
+def test_policy_edited_during_an_audit_forces_a_re_audit_against_the_new_state(
+    any_db_home: Home, split: CreditSplit
+) -> None:
+    """A batch is committed only onto the state it was audited against: a steward's
+    policy edit landing mid-audit (another process) moves the dataset's generation,
+    the commit is refused and the batch audited again under the new policy."""
+    h = any_db_home
+    assert h.ingest(split.trusted, "history").accepted
+    other = Bastion.open(h.home, MasterKeySource.from_env_key(h.key_b64), database_url=h.db)
+    ticks: list[str] = []
+
+    def progress(stage: str) -> None:
+        if stage == "auditing" and "auditing" not in ticks:
+            other.datasets.set_policy(h.steward, PROJECT, DATASET,
+                                      '{"poisoning": {"shift_alpha": 0.0005}}')  # fmt: skip
+        ticks.append(stage)
+
+    try:
+        path, digest = write_csv(split.batch(2), h.work / "batch.csv")
+        req = IngestRequest(PROJECT, DATASET, path, SOURCE, digest, LABEL, (), "good")
+        res = h.ws.datasets.ingest(h.steward, req, progress=progress)
+    finally:
+        other.close()
+    assert ticks.count("auditing") == 2, ticks
+    assert "the dataset changed during the audit; auditing again" in ticks
+    assert res.version.version == 2
+    assert_consistent(h.ws, h.steward)
