@@ -88,6 +88,9 @@ def _soft_rules(col: ColumnContract, actual: LogicalType) -> list[tuple[str, pl.
         return []
     value, _bad = _as_contract_type(col, actual)
     rules: list[tuple[str, pl.Expr]] = []
+    if ev.nulls == 0:
+        # nulls where the sample had none; a null-rate rise otherwise is `null_rate_jump`'s
+        rules.append(("unseen_null", pl.col(col.name).is_null()))
     if ev.observed_min is not None and ev.observed_max is not None:
         rules.append(("below_trusted_min", value < ev.observed_min))
         rules.append(("above_trusted_max", value > ev.observed_max))
@@ -108,6 +111,10 @@ def _soft_p(
     ev: SampleEvidence, rule: str, count: int, extreme: float | None, present: int
 ) -> tuple[float, str]:
     """(p-value, what it means) for ``count`` batch rows breaking a soft rule."""
+    if rule == "unseen_null":
+        # null rate ~ Beta(1, rows + 1) after a sample without nulls
+        p = float(sps.betabinom.sf(count - 1, present, 1, ev.rows + 1))
+        return p, f"null, none among the {ev.rows} trusted rows"
     if rule == "unseen_category":
         # The unseen mass is itself uncertain: Beta(singletons + 1, rows - singletons + 1)
         # around the Good-Turing estimate, so the count is beta-binomial, not binomial.
@@ -254,7 +261,7 @@ class _SoftOutcome:
 
 
 def _extreme_expr(col: ColumnContract, actual: LogicalType, rule: str) -> pl.Expr | None:
-    if rule == "unseen_category":
+    if rule in ("unseen_category", "unseen_null"):
         return None
     value, _bad = _as_contract_type(col, actual)
     x = value.cast(pl.Float64)
@@ -279,7 +286,12 @@ def _evaluate_soft(
         ]
     ).row(0)
     present = df.select(
-        [pl.col(c.name).is_not_null().sum().alias(f"n{i}") for i, (c, _, _) in enumerate(labels)]
+        [
+            (pl.len() if rule == "unseen_null" else pl.col(c.name).is_not_null().sum()).alias(
+                f"n{i}"
+            )
+            for i, (c, rule, _) in enumerate(labels)
+        ]
     ).row(0)
     tests: list[_Soft] = []
     for (col, rule, _), count, extreme, m in zip(labels, counts, extremes, present, strict=True):

@@ -4,9 +4,10 @@ The inferred contract is a *proposal* for a data steward.  What one sample
 shows is not the population: its extremes and its category set carry sampling
 noise, so they are written as soft ``inferred`` evidence (sample size, observed
 extremes, a tail fitted to the extreme values, observed categories) which the
-check turns into probabilities, never as hard bounds.  The only hard rules
-inferred are the type (a fractional value in an integer column blocks),
-nullability, uniqueness of identifier-like columns, the sign of a non-negative
+check turns into probabilities, never as hard bounds.  Nullability is soft
+too: a column without nulls in the sample may have rare ones.  The only hard
+rules inferred are the type (a fractional value in an integer column blocks),
+uniqueness of identifier-like columns, the sign of a non-negative
 column whose minimum lies within one observed width of zero (amounts, counts,
 ages), and the row-count bounds.  A steward writes business bounds as hard
 ``min`` / ``max`` / ``allowed_values``.
@@ -61,15 +62,13 @@ def _infer_column(col: ColumnProfile, opts: InferenceOptions) -> ColumnContract:
     # Identifiers grow with every batch: a range on them would reject new ids.
     lower, upper = (None, None) if unique else _tails(col)
     categories, singletons = _categories(col, opts)
-    evidence = (
-        SampleEvidence(col.non_null, lower, upper, categories, singletons)
-        if lower is not None or categories is not None
-        else None
+    evidence = SampleEvidence(
+        col.non_null, lower, upper, categories, singletons, nulls=col.null_count
     )
     return ColumnContract(
         name=col.name,
         logical=col.logical,
-        nullable=col.null_count > 0,
+        nullable=True,
         minimum=None if lower is None else _sign_floor(col),
         allowed=None,
         unique=unique,

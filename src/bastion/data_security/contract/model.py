@@ -33,7 +33,16 @@ from bastion.data_security.stats.tails import TailFit
 CONTRACT_FORMAT = "bastion.data-contract/v1"
 
 _COLUMN_KEYS = {"name", "type", "nullable", "min", "max", "allowed_values", "unique", "inferred"}
-_INFERRED_KEYS = {"rows", "min", "max", "lower_tail", "upper_tail", "categories", "singletons"}
+_INFERRED_KEYS = {
+    "rows",
+    "nulls",
+    "min",
+    "max",
+    "lower_tail",
+    "upper_tail",
+    "categories",
+    "singletons",
+}
 _TOP_KEYS = {"format", "version", "row_count", "allow_extra_columns", "columns"}
 _RANGED = (LogicalType.INTEGER, LogicalType.FLOAT)
 
@@ -42,7 +51,9 @@ _RANGED = (LogicalType.INTEGER, LogicalType.FLOAT)
 class SampleEvidence:
     """What the trusted sample says about a column: soft bounds with their uncertainty.
 
-    ``rows`` non-null trusted values; ``upper`` the tail beyond the observed
+    ``rows`` non-null trusted values and ``nulls`` null ones (a column with no
+    null in the sample may still have rare nulls: a null in the batch is then
+    tested, not refused); ``upper`` the tail beyond the observed
     maximum, ``lower`` beyond the observed minimum (fitted on negated values);
     ``categories`` the observed category set and ``singletons`` how many of them
     were seen once (Good-Turing: the chance a new row brings an unseen category
@@ -54,6 +65,7 @@ class SampleEvidence:
     upper: TailFit | None = None
     categories: tuple[str, ...] | None = None
     singletons: int = 0
+    nulls: int = 0
 
     @property
     def observed_min(self) -> float | None:
@@ -69,6 +81,7 @@ class SampleEvidence:
 
         return {
             "rows": self.rows,
+            "nulls": self.nulls,
             "min": self.observed_min,
             "max": self.observed_max,
             "lower_tail": tail(self.lower),
@@ -283,8 +296,8 @@ def _inferred(
         errors.append(
             f"{where}.{key}: unknown field (allowed: {', '.join(sorted(_INFERRED_KEYS))})"
         )
-    rows, singletons = raw.get("rows"), raw.get("singletons", 0)
-    for key, value in (("rows", rows), ("singletons", singletons)):
+    rows, singletons, nulls = raw.get("rows"), raw.get("singletons", 0), raw.get("nulls", 0)
+    for key, value in (("rows", rows), ("singletons", singletons), ("nulls", nulls)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             errors.append(f"{where}.{key}: must be a non-negative integer, got {value!r}")
     lo = _bound(raw.get("min"), f"{where}.min", logical, errors)
@@ -294,7 +307,7 @@ def _inferred(
     categories = _allowed(raw.get("categories"), f"{where}.categories", logical, errors)
     if len(errors) > before:
         return None
-    assert isinstance(rows, int) and isinstance(singletons, int)
+    assert isinstance(rows, int) and isinstance(singletons, int) and isinstance(nulls, int)
     n = max(rows, 1)
     return SampleEvidence(
         rows,
@@ -302,6 +315,7 @@ def _inferred(
         replace(upper, n=n) if upper is not None else None,
         categories,
         singletons,
+        nulls,
     )
 
 
