@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import DEFAULT_PROJECT, Actor, IssuedToken
 from bastion.core.audit.log import AuditLog
+from bastion.core.audit.service import AuditTrail
 from bastion.core.audit.witness import WitnessFile
 from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKeySource
 from bastion.core.crypto.ledger import SigningKeyLedger
@@ -42,6 +43,7 @@ from bastion.core.crypto.service import KeyService
 from bastion.core.crypto.signers import KeyringSigner, KeyringVerifier
 from bastion.core.errors import ConfigurationError
 from bastion.core.lineage.graph import LineageGraph
+from bastion.core.lineage.service import LineageService
 from bastion.core.store._adapters.local_folder import LocalFolderBackend
 from bastion.core.store._adapters.sql.access_repo import SqlAccessRepository
 from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
@@ -158,6 +160,8 @@ class Bastion:
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
         self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
         self.keys = KeyService(self.access, keyring, self.blobs)
+        #: the audit log as a principal reads, verifies and anchors it (authorized)
+        self.audit_trail = AuditTrail(self.access, self.audit, keyring)
         self._graph = LineageGraph(SqlLineageRepository(engine))
         self.scratch = Scratch(options.home / "tmp")
 
@@ -240,6 +244,11 @@ class Bastion:
         """The provenance graph, with every node kind's verifier registered."""
         _ = (self.datasets, self.models)
         return self._bound_graph
+
+    @property
+    def provenance(self) -> LineageService:
+        """The lineage graph as a principal shows, verifies and exports it (authorized)."""
+        return LineageService(self.access, self.lineage)
 
     @cached_property
     def _bound_graph(self) -> LineageGraph:

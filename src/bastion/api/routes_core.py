@@ -130,35 +130,33 @@ def audit_entries(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     after_seq: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    ws.access.authorize(a, "audit.read", "system/audit")
     q = AuditQuery(actor_name, action, resource, outcome, since, until, limit, after_seq)
-    return [e.to_dict() for e in ws.audit.query(q)]
+    return [e.to_dict() for e in ws.audit_trail.query(a, q)]
 
 
 @router.post("/audit/verify")
 def audit_verify(ws: WS, a: ActorDep) -> dict[str, Any]:
-    ws.access.authorize(a, "audit.verify", "system/audit")
-    return ws.audit.verify().to_dict()
+    report, _ = ws.audit_trail.verify(a)
+    return report.to_dict()
 
 
 @router.get("/audit/checkpoints")
 def audit_checkpoints(ws: WS, a: ActorDep) -> list[dict[str, Any]]:
-    ws.access.authorize(a, "audit.read", "system/audit")
-    return [c.to_dict() for c in ws.audit.checkpoints()]
+    return [c.to_dict() for c in ws.audit_trail.checkpoints(a)]
 
 
 @router.post("/audit/checkpoints", status_code=201)
 def audit_checkpoint(ws: WS, a: ActorDep) -> dict[str, Any]:
-    ws.access.authorize(a, "audit.checkpoint", "system/audit")
-    return ws.audit.checkpoint().to_dict()
+    cp, _ = ws.audit_trail.checkpoint(a)
+    return cp.to_dict()
 
 
 @router.get("/audit/proofs/inclusion")
 def audit_inclusion(
     ws: WS, a: ActorDep, seq: Annotated[int, Query(ge=1)], tree_size: Annotated[int, Query(ge=1)]
 ) -> dict[str, Any]:
-    ws.access.authorize(a, "audit.read", "system/audit")
-    return {"seq": seq, "tree_size": tree_size, "proof": ws.audit.inclusion_proof(seq, tree_size)}
+    size, proof = ws.audit_trail.inclusion_proof(a, seq, tree_size)
+    return {"seq": seq, "tree_size": size, "proof": proof}
 
 
 @router.get("/audit/proofs/consistency")
@@ -168,11 +166,10 @@ def audit_consistency(
     old_size: Annotated[int, Query(ge=1)],
     new_size: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
-    ws.access.authorize(a, "audit.read", "system/audit")
     return {
         "old_size": old_size,
         "new_size": new_size,
-        "proof": ws.audit.consistency_proof(old_size, new_size),
+        "proof": ws.audit_trail.consistency_proof(a, old_size, new_size),
     }
 
 

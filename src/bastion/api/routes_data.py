@@ -179,20 +179,15 @@ def access_report(project: str, name: str, ws: WS, a: ActorDep) -> dict[str, Any
 
 @router.get("/lineage/{kind}/{node_id:path}")
 def lineage_show(project: str, kind: NodeKind, node_id: str, ws: WS, a: ActorDep) -> dict[str, Any]:
-    ws.access.authorize(a, "lineage.read", f"project/{project}/lineage")
-    node = Node(kind.value, f"{project}/{node_id}")
-    return {
-        "upstream": ws.lineage.upstream(node).to_dict(),
-        "downstream": ws.lineage.downstream(node).to_dict(),
-    }
+    up, down = ws.provenance.show(a, project, Node(kind.value, f"{project}/{node_id}"))
+    return {"upstream": up.to_dict(), "downstream": down.to_dict()}
 
 
 @router.post("/lineage/{kind}/{node_id:path}/verify")
 def lineage_verify(
     project: str, kind: NodeKind, node_id: str, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
-    ws.access.authorize(a, "lineage.read", f"project/{project}/lineage")
-    return ws.lineage.verify(Node(kind.value, f"{project}/{node_id}")).to_dict()
+    return ws.provenance.verify(a, project, Node(kind.value, f"{project}/{node_id}")).to_dict()
 
 
 __all__ = ["router"]

@@ -34,13 +34,14 @@ def verify(
     log extends a checkpoint exported earlier and kept off the host: a log
     restored from an older backup fails this even when it is self-consistent."""
     anchor = read_checkpoint_file(against) if against is not None else None
-    with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.verify", "system/audit")
-        size = s.ws.audit.head().size
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("verifying audit log", total=size)
-            report = s.ws.audit.verify(progress=lambda n: bar.advance(task, n))
-        extends = s.ws.audit.prove_extends(anchor) if anchor is not None else None
+    with session(_home(ctx)) as s, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("verifying audit log", total=None)
+        report, extends = s.ws.audit_trail.verify(
+            s.actor,
+            against=anchor,
+            on_start=lambda size: bar.update(task, total=size),
+            progress=lambda n: bar.advance(task, n),
+        )
     if as_json:
         doc = report.to_dict()
         if extends is not None:
@@ -94,8 +95,7 @@ def log(
     """Query the audit log; export JSON Lines with --jsonl."""
     q = AuditQuery(actor, action, resource, outcome, since, until, limit)
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.read", "system/audit")
-        rows = s.ws.audit.query(q)
+        rows = s.ws.audit_trail.query(s.actor, q)
     if jsonl is not None:
         with open(jsonl, "w") as fh:
             for e in rows:
@@ -119,12 +119,7 @@ def checkpoint(
 ) -> None:
     """Sign a checkpoint (tree size + root) of the log now; --export keeps a copy."""
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.checkpoint", "system/audit")
-        cp = s.ws.audit.checkpoint()
-        public = next(
-            (k.public_pem for k in s.ws.keyring.signing_keys("audit") if k.key_id == cp.key_id),
-            None,
-        )
+        cp, public = s.ws.audit_trail.checkpoint(s.actor)
     if export:
         export.write_text(export_text(cp, public))
         console.print(f"wrote the signed checkpoint to {export} (copy it off this host)")
@@ -141,9 +136,7 @@ def witness_restore(
     """Re-create a LOST witness, only after the log verifies and extends --against."""
     anchor = read_checkpoint_file(against)
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.checkpoint", "system/audit",
-                              details={"witness": "re-seed", "against": anchor.tree_size})
-        cp = s.ws.audit.reseed_witness(anchor)
+        cp = s.ws.audit_trail.reseed_witness(s.actor, anchor)
     console.print(f"witness re-seeded at size {cp.tree_size} (proven against size "
                   f"{anchor.tree_size})")
 
@@ -156,9 +149,7 @@ def prove(
 ) -> None:
     """Print an inclusion proof of entry SEQ in the tree of TREE_SIZE entries."""
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "audit.read", "system/audit")
-        size = tree_size or s.ws.audit.head().size
-        proof = s.ws.audit.inclusion_proof(seq, size)
+        size, proof = s.ws.audit_trail.inclusion_proof(s.actor, seq, tree_size)
     print_json({"seq": seq, "tree_size": size, "proof": list(proof)})
 
 

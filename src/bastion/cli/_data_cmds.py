@@ -14,7 +14,6 @@ from bastion.cli._context import session
 from bastion.cli._context import split_csv as _split
 from bastion.cli._render import console, print_json, table
 from bastion.core.access.values import DEFAULT_PROJECT
-from bastion.core.errors import NotFound
 from bastion.core.lineage.graph import CheckStatus, Node, NodeKind
 from bastion.data_security.values import DatasetRef
 
@@ -323,13 +322,7 @@ def lineage_show(
 ) -> None:
     """Print the upstream and downstream tree of a node."""
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "lineage.read", f"project/{project}/lineage")
-        if kind == NodeKind.DATASET_VERSION:
-            s.ws.datasets.version(s.actor, project, ref)
-        node = _node(kind, ref, project)
-        if not s.ws.lineage.exists(node):
-            raise NotFound(f"no {kind} {node.id!r} in the lineage graph")
-        up, down = s.ws.lineage.upstream(node), s.ws.lineage.downstream(node)
+        up, down = s.ws.provenance.show(s.actor, project, _node(kind, ref, project))
     if as_json:
         print_json({"upstream": up.to_dict(), "downstream": down.to_dict()})
         return
@@ -348,8 +341,7 @@ def lineage_verify(
     training runs against what binds them; fail on a missing node or any mismatch.
     Nodes nothing can check are listed as unverifiable, never counted as verified."""
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "lineage.read", f"project/{project}/lineage")
-        result = s.ws.lineage.verify(_node(kind, ref, project))
+        result = s.ws.provenance.verify(s.actor, project, _node(kind, ref, project))
     marks = {
         CheckStatus.VERIFIED: "[green]ok[/]",
         CheckStatus.UNVERIFIABLE: "[yellow]unverifiable[/]",
@@ -380,8 +372,7 @@ def lineage_export(
     from bastion.core.lineage.openlineage_export import export_events
 
     with session(_home(ctx)) as s:
-        s.ws.access.authorize(s.actor, "lineage.read", f"project/{project}/lineage")
-        edges = [e for e in s.ws.lineage.edges() if e.dst.project == project]
+        edges = s.ws.provenance.edges(s.actor, project)
     count = export_events(edges, file=file, url=url)
     console.print(f"emitted {count} OpenLineage run events")
 
