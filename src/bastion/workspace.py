@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from bastion.data_security.access_report import AccessReports
     from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
+    from bastion.governance.cards import CardService
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
@@ -238,6 +239,16 @@ class Bastion:
         return ModelLab(
             self.access, self.blobs, self._model_repo, self._graph, self.datasets, self.models
         )
+
+    @cached_property
+    def cards(self) -> CardService:
+        """Model cards: versioned, audited edits plus facts from signed evidence."""
+        from bastion.governance._adapters.sql_repo import SqlCardRepository
+        from bastion.governance.cards import CardService
+        from bastion.governance.facts import Evidence
+
+        evidence = Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys)
+        return CardService(self.access, SqlCardRepository(self.engine), evidence)
 
     @property
     def lineage(self) -> LineageGraph:

@@ -75,6 +75,8 @@ ACTIONS: Mapping[str, str] = {
     "model.scan": "scan an artifact for malicious serialization",
     "model.scan_policy": "change a project's scanner allow-list policy (admin only)",
     "model.approve": "approve or reject a model release",
+    "card.edit": "write a new version of a model card (from a YAML file)",
+    "card.read": "read a model card and its ML-BOM",
     "monitor.run": "run drift and performance monitors",
     "deployment.create": "deploy a model version",
     "deployment.rollback": "roll back a deployment",
@@ -107,6 +109,8 @@ _ENGINEER = {
     "model.evaluate",
     "model.verify",
     "model.scan",
+    "card.edit",
+    "card.read",
     "monitor.run",
     "blob.read",
     "project.read",
@@ -118,10 +122,12 @@ _REVIEWER = {
     "model.read",
     "model.verify",
     "model.approve",
+    "card.read",
     "project.read",
     "deployment.read",
 }
 _DEPLOYER = {
+    "card.read",
     "model.read",
     "model.verify",
     "model.load",
@@ -132,6 +138,7 @@ _DEPLOYER = {
     "project.read",
 }
 _AUDITOR = {
+    "card.read",
     "audit.read",
     "audit.verify",
     "lineage.read",
