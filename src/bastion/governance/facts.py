@@ -141,7 +141,7 @@ def installed_packages() -> tuple[tuple[str, str], ...]:
     """(name, version) of every distribution in this interpreter's environment, sorted."""
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name and name.lower() not in seen:
             seen[name.lower()] = dist.version
     return tuple(sorted(seen.items()))
