@@ -15,7 +15,12 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 FRAMEWORKS = ("fastapi", "starlette", "typer", "click", "sqlalchemy", "alembic", "boto3", "uvicorn")
-DOMAINS = ("bastion.core", "bastion.data_security", "bastion.model_security")
+DOMAINS = (
+    "bastion.core",
+    "bastion.data_security",
+    "bastion.model_security",
+    "bastion.governance",
+)
 FORBIDDEN_LAYERS = {
     "bastion.core": (
         "bastion.data_security",
@@ -40,6 +45,13 @@ FORBIDDEN_LAYERS = {
     ),
     "bastion.model_security": (
         "bastion.governance",
+        "bastion.serving",
+        "bastion.cli",
+        "bastion.api",
+        "bastion.web",
+        "bastion.demo",
+        "bastion.workspace",
+    ),    "bastion.governance": (
         "bastion.serving",
         "bastion.cli",
         "bastion.api",
