@@ -16,9 +16,10 @@ import datetime as dt
 import hashlib
 import io
 import json
+import platform
 import uuid
 from collections.abc import Callable, Sequence
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import polars as pl
@@ -69,6 +70,19 @@ def training_code_digest() -> str:
     return h.hexdigest()
 
 
+def training_environment() -> dict[str, object]:
+    """The interpreter and the Python packages a training run used (for the ML-BOM)."""
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in packages:
+            packages[name.lower()] = dist.version
+    return {
+        "python": platform.python_version(),
+        "packages": [[n, v] for n, v in sorted(packages.items())],
+    }
+
+
 class ModelLab:
     def __init__(
         self,
@@ -116,6 +130,7 @@ class ModelLab:
             "categorical": [f.name for f in trained.features if f.kind.value == "categorical"],
             "n_train": trained.n_train,
             "n_test": trained.n_test,
+            "environment": training_environment(),
         }
         with self._registry.workdir() as work:
             save_model(trained.pipeline, work)
@@ -290,4 +305,9 @@ def load_frame_bytes(data: bytes) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(data))
 
 
-__all__ = ["EVALUATION_PREDICATE", "ModelLab", "training_code_digest"]
+__all__ = [
+    "EVALUATION_PREDICATE",
+    "ModelLab",
+    "training_code_digest",
+    "training_environment",
+]
