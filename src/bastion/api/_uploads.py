@@ -32,7 +32,8 @@ from pathlib import Path, PurePosixPath
 from starlette.requests import Request
 
 from bastion.api._limits import MIB, ArchiveCaps, ArchiveTooLarge
-from bastion.core.errors import InputError
+from bastion.core.errors import BastionError, InputError
+from bastion.core.names import check_object_name
 from bastion.model_security.errors import MaliciousArtifact
 from bastion.workspace import Bastion
 
@@ -49,14 +50,50 @@ async def _write_body(request: Request, fd: int) -> None:
             fh.write(part)
 
 
+def upload_filename(filename: str, default: str) -> str:
+    """The file name a client gave an upload, reduced to its last part and checked.
+
+    A folder part is dropped (it cannot choose where the upload lands); ``.``/``..``
+    fall back to ``default`` (a backslash separates folders too); NUL, control and
+    bidi characters and names
+    over 255 bytes (the file-system limit) are refused as ``InputError``.
+    """
+    base = PurePosixPath(filename.replace("\\", "/")).name
+    if base.strip(".") == "":
+        return default
+    return check_object_name(base, max_bytes=255)
+
+
+def _name_the_upload(e: BastionError, replacements: dict[str, str]) -> None:
+    """Rewrite server scratch paths in an error's text to the name the client gave the
+    upload: error bodies never show where the server keeps its files."""
+    for attr in ("message", "hint"):
+        text = getattr(e, attr)
+        if text:
+            for server, shown in replacements.items():
+                text = text.replace(server, shown)
+            setattr(e, attr, text)
+    e.args = (e.message,)
+    if isinstance(getattr(e, "path", None), str):
+        e.path = replacements.get(e.path, e.path)  # type: ignore[attr-defined]
+
+
 @asynccontextmanager
-async def spooled_body(ws: Bastion, request: Request, *, suffix: str = "") -> AsyncIterator[Path]:
-    """The request body as a private file (0600) that is removed when the block exits."""
+async def spooled_body(
+    ws: Bastion, request: Request, *, suffix: str = "", shown: str = "upload"
+) -> AsyncIterator[Path]:
+    """The request body as a private file (0600) that is removed when the block exits;
+    errors raised inside name it ``shown`` (the upload's name), never its server path."""
     fd, name = tempfile.mkstemp(prefix="body-", suffix=suffix, dir=scratch_dir(ws))
     path = Path(name)
     try:
         await _write_body(request, fd)
         yield path
+    except BastionError as e:
+        _name_the_upload(
+            e, {str(path): shown, path.name: shown, path.stem: PurePosixPath(shown).stem}
+        )
+        raise
     finally:
         path.unlink(missing_ok=True)
 
@@ -67,6 +104,9 @@ async def private_workdir(ws: Bastion) -> AsyncIterator[Path]:
     work = Path(tempfile.mkdtemp(prefix="model-", dir=scratch_dir(ws)))
     try:
         yield work
+    except BastionError as e:
+        _name_the_upload(e, {f"{work}/": "", str(work): "upload"})
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -134,4 +174,5 @@ __all__ = [
     "scratch_dir",
     "spool_into",
     "spooled_body",
+    "upload_filename",
 ]

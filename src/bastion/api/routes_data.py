@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.api._gate import rule
 from bastion.api._limits import BodyKind
-from bastion.api._uploads import safe_suffix, scratch_dir, spooled_body
+from bastion.api._uploads import safe_suffix, scratch_dir, spooled_body, upload_filename
 from bastion.api.deps import WS, ActorDep, actor
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import IngestRequest
@@ -88,7 +88,8 @@ async def ingest(
     filename: str = "upload.csv",
 ) -> dict[str, Any]:
     """Upload a batch (raw body). Returns the version with its status and audit report."""
-    async with spooled_body(ws, request, suffix=safe_suffix(filename)) as path:
+    shown = upload_filename(filename, "upload.csv")
+    async with spooled_body(ws, request, suffix=safe_suffix(shown), shown=shown) as path:
         req = IngestRequest(
             project, name, path, source, sha256, label, tuple(sensitive), positive_label
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +17,7 @@ from bastion.api._uploads import (
     safe_suffix,
     spool_into,
     spooled_body,
+    upload_filename,
 )
 from bastion.api.deps import WS, ActorDep, LimitsDep, actor
 from bastion.model_security.evaluation import RobustnessSuite
@@ -70,8 +70,7 @@ async def register(
             target.mkdir(mode=0o700)
             await run_in_threadpool(safe_extract, raw, target, caps.archive)
         else:
-            safe = Path(filename).name if Path(filename).name.strip(".") else "model.bin"
-            target = work / safe
+            target = work / upload_filename(filename, "model.bin")
             raw.rename(target)
         refs = tuple(r for r in (trained_on or "").split(",") if r)
         v = await run_in_threadpool(
@@ -134,7 +133,8 @@ async def drift(
     filename: str = "current.csv",
 ) -> dict[str, Any]:
     """Upload current inputs (CSV, Parquet or JSONL body); returns the drift report."""
-    async with spooled_body(ws, request, suffix=safe_suffix(filename)) as path:
+    shown = upload_filename(filename, "current.csv")
+    async with spooled_body(ws, request, suffix=safe_suffix(shown), shown=shown) as path:
         report = await run_in_threadpool(ws.lab.drift, a, project, reference, path)
     body: dict[str, Any] = json.loads(json.dumps(report.to_dict(), default=str))
     return body
