@@ -157,7 +157,8 @@ def test_schemathesis_fuzz_of_the_whole_api_for_every_role_finds_no_5xx_and_no_p
                     r = case.call(base_url=srv.url, headers=headers, timeout=60)
                     if r.status_code >= 500 or _leaks(r.text, data):
                         curl = case.as_curl_command(base_url=srv.url)
-                        failures.append(f"{who} {op.label} {r.status_code}: {curl} -> {r.text[:300]}")
+                        status = r.status_code
+                        failures.append(f"{who} {op.label} {status}: {curl} -> {r.text[:300]}")
 
                 # no invalid input exists for some operations (e.g. those without parameters)
                 with contextlib.suppress(Unsatisfiable):
