@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from dataclasses import dataclass
 
 from bastion.core.canonical import JSON
-from bastion.core.errors import InputError
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+from bastion.core.names import check_name, parse_ref
 
 
 def check_dataset_name(kind: str, name: str) -> str:
-    if not _NAME.match(name):
-        raise InputError(
-            f"invalid {kind} name {name!r}",
-            hint="use 1-200 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    return name
+    """The one name rule (:mod:`bastion.core.names`) for datasets, sources and models."""
+    return check_name(kind, name, max_length=200)
 
 
 class VersionStatus(enum.StrEnum):
@@ -39,15 +32,7 @@ class DatasetRef:
 
     @classmethod
     def parse(cls, text: str) -> DatasetRef:
-        name, _, version = text.partition("@")
-        check_dataset_name("dataset", name)
-        if not version or version == "latest":
-            return cls(name, None)
-        if not version.isdigit() or int(version) < 1:
-            raise InputError(
-                f"invalid dataset version in {text!r}", hint="use NAME, NAME@latest or NAME@3"
-            )
-        return cls(name, int(version))
+        return cls(*parse_ref("dataset", text))
 
     def __str__(self) -> str:
         return self.name if self.version is None else f"{self.name}@{self.version}"

@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass
 
 from bastion.core.canonical import JSON
-from bastion.core.errors import InputError
-from bastion.data_security.values import check_dataset_name
+from bastion.core.names import parse_ref
 
 
 class Framework(enum.StrEnum):
@@ -35,13 +34,7 @@ class ModelRef:
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        name, _, version = text.partition("@")
-        check_dataset_name("model", name)
-        if not version or version == "latest":
-            return cls(name)
-        if not version.isdigit() or int(version) < 1:
-            raise InputError(f"invalid model version in {text!r}", hint="use NAME or NAME@2")
-        return cls(name, int(version))
+        return cls(*parse_ref("model", text))
 
 
 @dataclass(frozen=True)

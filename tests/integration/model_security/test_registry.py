@@ -21,7 +21,7 @@ import pytest
 
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.audit.entries import AuditQuery
-from bastion.core.errors import AccessDenied
+from bastion.core.errors import AccessDenied, Conflict, InputError
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import DatasetNotUsable, IngestRequest
 from bastion.demo.data_steps import credit_data
@@ -352,3 +352,22 @@ def test_registry_survives_reopen_and_lists_versions(workspace: WS, tmp_path: Pa
     promoted = other.models.set_stage(w.admin, P, "scorer@2", Stage.CANDIDATE)
     assert promoted.stage is Stage.CANDIDATE
     assert w.ws.models.version(w.admin, P, "scorer@2").stage is Stage.CANDIDATE
+
+
+def test_look_alike_model_name_differing_in_case_is_refused(workspace: WS, tmp_path: Path) -> None:
+    _register(workspace, "credit-scorer", _sklearn(tmp_path))
+    with pytest.raises(Conflict, match="case-insensitive"):
+        again = tmp_path / "again"
+        again.mkdir()
+        _register(workspace, "Credit-Scorer", _sklearn(again))
+    names = {v.name for v in workspace.ws.models.versions(workspace.admin, P)}
+    assert names == {"credit-scorer"}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["credit-scorer@\u00b2", "credit-scorer@\u0661", "credit-scorer@" + "9" * 25, "scorer\n"],
+)
+def test_model_ref_with_unicode_digits_or_overflow_is_input_error(workspace: WS, ref: str) -> None:
+    with pytest.raises(InputError):
+        workspace.ws.models.version(workspace.admin, P, ref)

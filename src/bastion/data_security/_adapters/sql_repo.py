@@ -187,6 +187,16 @@ def _edge_row(edge: Edge) -> dict[str, str | None]:
     }
 
 
+def _same_name(kind: str, wanted: str, existing: str) -> None:
+    """Names are unique case-insensitively: ``Credit`` beside ``credit`` is refused."""
+    if existing != wanted:
+        raise Conflict(
+            f"a {kind} named {existing!r} already exists; names are case-insensitive, "
+            f"so {wanted!r} would be a look-alike",
+            hint=f"use {existing!r}, or choose a different name",
+        )
+
+
 class SqlDatasetRepository:
     def __init__(self, engine: Engine) -> None:
         self._e = engine
@@ -196,10 +206,11 @@ class SqlDatasetRepository:
         with transaction(self._e, "registering a source") as c:
             found = c.execute(
                 sa.select(sources.c.name).where(
-                    sources.c.project == s.project, sources.c.name == s.name
+                    sources.c.project == s.project, sa.func.lower(sources.c.name) == s.name.lower()
                 )
             ).first()
             if found:
+                _same_name("source", s.name, found[0])
                 return False
             c.execute(sources.insert().values(**s.__dict__))
         return True
@@ -258,10 +269,11 @@ class SqlDatasetRepository:
     def _insert_dataset(c: sa.Connection, d: Dataset) -> bool:
         found = c.execute(
             sa.select(datasets.c.name).where(
-                datasets.c.project == d.project, datasets.c.name == d.name
+                datasets.c.project == d.project, sa.func.lower(datasets.c.name) == d.name.lower()
             )
         ).first()
         if found:
+            _same_name("dataset", d.name, found[0])
             return False
         c.execute(
             datasets.insert().values(

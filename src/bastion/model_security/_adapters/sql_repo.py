@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bastion.core.audit.entries import AuditRecord
+from bastion.core.errors import Conflict
 from bastion.core.lineage.graph import Edge
 from bastion.core.store._adapters.sql.engine import reading, transaction
 from bastion.core.store._adapters.sql.lineage_repo import lineage_edges
@@ -145,6 +146,20 @@ class SqlModelRepository:
         """Insert with the next number; its lineage ``edges`` and its ``audit`` record
         (kept pending until ``clear_pending``) go in the same transaction."""
         with transaction(self._e, "registering a model version") as c:
+            other = c.execute(
+                sa.select(versions.c.name).where(
+                    versions.c.project == v.project,
+                    sa.func.lower(versions.c.name) == v.name.lower(),
+                    versions.c.name != v.name,
+                )
+            ).first()
+            if other is not None:
+                # Names are unique case-insensitively: no look-alike model lines.
+                raise Conflict(
+                    f"a model named {other[0]!r} already exists; names are case-insensitive, "
+                    f"so {v.name!r} would be a look-alike",
+                    hint=f"register it as {other[0]!r}, or choose a different name",
+                )
             current = c.execute(
                 sa.select(sa.func.max(versions.c.version)).where(
                     versions.c.project == v.project, versions.c.name == v.name
