@@ -41,7 +41,7 @@ from bastion.core.crypto.keyring import DEFAULT_SCRYPT_N, LocalKeyring, MasterKe
 from bastion.core.crypto.ledger import SigningKeyLedger
 from bastion.core.crypto.service import KeyService
 from bastion.core.crypto.signers import KeyringSigner, KeyringVerifier
-from bastion.core.errors import ConfigurationError
+from bastion.core.errors import BastionError, ConfigurationError
 from bastion.core.lineage.graph import LineageGraph
 from bastion.core.lineage.service import LineageService
 from bastion.core.store._adapters.local_folder import LocalFolderBackend
@@ -50,6 +50,7 @@ from bastion.core.store._adapters.sql.audit_repo import SqlAuditRepository
 from bastion.core.store._adapters.sql.engine import make_engine, migrate
 from bastion.core.store._adapters.sql.lineage_repo import SqlLineageRepository
 from bastion.core.store._adapters.sql.object_repo import SqlObjectIndex
+from bastion.core.store._adapters.sql.references import digests_in, referenced_digests
 from bastion.core.store.backup import (
     BackupCorrupted,
     BackupManifest,
@@ -159,12 +160,39 @@ class Bastion:
             checkpoint_every=options.checkpoint_every,
         )
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
-        self.objects = ObjectService(self.access, self.blobs, SqlObjectIndex(engine))
+        self.scratch = Scratch(options.home / "tmp")
+        self.objects = ObjectService(
+            self.access,
+            self.blobs,
+            SqlObjectIndex(engine),
+            references=self._referenced_blobs,
+            busy_for=self.scratch.oldest_live_work,
+        )
         self.keys = KeyService(self.access, keyring, self.blobs)
         #: the audit log as a principal reads, verifies and anchors it (authorized)
         self.audit_trail = AuditTrail(self.access, self.audit, keyring)
         self._graph = LineageGraph(SqlLineageRepository(engine))
-        self.scratch = Scratch(options.home / "tmp")
+
+    def _referenced_blobs(self) -> set[str]:
+        """Digests the metadata names, followed into the small blobs they name.
+
+        Some blobs are documents naming other blobs (a pinned reference names its
+        profile and poisoning model), so references are closed transitively over
+        every referenced blob up to 16 MiB; bulk data (Parquet, artifacts) is larger
+        and names nothing."""
+        found = referenced_digests(self.engine)
+        todo = list(found)
+        while todo:
+            digest = todo.pop()
+            try:
+                if self.blobs.info(digest).size > 16 * 1024 * 1024:
+                    continue
+                inner = digests_in(self.blobs.read_bytes(digest)) - found
+            except BastionError:
+                continue  # missing or damaged: fsck reports it; it names nothing we can read
+            found |= inner
+            todo.extend(inner)
+        return found
 
     # -- layer services, built on first use --------------------------------------
     # The data and model layers pull in polars, scikit-learn and friends; building

@@ -304,13 +304,26 @@ def store_list(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> None:
 def store_fsck(
     ctx: typer.Context,
     repair: Annotated[
-        bool, typer.Option(help="also delete leftovers of interrupted writes (store.repair)")
+        bool,
+        typer.Option(
+            help="also delete leftovers of interrupted writes and blobs nothing references "
+            "(store.repair)"
+        ),
     ] = False,
+    grace_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0, help="spare unreferenced blobs younger than this (a write may be finishing)"
+        ),
+    ] = 60,
 ) -> None:
     """Verify every stored object (read-only); --repair removes leftovers of
-    interrupted writes and needs the admin action store.repair."""
+    interrupted writes and unreferenced blobs older than the grace period, and
+    needs the admin action store.repair."""
     with session(_home(ctx)) as s:
-        report = s.ws.objects.fsck(s.actor, repair=repair)
+        report = s.ws.objects.fsck(
+            s.actor, repair=repair, grace=dt.timedelta(minutes=grace_minutes)
+        )
     print_json(
         {
             "checked": report.checked,
@@ -319,6 +332,8 @@ def store_fsck(
             "incomplete_found": report.incomplete_found,
             "orphans_removed": report.orphans_removed,
             "incomplete_removed": report.incomplete_removed,
+            "unreferenced_found": report.unreferenced_found,
+            "unreferenced_removed": report.unreferenced_removed,
             "repaired": report.repaired,
         }
     )

@@ -62,6 +62,9 @@ class FsckReport:
     orphans_found: int = 0
     incomplete_found: int = 0
     repaired: bool = False
+    #: complete blobs nothing in the metadata references, past the grace period
+    unreferenced_found: int = 0
+    unreferenced_removed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -317,9 +320,29 @@ class EncryptedBlobStore:
                 progress(1)
         return changed
 
-    def fsck(self, *, deep: bool = True, repair: bool = False) -> FsckReport:
+    def fsck(
+        self,
+        *,
+        deep: bool = True,
+        repair: bool = False,
+        references: Callable[[], set[str]] | None = None,
+        grace_s: float = 3600.0,
+    ) -> FsckReport:
         """Verify every object; with ``repair``, also delete leftovers of
-        interrupted writes (otherwise they are only counted: read-only)."""
+        interrupted writes (otherwise they are only counted: read-only).
+
+        With ``references`` (every digest the metadata mentions), complete blobs
+        that nothing references and that are older than ``grace_s`` are counted
+        and, with ``repair``, crypto-shredded: what a failed or killed write left
+        behind. The grace period spares blobs whose referencing row is still
+        being committed; the candidates are listed *before* the references are
+        read, so a blob referenced meanwhile is never taken."""
+        candidates = self._unreferenced_candidates(grace_s) if references is not None else []
+        referenced = references() if references is not None else set()
+        unreferenced = [d for d in candidates if d not in referenced]
+        if repair:
+            for d in unreferenced:
+                self.delete(d)
         incomplete = self._backend.cleanup_incomplete(remove=repair)
         orphans = 0
         keyed = set(self.digests())
@@ -342,7 +365,27 @@ class EncryptedBlobStore:
             except (BlobCorrupted, NotFound, StorageError):
                 corrupted.append(d)
         removed = (orphans, incomplete) if repair else (0, 0)
-        return FsckReport(checked, tuple(corrupted), *removed, orphans, incomplete, repair)
+        return FsckReport(
+            checked,
+            tuple(corrupted),
+            *removed,
+            orphans,
+            incomplete,
+            repair,
+            len(unreferenced),
+            len(unreferenced) if repair else 0,
+        )
+
+    def _unreferenced_candidates(self, grace_s: float) -> list[Digest]:
+        out: list[Digest] = []
+        for d in self.digests():
+            try:
+                age = self._backend.age_seconds(_names(d)[1])
+            except NotFound:
+                continue
+            if age > grace_s:
+                out.append(d)
+        return out
 
 
 class _Hasher:

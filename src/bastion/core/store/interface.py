@@ -68,6 +68,10 @@ class ObjectBackend(Protocol):
 
     def list(self, prefix: str) -> Iterator[str]: ...
 
+    def age_seconds(self, name: str) -> float:
+        """Seconds since ``name`` was published (last modified)."""
+        ...
+
     def cleanup_incomplete(self, *, remove: bool = True) -> int:
         """Remove (or with ``remove=False`` only count) leftovers of interrupted
         writes; return how many there were."""

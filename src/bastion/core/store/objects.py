@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -56,11 +57,19 @@ class ObjectIndex(Protocol):
 
 class ObjectService:
     def __init__(
-        self, access: AccessService, blobs: EncryptedBlobStore, index: ObjectIndex
+        self,
+        access: AccessService,
+        blobs: EncryptedBlobStore,
+        index: ObjectIndex,
+        *,
+        references: Callable[[], set[str]] | None = None,
+        busy_for: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._access = access
         self._blobs = blobs
         self._index = index
+        self._references = references
+        self._busy_for = busy_for
 
     def put(self, actor: Actor, project: str, name: str, source: Path) -> NamedObject:
         name = check_object_name(name)
@@ -95,13 +104,18 @@ class ObjectService:
         self._blobs.copy_to(obj.digest, dest)
         return obj
 
-    def fsck(self, actor: Actor, *, repair: bool = False) -> FsckReport:
+    def fsck(
+        self, actor: Actor, *, repair: bool = False, grace: dt.timedelta = dt.timedelta(hours=1)
+    ) -> FsckReport:
         """Verify every stored blob.  Read-only unless ``repair``: deleting
         leftovers is a change to the store and needs ``store.repair`` (admin),
         not ``audit.verify``, which the read-only auditor holds."""
         action = "store.repair" if repair else "audit.verify"
         self._access.authorize(actor, action, "system/blobs")
-        report = self._blobs.fsck(repair=repair)
+        # Spare every blob younger than the oldest operation still running
+        # (its row is not committed yet), and never less than the grace period.
+        grace_s = max(grace.total_seconds(), self._busy_for() + 60.0)
+        report = self._blobs.fsck(repair=repair, references=self._references, grace_s=grace_s)
         self._access.record(
             actor,
             "store.fsck",
@@ -112,6 +126,8 @@ class ObjectService:
                 "checked": report.checked,
                 "corrupted": len(report.corrupted),
                 "orphans_removed": report.orphans_removed,
+                "unreferenced_found": report.unreferenced_found,
+                "unreferenced_removed": report.unreferenced_removed,
                 "incomplete_removed": report.incomplete_removed,
             },
         )

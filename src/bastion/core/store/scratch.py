@@ -22,11 +22,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,6 +116,32 @@ class Scratch:
             if not lock.with_suffix("").exists():
                 self._drop_orphan_lock(lock)
         return removed
+
+    def oldest_live_work(self, prefixes: tuple[str, ...] = ("ingest", "model")) -> float:
+        """Age in seconds of the oldest work folder a live process holds (0 if none).
+
+        A blob written by an operation still running is not referenced yet;
+        reclaiming unreferenced blobs must spare everything younger than this."""
+        if not self.root.is_dir():
+            return 0.0
+        oldest = 0.0
+        now = time.time()
+        for lock in self.root.glob("*.lock"):
+            if not lock.name.startswith(tuple(f"{p}-" for p in prefixes)):
+                continue
+            try:
+                fd = os.open(lock, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)  # nobody holds it: not live
+            except BlockingIOError:
+                with contextlib.suppress(FileNotFoundError):
+                    oldest = max(oldest, now - lock.stat().st_mtime)
+            finally:
+                os.close(fd)
+        return oldest
 
     @staticmethod
     def _drop_orphan_lock(lock: Path) -> None:

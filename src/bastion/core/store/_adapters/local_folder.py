@@ -23,6 +23,7 @@ import io
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -117,7 +118,7 @@ class LocalFolderBackend:
 
     def _path(self, name: str) -> Path:
         # Names are generated internally; this check stops any path escape anyway.
-        if not _NAME_RE.match(name) or ".." in name:
+        if not _NAME_RE.fullmatch(name) or ".." in name:
             raise InputError(f"invalid internal object name {name!r}")
         return self.root / name
 
@@ -171,6 +172,12 @@ class LocalFolderBackend:
         for path in sorted(base.rglob("*")):
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
+
+    def age_seconds(self, name: str) -> float:
+        try:
+            return max(0.0, time.time() - self._path(name).stat().st_mtime)
+        except FileNotFoundError as e:
+            raise NotFound(f"no stored object {name}") from e
 
     def cleanup_incomplete(self, *, remove: bool = True) -> int:
         removed = 0
