@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from bastion.core.access.auth_failures import FailedAuthentications
 from bastion.core.audit.entries import AuditEntry, AuditQuery
-from bastion.core.errors import AuthenticationFailed
 from bastion.core.crypto.keyring import MasterKeySource
+from bastion.core.errors import AuthenticationFailed
 from bastion.workspace import Bastion
 from conftest import WS, Server, stop_server
 
@@ -98,9 +98,8 @@ def test_flood_of_bad_tokens_against_the_server_is_audited_by_source(server: Ser
     """A real server on loopback: 300 bad bearer tokens, a bounded number of entries,
     keyed by the client address; the counts are written when the server stops."""
     for i in range(300):
-        r = httpx.get(
-            server.url + "/v1/whoami", headers={"Authorization": f"Bearer bst_{i:016x}_x"}, timeout=10
-        )
+        bad = {"Authorization": f"Bearer bst_{i:016x}_x"}
+        r = httpx.get(server.url + "/v1/whoami", headers=bad, timeout=10)
         assert r.status_code == 401
     stop_server(server.proc)  # SIGTERM: a clean shutdown flushes the open windows
     ws = Bastion.open(server.home, MasterKeySource.from_env_key(server.master_key_b64))
