@@ -8,6 +8,7 @@ the data steps are run against a real workspace with the control weakened
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,7 +24,9 @@ from bastion.demo.data_steps import (
 )
 from bastion.demo.foundation import DemoState, audit_tamper, denied_access, store_roundtrip
 from bastion.demo.runner import DemoFailed
-from conftest import WS
+
+if TYPE_CHECKING:  # a name only: tests/integration/data_security has a conftest too
+    from conftest import WS
 
 
 def _state(ws: WS, tmp_path: Path) -> DemoState:

@@ -22,6 +22,7 @@ from bastion.api.deps import WS, ActorDep, actor
 from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import NotFound
+from bastion.core.names import MAX_VERSION
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(actor)])
 
@@ -128,7 +129,7 @@ def audit_entries(
     since: str | None = None,
     until: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0,
 ) -> list[dict[str, Any]]:
     q = AuditQuery(actor_name, action, resource, outcome, since, until, limit, after_seq)
     return [e.to_dict() for e in ws.audit_trail.query(a, q)]
@@ -153,7 +154,8 @@ def audit_checkpoint(ws: WS, a: ActorDep) -> dict[str, Any]:
 
 @router.get("/audit/proofs/inclusion")
 def audit_inclusion(
-    ws: WS, a: ActorDep, seq: Annotated[int, Query(ge=1)], tree_size: Annotated[int, Query(ge=1)]
+    ws: WS, a: ActorDep, seq: Annotated[int, Query(ge=1, le=MAX_VERSION)],
+    tree_size: Annotated[int, Query(ge=1, le=MAX_VERSION)],
 ) -> dict[str, Any]:
     size, proof = ws.audit_trail.inclusion_proof(a, seq, tree_size)
     return {"seq": seq, "tree_size": size, "proof": proof}
@@ -163,8 +165,8 @@ def audit_inclusion(
 def audit_consistency(
     ws: WS,
     a: ActorDep,
-    old_size: Annotated[int, Query(ge=1)],
-    new_size: Annotated[int, Query(ge=1)],
+    old_size: Annotated[int, Query(ge=1, le=MAX_VERSION)],
+    new_size: Annotated[int, Query(ge=1, le=MAX_VERSION)],
 ) -> dict[str, Any]:
     return {
         "old_size": old_size,

@@ -11,12 +11,13 @@ A backup is a folder::
     <dest>/blobs/...            the encrypted objects (ciphertext, copied as is)
 
 Order matters for consistency while writers run: the keyring is copied first
-(a data key wrapped later would be missing from it), then the database is
+(a data key wrapped later would be missing from it), then the witness (it only
+grows, so it never names more than the snapshot holds), then the database is
 snapshotted with SQLite's online backup API (one consistent read transaction),
-then the witness, then the blobs. Blobs are written before the rows that
-reference them are committed, so every blob the snapshot references is already
-on disk when the blob folder is copied; extra blobs are harmless (``fsck``
-reclaims them). The API token file (``credentials``) is never copied.
+then the blobs. Blobs are written before the rows that reference them are
+committed, so every blob the snapshot references is already on disk when the
+blob folder is copied; extra blobs are harmless (``fsck --repair`` reclaims
+them). The API token file (``credentials``) is never copied.
 
 ``check_backup`` re-hashes every file against the manifest before anything is
 restored, so a truncated or edited backup is refused, not half-restored.
@@ -184,13 +185,17 @@ def write_backup(src: BackupSources, dest: Path, sign: Sign) -> BackupManifest:
     """Snapshot the workspace described by ``src`` into the new folder ``dest``."""
     _empty_destination(dest)
     _copy_private(src.keyring, dest / "keyring.json")
+    # The witness before the database: it only grows, so the snapshot taken next
+    # holds at least the entries it names (copied after, it could name entries
+    # a writer committed after the snapshot, and the restore would read as a
+    # truncated log).
+    if src.witness.exists():
+        _copy_private(src.witness, dest / "audit-head.json")
     config: dict[str, str] = {"database": "embedded"}
     if src.sqlite_db is not None:
         _snapshot_sqlite(src.sqlite_db, dest / "bastion.db")
     elif src.database_url is not None:
         config = {"database_url": src.database_url}
-    if src.witness.exists():
-        _copy_private(src.witness, dest / "audit-head.json")
     for path in _blob_files(src.blobs):
         _copy_private(path, dest / "blobs" / path.relative_to(src.blobs))
     _write_private(dest / "workspace.json", json.dumps(config, indent=2).encode())
