@@ -162,6 +162,23 @@ def scan_policy_show(ctx: typer.Context, project: Project = DEFAULT_PROJECT) -> 
     print_json({"project": project, **policy.describe()})
 
 
+def _change_policy(
+    ctx: typer.Context,
+    allow: bool,
+    globals_: list[str] | None,
+    torchscript: bool,
+    opaque_data: bool,
+    project: str,
+) -> None:
+    with session(_home(ctx)) as s:
+        service = s.ws.models.scan_policies
+        change = service.allow if allow else service.disallow
+        policy = change(
+            s.actor, project, globals_=tuple(globals_ or ()), flags=_flags(torchscript, opaque_data)
+        )
+    print_json({"project": project, **policy.describe()})
+
+
 @scan_policy.command("allow")
 def scan_policy_allow(
     ctx: typer.Context,
@@ -171,11 +188,7 @@ def scan_policy_allow(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Allow exact pickle globals (and/or TorchScript, opaque data files) in a project."""
-    with session(_home(ctx)) as s:
-        policy = s.ws.models.scan_policies.allow(
-            s.actor, project, globals_=tuple(globals_ or ()),
-            flags=_flags(torchscript, opaque_data))
-    print_json({"project": project, **policy.describe()})
+    _change_policy(ctx, True, globals_, torchscript, opaque_data, project)
 
 
 @scan_policy.command("disallow")
@@ -187,11 +200,7 @@ def scan_policy_disallow(
     project: Project = DEFAULT_PROJECT,
 ) -> None:
     """Remove globals or flags from a project's scan policy."""
-    with session(_home(ctx)) as s:
-        policy = s.ws.models.scan_policies.disallow(
-            s.actor, project, globals_=tuple(globals_ or ()),
-            flags=_flags(torchscript, opaque_data))
-    print_json({"project": project, **policy.describe()})
+    _change_policy(ctx, False, globals_, torchscript, opaque_data, project)
 
 
 @model.command("evaluate")

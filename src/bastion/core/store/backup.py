@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bastion.core.errors import ConfigurationError, InputError, IntegrityError
+from bastion.core.errors import ConfigurationError, Conflict, InputError, IntegrityError
 
 FORMAT = "bastion-backup/1"
 _CHUNK = 1 << 20
@@ -185,6 +185,7 @@ def write_backup(src: BackupSources, dest: Path, sign: Sign) -> BackupManifest:
     """Snapshot the workspace described by ``src`` into the new folder ``dest``."""
     _empty_destination(dest)
     _copy_private(src.keyring, dest / "keyring.json")
+    keyring_digest = _sha256(dest / "keyring.json")
     # The witness before the database: it only grows, so the snapshot taken next
     # holds at least the entries it names (copied after, it could name entries
     # a writer committed after the snapshot, and the restore would read as a
@@ -212,6 +213,14 @@ def write_backup(src: BackupSources, dest: Path, sign: Sign) -> BackupManifest:
     )
     body = manifest.to_json()
     key_id, signature = sign(body)
+    # A key rotated while the blobs were copied re-wrapped some blob keys with a
+    # KEK the copied keyring lacks: such a backup would not restore. Refuse it.
+    if _sha256(src.keyring) != keyring_digest:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise Conflict(
+            "the keyring changed while the backup was written (a key was rotated)",
+            hint="run `bastion backup` again; nothing was kept",
+        )
     _write_private(dest / "manifest.json", body)
     sig = {"key_id": key_id, "signature": signature.hex()}
     _write_private(dest / "manifest.sig.json", json.dumps(sig).encode())
