@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
     "foundation", "readers", "ingest_audit", "ingest_full", "poisoning",
-    "scanning", "signing", "drift", "evaluation",
+    "scanning", "signing", "drift", "evaluation", "startup",
 ]
 HEADER = """# Benchmarks
 
@@ -213,6 +213,13 @@ TARGETS = (
         lambda r: f"slowest of the runs {_n(r('drift.max_s'))} s; Evidently at least "
         f"{r('drift.min_ratio_vs_evidently'):.0f}× slower on the same files",
         lambda r: _met(r("drift.max_s") < 10),
+    ),
+    Target(
+        "`bastion --help` and `bastion model scan FILE` start fast, vs `python -c pass` (#9)",
+        lambda r: f"`--help` {_n(r('startup.help_ms'))} ms, `model scan` "
+        f"{_n(r('startup.scan_ms'))} ms; bare interpreter {_n(r('startup.python_ms'))} ms, "
+        f"`import typer` alone {_n(r('startup.typer_ms'))} ms",
+        lambda r: "reported (no numeric target; the issue found about 1 s for `--help`)",
     ),
 )
 

@@ -103,6 +103,7 @@ def main() -> None:
             "startup.help_ms": round(med["bastion --help"] * 1000),
             "startup.scan_ms": round(med["bastion model scan FILE"] * 1000),
             "startup.python_ms": round(floor * 1000),
+            "startup.typer_ms": round(med["python -c 'import typer'"] * 1000),
         }),
         "",
     ])

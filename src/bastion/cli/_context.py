@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from bastion.core.access.values import Actor
-from bastion.core.crypto.keyring import MasterKeySource
 from bastion.core.errors import KeyUnavailable
-from bastion.core.settings import BastionSettings
 
 if TYPE_CHECKING:
+    # Imported when a command runs, not to print help (pydantic-settings, the keyring).
+    from bastion.core.access.values import Actor
+    from bastion.core.crypto.keyring import MasterKeySource
+    from bastion.core.settings import BastionSettings
     from bastion.workspace import Bastion
 
 
@@ -39,6 +40,8 @@ def split_csv(text: str | None) -> tuple[str, ...]:
 
 
 def settings(home: Path | None = None) -> BastionSettings:
+    from bastion.core.settings import BastionSettings
+
     s = BastionSettings()
     if home is not None:
         s = s.model_copy(update={"home": home})
@@ -51,6 +54,8 @@ def master_source(s: BastionSettings, *, confirm: bool = False) -> MasterKeySour
     except KeyUnavailable:
         if not sys.stdin.isatty():
             raise
+    from bastion.core.crypto.keyring import MasterKeySource
+
     first = getpass.getpass("Keyring passphrase: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
         raise KeyUnavailable("the two passphrases differ")
