@@ -77,6 +77,9 @@ ACTIONS: Mapping[str, str] = {
     "model.approve": "approve or reject a model release",
     "card.edit": "write a new version of a model card (from a YAML file)",
     "card.read": "read a model card and its ML-BOM",
+    "provider.manage": "register, assess and link third-party providers (models, APIs, data)",
+    "provider.read": "list and show third-party providers and their assessments",
+    "compliance.report": "write a compliance report (GDPR, HIPAA, SOC 2, EU AI Act) with evidence",
     "monitor.run": "run drift and performance monitors",
     "deployment.create": "deploy a model version",
     "deployment.rollback": "roll back a deployment",
@@ -92,6 +95,8 @@ _STEWARD = {
     "dataset.review",
     "contract.edit",
     "source.register",
+    "provider.manage",
+    "provider.read",
     "lineage.read",
     "access.report",
     "blob.write",
@@ -111,6 +116,7 @@ _ENGINEER = {
     "model.scan",
     "card.edit",
     "card.read",
+    "provider.read",
     "monitor.run",
     "blob.read",
     "project.read",
@@ -123,6 +129,7 @@ _REVIEWER = {
     "model.verify",
     "model.approve",
     "card.read",
+    "provider.read",
     "project.read",
     "deployment.read",
 }
@@ -139,6 +146,8 @@ _DEPLOYER = {
 }
 _AUDITOR = {
     "card.read",
+    "provider.read",
+    "compliance.report",
     "audit.read",
     "audit.verify",
     "lineage.read",

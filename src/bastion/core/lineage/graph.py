@@ -45,6 +45,7 @@ class NodeKind(enum.StrEnum):
     MODEL_VERSION = "model_version"
     EVALUATION = "evaluation"
     DEPLOYMENT = "deployment"
+    PROVIDER = "provider"  # a third-party provider (governance register)
 
 
 @dataclass(frozen=True)
