@@ -405,13 +405,18 @@ def run_quality_checks(
     *,
     policy: QualityPolicy | None = None,
     history: Sequence[int] = (),
+    row_count: int | None = None,
 ) -> tuple[CheckResult, ...]:
-    """All quality checks; those needing a reference are skipped without one."""
+    """All quality checks; those needing a reference are skipped without one.
+
+    ``row_count`` is the whole batch's size when ``df`` is one chunk of it
+    (the row-count check judges the batch, not the chunk).
+    """
     policy = policy or QualityPolicy()
     results = [
         check_duplicates(df, policy),
         check_coercion(df, reference, policy),
-        check_row_count(df.height, history, policy),
+        check_row_count(df.height if row_count is None else row_count, history, policy),
     ]
     if reference is not None:
         results[:0] = [check_null_rates(df, reference, policy), check_ranges(df, reference, policy)]

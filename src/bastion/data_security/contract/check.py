@@ -156,16 +156,20 @@ def check_contract(
     blocking: bool = True,
     max_flagged: int = 1000,
     alpha: float | None = None,
+    row_count: int | None = None,
 ) -> CheckResult:
     """Check ``df`` against ``contract``; the result names columns, rule counts and rows.
 
     ``flagged_rows`` holds at most ``max_flagged`` row indices (the first ones);
     ``metrics["flagged_total"]`` is the full count.  ``alpha`` is the level of
     the soft tests (default :func:`~bastion.data_security.checks.report.check_alpha`).
+    ``row_count`` is the whole batch's size when ``df`` is one chunk of it: the
+    contract's row bounds apply to the batch, not to a chunk.
     """
     alpha = check_alpha() if alpha is None else alpha
+    rows = df.height if row_count is None else row_count
     details: list[str] = []
-    metrics: dict[str, MetricValue] = {"contract_version": contract.version, "rows": df.height}
+    metrics: dict[str, MetricValue] = {"contract_version": contract.version, "rows": rows}
     schema = df.schema
     expected = [c.name for c in contract.columns]
     missing = [n for n in expected if n not in schema]
@@ -174,10 +178,10 @@ def check_contract(
         details.append(f"column {name!r}: missing from the batch")
     if extra and not contract.allow_extra_columns:
         details.append(f"unexpected columns not in the contract: {', '.join(map(repr, extra))}")
-    if contract.min_rows is not None and df.height < contract.min_rows:
-        details.append(f"row count {df.height} is below the contract minimum {contract.min_rows}")
-    if contract.max_rows is not None and df.height > contract.max_rows:
-        details.append(f"row count {df.height} is above the contract maximum {contract.max_rows}")
+    if contract.min_rows is not None and rows < contract.min_rows:
+        details.append(f"row count {rows} is below the contract minimum {contract.min_rows}")
+    if contract.max_rows is not None and rows > contract.max_rows:
+        details.append(f"row count {rows} is above the contract maximum {contract.max_rows}")
 
     masks: list[pl.Expr] = []
     labels: list[tuple[ColumnContract, str]] = []

@@ -9,8 +9,12 @@ too: a column without nulls in the sample may have rare ones.  The only hard
 rules inferred are the type (a fractional value in an integer column blocks),
 uniqueness of identifier-like columns, the sign of a non-negative
 column whose minimum lies within one observed width of zero (amounts, counts,
-ages), and the row-count bounds.  A steward writes business bounds as hard
-``min`` / ``max`` / ``allowed_values``.
+ages), and a batch of at least one row.  No maximum row count is inferred by
+default: one first batch says nothing about how large later batches may be (a
+150-row pilot would refuse every 2,000-row delivery forever); batch volume is
+judged by the ``row_count`` quality check against the median of *all* accepted
+batches.  A steward writes business bounds as hard ``min`` / ``max`` /
+``allowed_values`` / ``row_count``.
 
 Example::
 
@@ -39,8 +43,9 @@ class InferenceOptions:
     #: kept for callers of the fixed-margin era and ignored: the width of the
     #: uncertainty around the observed extremes now comes from the fitted tail
     range_margin: float = 0.1
-    #: per-batch max rows = this factor times the profiled row count (None: unbounded)
-    max_rows_factor: float | None = 10.0
+    #: per-batch max rows = this factor times the profiled row count; None (the
+    #: default): no inferred maximum, the ``row_count`` check compares with history
+    max_rows_factor: float | None = None
 
 
 def infer_contract(

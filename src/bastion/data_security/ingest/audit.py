@@ -3,7 +3,11 @@
 Checks run per chunk of at most ``chunk_rows`` rows (one chunk for ordinary
 batches), so a batch larger than memory is audited in bounded memory; the
 results of the chunks are merged per check (a check fails if it failed in
-any chunk, flagged rows are re-based onto the whole batch).
+any chunk, flagged rows are re-based onto the whole batch, and the merged
+check keeps the decision of its most significant chunk, so a steward still
+sees the statistic, threshold and p-value behind a chunked verdict).  Checks
+of the batch's size (contract row bounds, ``row_count``) judge the whole
+batch's row count, never one chunk's.
 
 Example::
 
@@ -59,13 +63,17 @@ def bias_spec(
 
 
 def audit_frame(
-    df: pl.DataFrame, inputs: AuditInputs, progress: Progress | None = None
+    df: pl.DataFrame,
+    inputs: AuditInputs,
+    progress: Progress | None = None,
+    *,
+    batch_rows: int | None = None,
 ) -> list[CheckResult]:
-    """Every check over one in-memory chunk."""
+    """Every check over one in-memory chunk of a batch of ``batch_rows`` rows (default: df's)."""
     tick = progress or (lambda _stage: None)
     results: list[CheckResult] = []
     if inputs.contract is not None:
-        results.append(check_contract(df, inputs.contract))
+        results.append(check_contract(df, inputs.contract, row_count=batch_rows))
     tick("quality")
     results.extend(
         run_quality_checks(
@@ -73,6 +81,7 @@ def audit_frame(
             inputs.reference_profile,
             policy=inputs.policy.quality_policy(),
             history=inputs.history_rows,
+            row_count=batch_rows,
         )
     )
     tick("pii")
@@ -120,7 +129,7 @@ def merge_chunks(chunks: Sequence[tuple[int, list[CheckResult]]]) -> list[CheckR
     merged: list[CheckResult] = []
     for name in order:
         parts = grouped[name]
-        worst = next((r for _, r in parts if not r.passed), parts[0][1])
+        worst = _worst(r for _, r in parts)
         failed = sum(1 for _, r in parts if not r.passed)
         rows = tuple(off + i for off, r in parts for i in r.flagged_rows)
         merged.append(
@@ -134,9 +143,26 @@ def merge_chunks(chunks: Sequence[tuple[int, list[CheckResult]]]) -> list[CheckR
                 metrics=worst.metrics,
                 flagged_rows=rows,
                 details=worst.details,
+                decision=worst.decision,
             )
         )
     return merged
+
+
+def _worst(parts: Iterable[CheckResult]) -> CheckResult:
+    """The chunk result that speaks for the merged check.
+
+    A blocking failure first, then any failure, then the smallest p-value: the
+    merged check then reports the decision that actually quarantined (or came
+    closest to quarantining) the batch.
+    """
+
+    def rank(r: CheckResult) -> tuple[int, float]:
+        failed = 0 if not r.passed and r.blocking else 1 if not r.passed else 2
+        p = r.decision.p_value if r.decision is not None else None
+        return failed, 1.0 if p is None else p
+
+    return min(parts, key=rank)
 
 
 def audit_chunks(
@@ -149,7 +175,7 @@ def audit_chunks(
     parts: list[tuple[int, list[CheckResult]]] = []
     offset = 0
     for chunk in chunks:
-        parts.append((offset, audit_frame(chunk, inputs, progress)))
+        parts.append((offset, audit_frame(chunk, inputs, progress, batch_rows=total_rows)))
         offset += chunk.height
     results = [inputs.lineage, *merge_chunks(parts)] if parts else [inputs.lineage]
     return AuditReport.of(total_rows, results)
