@@ -77,6 +77,9 @@ ACTIONS: Mapping[str, str] = {
     "model.approve": "approve or reject a model release",
     "card.edit": "write a new version of a model card (from a YAML file)",
     "card.read": "read a model card and its ML-BOM",
+    "gate.check": "run the release gate on a model version; read gate policies and waivers",
+    "gate.policy": "set a project's release policy (gate rules, thresholds, approvals per tier)",
+    "waiver.grant": "waive a failing gate rule for one model version (named, reasoned, expiring)",
     "provider.manage": "register, assess and link third-party providers (models, APIs, data)",
     "provider.read": "list and show third-party providers and their assessments",
     "compliance.report": "write a compliance report (GDPR, HIPAA, SOC 2, EU AI Act) with evidence",
@@ -116,6 +119,7 @@ _ENGINEER = {
     "model.scan",
     "card.edit",
     "card.read",
+    "gate.check",
     "provider.read",
     "monitor.run",
     "blob.read",
@@ -129,12 +133,14 @@ _REVIEWER = {
     "model.verify",
     "model.approve",
     "card.read",
+    "gate.check",
     "provider.read",
     "project.read",
     "deployment.read",
 }
 _DEPLOYER = {
     "card.read",
+    "gate.check",
     "model.read",
     "model.verify",
     "model.load",
@@ -146,6 +152,7 @@ _DEPLOYER = {
 }
 _AUDITOR = {
     "card.read",
+    "gate.check",
     "provider.read",
     "compliance.report",
     "audit.read",
