@@ -4,7 +4,9 @@
 
     GovernanceError
     ├── CardInvalid       a card file does not parse or fails validation (an InputError)
-    └── BomInvalid        the ML-BOM we built fails the CycloneDX schema (never shipped)
+    ├── BomInvalid        the ML-BOM we built fails the CycloneDX schema (never shipped)
+    ├── ProviderInvalid   a provider or assessment refused (bad date, rating, look-alike)
+    └── CatalogueInvalid  a compliance catalogue or framework name refused (an InputError)
 """
 
 from __future__ import annotations
@@ -28,4 +30,16 @@ class BomInvalid(GovernanceError):
     code = "bom_invalid"
 
 
-__all__ = ["BomInvalid", "CardInvalid", "GovernanceError"]
+class ProviderInvalid(GovernanceError, InputError):
+    """A third-party provider or its assessment is refused (what, which field, how to fix)."""
+
+    code = "provider_invalid"
+
+
+class CatalogueInvalid(GovernanceError, InputError):
+    """A compliance control catalogue does not validate, or names an unknown framework/check."""
+
+    code = "catalogue_invalid"
+
+
+__all__ = ["BomInvalid", "CardInvalid", "CatalogueInvalid", "GovernanceError", "ProviderInvalid"]
