@@ -117,3 +117,62 @@ def test_numeric_attribute_uses_reference_quartiles_and_string_labels() -> None:
     assert "binned at" in result.details[0]
     groups = [k for k in result.metrics if k.endswith(".count")]
     assert len(groups) == 4
+
+
+def _small_group_batch(f_rows: int, f_positives: int) -> pl.DataFrame:
+    r = np.random.default_rng(7)
+    m_rows = 400
+    return pl.DataFrame(
+        {
+            "gender": ["F"] * f_rows + ["M"] * m_rows,
+            "age": r.integers(18, 90, f_rows + m_rows),
+            "approved": [1] * f_positives
+            + [0] * (f_rows - f_positives)
+            + [1] * 120
+            + [0] * (m_rows - 120),
+        }
+    )
+
+
+def test_chance_base_rate_jump_in_a_small_group_warns_within_the_batch_budget() -> None:
+    # 22/40 = 55 % against a trusted 30 %: z about 3.4 (two-sided p about 6e-4), yet over
+    # the ~8 groups compared that is p about 5e-3, above the bias share (0.001) of the 2 %
+    # batch budget: a warning with its p-value, not a quarantine by chance
+    baseline = bias_baseline(_frame(), SPEC)
+    gender = check_bias(_small_group_batch(40, 22), SPEC, baseline=baseline)[0]
+    assert not gender.passed and not gender.blocking, gender.render_text()
+    assert gender.decision is not None and gender.decision.alpha == BiasPolicy().alpha
+    assert gender.decision.p_value is not None
+    assert BiasPolicy().alpha < gender.decision.p_value < 0.05
+    assert gender.decision.statistic > 3.0
+
+
+def test_poisoning_sized_base_rate_jump_still_blocks_within_the_budget() -> None:
+    baseline = bias_baseline(_frame(), SPEC)
+    gender = check_bias(_small_group_batch(200, 150), SPEC, baseline=baseline)[0]
+    assert not gender.passed and gender.blocking
+    assert gender.decision is not None and gender.decision.p_value is not None
+    assert gender.decision.p_value < BiasPolicy().alpha
+
+
+def test_every_blocking_statistical_level_of_a_batch_fits_the_false_quarantine_target() -> None:
+    from bastion.data_security.checks.quality import QualityPolicy
+    from bastion.data_security.checks.report import FALSE_QUARANTINE_TARGET, check_alpha
+    from bastion.data_security.poisoning import PoisoningPolicy
+
+    p = PoisoningPolicy()
+    poisoning = (
+        2 * p.shift_alpha  # batch and cumulative feature shift
+        + p.label_shift_alpha
+        + p.risk_alpha
+        + p.flip_alpha
+        + p.outlier_alpha
+        + p.duplicate_alpha
+        + p.trigger_alpha
+    )
+    contract = check_alpha()  # the soft contract tests
+    quality = 2 * QualityPolicy().alpha  # null-rate jump, range
+    total = poisoning + contract + quality + BiasPolicy().alpha
+    assert total <= FALSE_QUARANTINE_TARGET, total
+    halved = BiasPolicy(false_quarantine_target=0.01).alpha
+    assert halved == pytest.approx(BiasPolicy().alpha / 2)

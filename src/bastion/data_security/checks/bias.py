@@ -7,6 +7,14 @@ rule) computed with fairlearn, and — against a :class:`BiasBaseline` of the
 reference data — flags groups whose base rate or share moved drastically
 (the signature of label-flipping poisoning aimed at one group).
 
+A base-rate shift *blocks* only when it is both large (``base_rate_shift_block``)
+and significant: its two-proportion z test, Bonferroni-corrected over every
+(attribute, group) compared in the batch, must fall below ``policy.alpha`` — the
+bias audit's one share of the batch's false-quarantine budget
+(:func:`~bastion.data_security.checks.report.check_alpha`), so a clean batch is
+not refused by chance however many groups it has.  Each result carries that
+decision (largest z, adjusted p-value, level).
+
 Group statistics are aggregated in polars first; fairlearn then runs on one
 weighted row per (group, label), so a million-row batch costs milliseconds.
 
@@ -34,7 +42,13 @@ from bastion.data_security.checks.bias_stats import (
     attribute_stats,
     default_bins,
 )
-from bastion.data_security.checks.report import CheckResult, MetricValue
+from bastion.data_security.checks.report import (
+    FALSE_QUARANTINE_TARGET,
+    CheckResult,
+    Decision,
+    MetricValue,
+    check_alpha,
+)
 from bastion.data_security.errors import AuditConfigError
 from bastion.data_security.profile import DatasetProfile
 
@@ -72,12 +86,21 @@ class BiasPolicy:
     representation_shift_warn: float = 0.10
     min_group_size: int = 30
     max_flagged: int = 1000
+    #: per-batch false-quarantine target on clean data; the bias audit gets one share
+    false_quarantine_target: float = FALSE_QUARANTINE_TARGET
 
     def __post_init__(self) -> None:
         if not 0 < self.four_fifths <= 1:
             raise AuditConfigError("BiasPolicy.four_fifths must be in (0, 1]")
+        if not 0 < self.false_quarantine_target <= 1:
+            raise AuditConfigError("BiasPolicy.false_quarantine_target must be in (0, 1]")
         if self.base_rate_shift_warn > self.base_rate_shift_block:
             raise AuditConfigError("BiasPolicy: warn shift must not exceed the block shift")
+
+    @property
+    def alpha(self) -> float:
+        """The family-wise level of every blocking bias test of one batch together."""
+        return check_alpha(self.false_quarantine_target)
 
 
 def _fairlearn_parity(groups: Sequence[GroupStats]) -> tuple[float, float, dict[str, float]]:
@@ -111,8 +134,33 @@ def _shift_z(batch: GroupStats, ref: GroupStats) -> float:
     return abs(batch.base_rate - ref.base_rate) / se
 
 
+@dataclass
+class _Evidence:
+    """The strongest base-rate shift of one attribute (for its ``Decision``)."""
+
+    z: float = 0.0
+    p_adjusted: float = 1.0
+
+
+def _comparable(stats: AttributeStats, ref: AttributeStats | None, policy: BiasPolicy) -> int:
+    """How many groups of ``stats`` get a base-rate test against ``ref``."""
+    if ref is None:
+        return 0
+    ref_groups = {g.group: g for g in ref.groups}
+    return sum(
+        1
+        for g in stats.groups
+        if g.group in ref_groups
+        and min(g.count, ref_groups[g.group].count) >= policy.min_group_size
+    )
+
+
 def _judge(
-    stats: AttributeStats, policy: BiasPolicy, baseline: AttributeStats | None
+    stats: AttributeStats,
+    policy: BiasPolicy,
+    baseline: AttributeStats | None,
+    tests: int,
+    evidence: _Evidence,
 ) -> tuple[bool, bool, list[str], dict[str, MetricValue], list[tuple[str, bool]]]:
     """(warn, block, details, metrics, [(group, flag positives?)]) for one attribute."""
     name = stats.attribute
@@ -143,7 +191,7 @@ def _judge(
         )
     flag: list[tuple[str, bool]] = []
     if baseline is not None:
-        w, b, more, flag = _compare(stats, baseline, policy, metrics)
+        w, b, more, flag = _compare(stats, baseline, policy, metrics, tests, evidence)
         warn, block = warn or w, block or b
         details += more
     return warn, block, details, metrics, flag
@@ -154,6 +202,8 @@ def _compare(
     ref: AttributeStats,
     policy: BiasPolicy,
     metrics: dict[str, MetricValue],
+    tests: int,
+    evidence: _Evidence,
 ) -> tuple[bool, bool, list[str], list[tuple[str, bool]]]:
     warn = block = False
     details: list[str] = []
@@ -177,10 +227,15 @@ def _compare(
             continue
         shift = g.base_rate - r.base_rate
         metrics[f"{stats.attribute}[{g.group}].base_rate_shift"] = round(shift, 6)
-        if abs(shift) < policy.base_rate_shift_warn or _shift_z(g, r) < 3.0:
+        z = _shift_z(g, r)
+        p_adjusted = min(1.0, math.erfc(z / math.sqrt(2.0)) * max(tests, 1))  # two-sided
+        if z > evidence.z:
+            evidence.z, evidence.p_adjusted = z, p_adjusted
+        if abs(shift) < policy.base_rate_shift_warn or z < 3.0:
             continue
         warn = True
-        severe = abs(shift) >= policy.base_rate_shift_block
+        # large AND significant at the bias audit's share of the batch budget
+        severe = abs(shift) >= policy.base_rate_shift_block and p_adjusted < policy.alpha
         block = block or severe
         details.append(
             f"group {g.group!r} label base rate {r.base_rate:.1%} -> "
@@ -225,14 +280,20 @@ def check_bias(
     positive = df.select(
         (pl.col(spec.label) == _positive(spec, df)).fill_null(False).alias("__y")
     ).to_series()
-    results = []
+    prepared = []
     for attr in spec.sensitive:
         bins = attr.bins or (baseline.bins_for(attr.name) if baseline else None)
         if bins is None:
             bins = default_bins(attr.name, df.get_column(attr.name), reference)
         stats, groups = attribute_stats(df.get_column(attr.name), positive, bins)
         ref_stats = baseline.attribute(attr.name) if baseline else None
-        warn, block, details, metrics, flag = _judge(stats, policy, ref_stats)
+        prepared.append((attr, stats, groups, ref_stats))
+    # Bonferroni over every group of every attribute: one share of the batch budget
+    tests = sum(_comparable(stats, ref, policy) for _, stats, _, ref in prepared)
+    results = []
+    for attr, stats, groups, ref_stats in prepared:
+        evidence = _Evidence()
+        warn, block, details, metrics, flag = _judge(stats, policy, ref_stats, tests, evidence)
         rows: tuple[int, ...] = ()
         if flag:
             mask = pl.any_horizontal(
@@ -254,6 +315,13 @@ def check_bias(
                 metrics=metrics,
                 flagged_rows=rows,
                 details=tuple(details),
+                decision=Decision(
+                    "max_base_rate_shift_z",
+                    evidence.z,
+                    evidence.p_adjusted if tests else None,
+                    policy.alpha,
+                    policy.base_rate_shift_block,
+                ),
             )
         )
     return tuple(results)
@@ -269,9 +337,7 @@ def bias_baseline(
             f"bias baseline: column(s) {', '.join(missing)} missing",
             hint=f"columns: {', '.join(df.columns)}",
         )
-    positive = df.select(
-        (pl.col(spec.label) == _positive(spec, df)).fill_null(False)
-    ).to_series()
+    positive = df.select((pl.col(spec.label) == _positive(spec, df)).fill_null(False)).to_series()
     attrs = []
     for attr in spec.sensitive:
         bins = attr.bins or default_bins(attr.name, df.get_column(attr.name), reference)
