@@ -50,6 +50,7 @@ def test_api_data_flow(data_server: Any, data_ws: DataWS) -> None:
     v = r.json()
     assert v["status"] == "accepted" and v["rows"] == 400 and v["raw_sha256"] == digest
     assert v["report"]["passed"] is True and v["parent_version"] == 1
+    assert v["verdict"] == "accepted"
     version = v["version"]
 
     # the stored version carries its report
@@ -73,6 +74,8 @@ def test_api_data_flow(data_server: Any, data_ws: DataWS) -> None:
     q = r.json()
     assert q["status"] == "quarantined"
     assert "source_lineage" in q["report"]["blocking_failures"]
+    # the API says why: an unproven source is suspected poisoning, not a contract breach
+    assert q["verdict"] == q["report"]["verdict"] == "poisoning_suspected"
     held = q["version"]
     r = eve.get(f"{BASE}/datasets/{DATASET}/versions/{held}/data")
     assert r.status_code == 403 and r.json()["error"] == "forbidden"

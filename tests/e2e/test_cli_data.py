@@ -168,3 +168,20 @@ def test_cli_lineage_export_and_tampered_blob_fails_verify(
         assert "MISMATCH dataset_version default/credit@1" in r.stdout
     finally:
         enc.write_bytes(original)
+
+
+def test_cli_contract_breach_exits_6_not_the_poisoning_status(
+    data_cli: Any, data_ws: DataWS
+) -> None:
+    # a fractional age in an integer column breaks the contract: no sign of an attack,
+    # so the exit status and the verdict must not say "poisoning" (that is exit 5)
+    batch = data_ws.holdout.slice(0, 300).with_columns(pl.col("Age").cast(pl.Float64))
+    batch = batch.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(30.5).otherwise(pl.col("Age")).alias("Age")
+    )
+    path, digest = data_ws.batch_file(batch, "fractional-age")
+    r = run(data_cli, data_ws, "dana", "data", "ingest", str(path), "-d", DATASET, "-s", SOURCE,
+            "--sha256", digest)
+    assert r.returncode == 6, r.output
+    assert "QUARANTINE (contract_violation)" in r.output
+    assert "[FAIL] quality/data_contract" in r.output and "Poisoning suspected" not in r.output

@@ -94,7 +94,9 @@ async def ingest(
             project, name, path, source, sha256, label, tuple(sensitive), positive_label
         )
         result = await run_in_threadpool(ws.datasets.ingest, a, req)
-    return {**result.version.to_dict(), "report": result.report.to_dict()}
+    # verdict: why the batch was quarantined (poisoning vs contract/quality/policy), or accepted
+    report = result.report
+    return {**result.version.to_dict(), "verdict": report.verdict.value, "report": report.to_dict()}
 
 
 @router.get("/datasets/{name}/versions/{version}/data")

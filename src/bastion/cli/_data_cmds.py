@@ -28,6 +28,15 @@ data.add_typer(policy, name="policy")
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
 
+#: exit status of a quarantined ingest, by the report's verdict (docs/design.md)
+QUARANTINE_EXIT = {
+    "poisoning_suspected": 5,
+    "contract_violation": 6,
+    "quality_violation": 6,
+    "policy_violation": 7,
+    "unverified": 8,
+}
+
 
 @data.command("ingest")
 def ingest(
@@ -48,7 +57,11 @@ def ingest(
     ] = False,
     project: Project = DEFAULT_PROJECT,
 ) -> None:
-    """Ingest a batch: read strictly, audit everything, store encrypted, accept or quarantine."""
+    """Ingest a batch: read strictly, audit everything, store encrypted, accept or quarantine.
+
+    Exit status: 0 accepted; quarantined with 5 poisoning suspected (or source
+    lineage), 6 contract or quality violation, 7 PII or bias policy, 8 unverified
+    (no pinned trusted reference, poisoning could not be checked)."""
     from bastion.data_security.readers import ReadOptions
     from bastion.data_security.service import IngestRequest
 
@@ -92,7 +105,7 @@ def ingest(
             f"A data steward can review it: bastion data release {v.dataset}@{v.version} "
             "--reason '…' (or reject)."
         )
-        raise typer.Exit(5)
+        raise typer.Exit(QUARANTINE_EXIT.get(result.report.verdict.value, 5))
 
 
 @data.command("list")
