@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
     from bastion.governance.cards import CardService
+    from bastion.governance.providers import ProviderLineageCheck, ProviderService
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
@@ -278,6 +279,32 @@ class Bastion:
         evidence = Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys)
         return CardService(self.access, SqlCardRepository(self.engine), evidence)
 
+    @cached_property
+    def providers(self) -> ProviderService:
+        """The third-party register: providers, versioned assessments, lineage links."""
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.governance._adapters.sql_providers import SqlProviderRepository
+        from bastion.governance.providers import LinkTargets, ProviderService
+
+        sources = SqlDatasetRepository(self.engine)
+        exists = lambda p, n: sources.source(p, n) is not None  # noqa: E731
+        targets = LinkTargets(exists, self._model_repo.version)
+        return ProviderService(
+            self.access,
+            SqlProviderRepository(self.engine),
+            self.lineage,
+            SqlLineageRepository(self.engine),
+            targets,
+        )
+
+    @cached_property
+    def provider_check(self) -> ProviderLineageCheck:
+        """The gate's port: unassessed or expired providers in a model version's lineage."""
+        from bastion.governance._adapters.sql_providers import SqlProviderRepository
+        from bastion.governance.providers import ProviderLineageCheck
+
+        return ProviderLineageCheck(SqlProviderRepository(self.engine), self.lineage)
+
     @property
     def lineage(self) -> LineageGraph:
         """The provenance graph, with every node kind's verifier registered."""
@@ -302,6 +329,12 @@ class Bastion:
         g.register_binder(NodeKind.SOURCE, source_binder(sources, self.audit))
         g.register_binder(NodeKind.TRAINING_RUN, training_run_binder(self._model_repo, g))
         g.register_rehash(NodeKind.EVALUATION, blob_rehash(self.blobs))
+        from bastion.governance._adapters.sql_providers import SqlProviderRepository
+        from bastion.governance.lineage_binders import provider_binder
+
+        register = SqlProviderRepository(self.engine)
+        edges = SqlLineageRepository(self.engine)
+        g.register_binder(NodeKind.PROVIDER, provider_binder(register, edges, self.audit))
         return g
 
     # -- life cycle -----------------------------------------------------------
