@@ -131,6 +131,11 @@ def _choice(kind: type[E], field_name: str, value: str) -> E:
         ) from None
 
 
+def parse_kind(value: str) -> ProviderKind:
+    """``model`` / ``api`` / ``data``, or :class:`ProviderInvalid` listing them."""
+    return _choice(ProviderKind, "provider kind", value)
+
+
 @dataclass(frozen=True)
 class Provider:
     project: str
@@ -297,6 +302,7 @@ __all__ = [
     "ValidAssessment",
     "check_provider_name",
     "lookalike_key",
+    "parse_kind",
     "state_of",
     "validate_assessment",
 ]
