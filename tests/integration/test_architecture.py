@@ -20,6 +20,7 @@ DOMAINS = (
     "bastion.data_security",
     "bastion.model_security",
     "bastion.governance",
+    "bastion.serving",
 )
 FORBIDDEN_LAYERS = {
     "bastion.core": (
@@ -53,6 +54,13 @@ FORBIDDEN_LAYERS = {
         "bastion.workspace",
     ),    "bastion.governance": (
         "bastion.serving",
+        "bastion.cli",
+        "bastion.api",
+        "bastion.web",
+        "bastion.demo",
+        "bastion.workspace",
+    ),
+    "bastion.serving": (
         "bastion.cli",
         "bastion.api",
         "bastion.web",

@@ -410,7 +410,15 @@ class ModelRegistry:
         """A verified, re-scanned private copy of a model version (deleted afterwards)."""
         r = ModelRef.parse(ref)
         self._access.authorize(actor, "model.load", _resource(project, r.name))
-        v = self._resolve(project, r)
+        with self.verified_checkout(project, ref) as found:
+            yield found
+
+    @contextmanager
+    def verified_checkout(self, project: str, ref: str) -> Iterator[tuple[ModelVersion, Path]]:
+        """``checkout`` without the permission check, for a caller that authorized already
+        (the serving layer: a deploy is authorized as ``deployment.create``, and the
+        gateway reloads what was deployed). Same materialize, verify and re-scan."""
+        v = self._resolve(project, ModelRef.parse(ref))
         with self.workdir() as work:
             root = self._materialize(v, work)
             self._verify_dir(v, root)
