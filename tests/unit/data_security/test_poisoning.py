@@ -111,7 +111,12 @@ def test_near_duplicate_with_tiny_noise_is_caught(reference: PoisoningReference)
     )
     results = detect_poisoning(pl.concat([batch, copies]), reference, label=LABEL)
     dup = next(r for r in results if r.name == "duplicate_injection")
-    assert not dup.passed and set(range(600, 620)) <= set(dup.flagged_rows)
+    assert not dup.passed
+    named = set(dup.flagged_rows)
+    # of each conflicting pair the row whose label the trusted model finds clearly less
+    # likely is named (both when it cannot tell): the flipped copies, not the originals
+    assert len(named & set(range(600, 620))) >= 18
+    assert len(named & set(range(20))) <= 10
 
 
 def test_slow_drift_attack_caught_cumulatively(reference: PoisoningReference) -> None:
@@ -238,3 +243,42 @@ def test_backdoor_into_the_majority_class_with_a_never_seen_value_is_caught() ->
     assert "backdoor_triggers" in failed(results)
     trig = next(r for r in results if r.name == "backdoor_triggers")
     assert set(rows.tolist()) <= set(trig.flagged_rows)
+
+
+def test_flips_out_of_a_confident_majority_are_named_when_the_top_statistic_points_back() -> None:
+    # Random flips on an imbalanced table: 20 rows go majority -> minority, 1 row the
+    # other way with a near-impossible label.  The strongest statistic may point into
+    # the majority class, whose count shrank; the rows named must still be the 20.
+    from bastion.data_security.poisoning.labels import _rows_to_name
+
+    confident_0, confident_1 = [0.99, 0.01], [0.01, 0.99]
+    proba = np.array([confident_0] * 360 + [confident_1] * 40)
+    labels = np.array([0] * 360 + [1] * 40, dtype=np.int64)
+    labels[:20] = 1  # majority rows flipped into the minority class
+    labels[360] = 0  # one confident minority row flipped into the majority
+    null = np.array([confident_0] * 1800 + [confident_1] * 200)
+    null_y = np.array([0] * 1800 + [1] * 200, dtype=np.int64)
+    named, which, rate = _rows_to_name(proba, labels, null, null_y, 1, PoisoningPolicy())
+    assert which == 0 and rate > 0.04  # fell back to the direction-free estimate
+    assert set(named.tolist()) == {*range(20), 360}
+
+
+def test_shifted_label_mix_names_the_grown_class_excess_rows(
+    reference: PoisoningReference,
+) -> None:
+    # a batch whose "good" share jumps: the check names about as many "good" rows as
+    # the mix gained, those the trusted model finds least likely to be good first
+    batch = make_rows(600, 23)
+    labels = batch[LABEL].to_numpy().astype(object)
+    bad = np.flatnonzero(labels == "bad")
+    moved = bad[:120]
+    labels[moved] = "good"
+    results = detect_poisoning(
+        batch.with_columns(pl.Series(LABEL, labels, pl.String)), reference, label=LABEL
+    )
+    mix = next(r for r in results if r.name == "label_distribution_shift")
+    assert not mix.passed and mix.flagged_rows
+    named = set(mix.flagged_rows)
+    assert 60 <= len(named) <= 180
+    assert all(labels[i] == "good" for i in named)
+    assert len(named & set(moved.tolist())) / len(named) >= 0.5

@@ -100,5 +100,9 @@ def test_duplicate_and_flip_attack_found_in_large_batch(big_reference: Poisoning
     assert clean.passed, clean.summary
     assert not check.passed
     flagged = set(check.flagged_rows)
-    assert set(range(batch.height, attacked.height)) <= flagged
-    assert set(range(200)) <= flagged
+    copies_named = set(range(batch.height, attacked.height)) & flagged
+    originals_named = set(range(200)) & flagged
+    # every conflicting pair is named (either row may be the copy): the row whose label
+    # the trusted model finds clearly less likely, both when it cannot tell them apart
+    assert all(i in flagged or batch.height + i in flagged for i in range(200))
+    assert len(copies_named) >= 150 and len(originals_named) < len(copies_named)

@@ -30,6 +30,10 @@ from bastion.data_security.poisoning._schema import IntArray
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
+#: of a conflicting pair of twins, a row whose label the trusted model finds this many
+#: times likelier than its twin's is taken for the original and not named
+_PAIR_RATIO = 3.0
+
 
 def _trusted_rates(ref: PoisoningReference, tolerance: float) -> tuple[float, float]:
     """Shares of trusted sample rows with an exact twin, and with an exact or near twin."""
@@ -120,17 +124,25 @@ def duplicate_injection(
     fresh = ~(replay | flipped)
     flipped |= fresh & has_twin[group] & mismatch[group]
     replay |= fresh & has_twin[group] & ~mismatch[group]
-    # twins inside the batch: a conflicting pair sends both to review (either may be the
-    # poisoned one); an agreeing pair keeps the earlier row and flags the copy
+    # twins inside the batch: both rows of a conflicting pair count (either may be the
+    # poisoned one), and the one whose label the trusted model finds clearly less likely
+    # is named; an agreeing pair keeps the earlier row and flags the copy
     pairs = reps.pairs()
     a, b = pairs[:, 0], pairs[:, 1]
     conflict = y_rep[a] != y_rep[b]
     flip_group = np.zeros(first.size, dtype=bool)
     flip_group[a[conflict]] = True
     flip_group[b[conflict]] = True
+    own = view.proba[first, np.maximum(y_rep, 0)]
+    a_c, b_c = a[conflict], b[conflict]
+    named_group = np.zeros(first.size, dtype=bool)
+    # both when the model cannot tell them apart (neither label 3x less likely)
+    named_group[a_c[own[a_c] <= _PAIR_RATIO * own[b_c]]] = True
+    named_group[b_c[own[b_c] <= _PAIR_RATIO * own[a_c]]] = True
     later = np.where(first[a] > first[b], a, b)[~conflict]
     copy_group = np.zeros(first.size, dtype=bool)
     copy_group[later] = True
+    named_flipped = flipped | named_group[group]
     flipped |= flip_group[group]
     in_batch |= copy_group[group]
     suspicious = replay | flipped | in_batch
@@ -180,11 +192,23 @@ def duplicate_injection(
         policy.duplicate_blocking,
         summary,
         metrics,
-        np.flatnonzero(suspicious),
+        _named(named_flipped, replay | in_batch, n, base, alpha),
         details,
         policy,
         Decision("suspicious_duplicates", float(k), p_value, alpha, policy.duplicate_min_rows),
     )
+
+
+def _named(
+    flipped: np.ndarray, agreeing: np.ndarray, n: int, base: float, alpha: float
+) -> IntArray:
+    """Rows to name: every row repeating another with a different label, and the
+    agreeing copies only when they too are more than an ordinary batch holds
+    (ordinary near twins of a dense table would drown the injected rows)."""
+    rows = flipped.copy()
+    if _p_value(int(agreeing.sum()), n, base) < alpha:
+        rows |= agreeing
+    return np.asarray(np.flatnonzero(rows), dtype=np.int64)
 
 
 __all__ = ["duplicate_injection"]

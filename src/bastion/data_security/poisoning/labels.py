@@ -15,7 +15,9 @@ model's own error rate is the null, not zero.
   statistics against a ``flip_design_rate`` share of flips (any direction, and
   into each class: targeted relabelling moves one class), residualized per row
   by their expectation, tested jointly against a bootstrap of the trusted rows'
-  own out-of-sample values; rows are named by their EM posterior of being flipped.
+  own out-of-sample values; as many rows are named as the moments say moved,
+  least likely under the trusted data first.  A shifted label mix names the
+  grown class's excess rows the same way.
 
 Example::
 
@@ -57,6 +59,7 @@ def label_distribution_shift(
     alpha = policy.level(policy.label_shift_alpha)
     shifted = p_value < alpha and delta >= policy.label_shift_min_delta
     passed = not shifted and unknown.size == 0
+    excess_rows = _excess_label_rows(view, ref_counts, cur_counts) if shifted else np.zeros(0)
     details = (
         [f"{unknown.size} row(s) carry a label missing or unseen in trusted data"]
         if unknown.size
@@ -71,11 +74,30 @@ def label_distribution_shift(
         policy.label_blocking,
         summary,
         metrics,
-        unknown,
+        np.union1d(unknown, excess_rows),
         details,
         policy,
         Decision("max_share_delta", delta, p_value, alpha, policy.label_shift_min_delta),
     )
+
+
+def _excess_label_rows(view: BatchView, ref_counts: IntArray, cur_counts: IntArray) -> IntArray:
+    """The rows a shifted label mix added: the grown class's excess, least likely first.
+
+    The class whose share grew most has ``count - n * trusted share`` more rows
+    than trusted data predicts; those of its rows the trusted model finds least
+    likely to carry it are named (flipped rows; for a swap of whole real rows the
+    names are the best guess the labels allow).
+    """
+    n = int(cur_counts.sum())
+    shares = cur_counts / max(n, 1) - ref_counts / max(int(ref_counts.sum()), 1)
+    c = int(np.argmax(shares))
+    excess = round(float(cur_counts[c]) - n * ref_counts[c] / max(int(ref_counts.sum()), 1))
+    rows = np.flatnonzero(view.y == c)
+    if excess < 1 or rows.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = rows[np.argsort(view.proba[rows, c], kind="stable")]
+    return np.asarray(order[:excess], dtype=np.int64)
 
 
 def risk_conditional_label_rate(
@@ -209,6 +231,39 @@ def _excess_flips(
     return float((np.mean(trusted_own) - own.mean()) * n / per_flip)
 
 
+def _rows_to_name(
+    proba: FloatArray,
+    labels: IntArray,
+    null: FloatArray,
+    null_y: IntArray,
+    which: int,
+    policy: PoisoningPolicy,
+) -> tuple[IntArray, int, float]:
+    """(rows to name, direction used, estimated flip rate among its candidates).
+
+    As many rows as the moments say moved in direction ``which`` (0: any, 1 + c:
+    into class c), least likely under the trusted data first, plus any row the
+    trusted data finds far more likely flipped than not.  When the strongest
+    statistic points into a class whose count did not grow (a few very unlikely
+    flips into a confident majority class while most flips went the other way),
+    that class's excess would name nobody: the direction-free estimate is used.
+    """
+    n = labels.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), which, 0.0
+    excess = _excess_flips(proba, labels, null, null_y, which)
+    if which > 0 and excess < 1.0:
+        which = 0
+        excess = _excess_flips(proba, labels, null, null_y, 0)
+    own = proba[np.arange(n), labels]
+    candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
+    expected = int(np.clip(round(excess), 0, candidates.size))
+    order = candidates[np.argsort(own[candidates], kind="stable")]
+    sure = int((own[candidates] < policy.flip_row_posterior * policy.flip_design_rate).sum())
+    named = np.asarray(order[: max(expected, sure)], dtype=np.int64)
+    return named, which, expected / max(candidates.size, 1)
+
+
 def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy) -> CheckResult:
     known = view.known
     n = int(known.size)
@@ -226,19 +281,12 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
     else:
         p_value, z = 1.0, np.zeros(1 + len(classes))
     passed = p_value >= alpha
-    which = int(np.argmax(z))
-    direction = "any" if which == 0 else classes[which - 1]
-    own = proba[np.arange(n), labels] if n else np.zeros(0)
-    candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
     null_p = blend.null_proba(n, ref.oof_proba)
-    excess = _excess_flips(proba, labels, null_p, ref.sample_labels, which) if n else 0.0
-    # name as many rows as moved, least likely under the trusted data first, plus any
-    # row the trusted data finds far more likely flipped than not
-    expected = int(np.clip(round(excess), 0, candidates.size))
-    order = candidates[np.argsort(own[candidates], kind="stable")]
-    sure = int((own[candidates] < policy.flip_row_posterior * policy.flip_design_rate).sum())
-    named = order[: max(expected, sure)]
-    rate = expected / max(candidates.size, 1)
+    named, which, rate = _rows_to_name(
+        proba, labels, null_p, ref.sample_labels, int(np.argmax(z)), policy
+    )
+    direction = "any" if which == 0 else classes[which - 1]
+    candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
     flagged = known[named] if not passed else np.zeros(0, dtype=np.int64)
     metrics: dict[str, MetricValue] = {
         "z": round(float(z.max()), 4),
