@@ -106,28 +106,12 @@ def _export_ratio(r: Results) -> float:
     return r("blob.export_mib_s") / r("blob.durable_copy_mib_s")
 
 
-def _poison_main(r: Results) -> bool:
+def _flips_met(r: Results) -> bool:
     return (
-        r("poisoning.attacks_quarantined") == r("poisoning.attacks")
-        and r("poisoning.recall_min_a_d") >= 0.8
-        and r("poisoning.clean_quarantined") <= r("poisoning.clean_batches") / 20
+        r("poisoning.flip5_min_caught_share") >= 0.9
+        and r("poisoning.flip5_min_recall") >= 0.8
+        and r("poisoning.flip5_min_precision") >= 0.5
     )
-
-
-def _poison_repeat(r: Results) -> bool:
-    return (
-        r("poisoning.repeat_quarantined") == r("poisoning.repeat_batches")
-        and r("poisoning.repeat_mean_recall_min_a_d") >= 0.8
-    )
-
-
-def _poison_verdict(r: Results) -> str:
-    main, repeat = _poison_main(r), _poison_repeat(r)
-    if main and repeat:
-        return "met"
-    if main:
-        return "**not met**: met in the main run, missed in the repeat runs"
-    return "**not met**"
 
 
 TARGETS = (
@@ -159,15 +143,37 @@ TARGETS = (
         lambda r: _met(r("audit.verify_entries") >= 1e6 and r("audit.verify_s") < 30),
     ),
     Target(
-        "poisoning: every attack batch quarantined, row recall ≥ 0.8 on (a)–(d), "
-        "≤ 1/20 clean batches quarantined (#3)",
-        lambda r: f"main run: {_n(r('poisoning.attacks_quarantined'))}/"
-        f"{_n(r('poisoning.attacks'))} attacks quarantined, lowest recall on (a)–(d) "
-        f"{r('poisoning.recall_min_a_d'):.2f}, {_n(r('poisoning.clean_quarantined'))}/"
-        f"{_n(r('poisoning.clean_batches'))} clean quarantined; repeat runs: "
-        f"{_n(r('poisoning.repeat_quarantined'))}/{_n(r('poisoning.repeat_batches'))} "
-        f"quarantined, lowest mean recall {r('poisoning.repeat_mean_recall_min_a_d'):.2f}",
-        _poison_verdict,
+        "poisoning, 7 unseen tables: clean false quarantines ≤ 2 % on every dataset (#10)",
+        lambda r: f"worst dataset {_pct(r('poisoning.clean_fq_max'))} (95 % upper bound "
+        f"{_pct(r('poisoning.clean_fq_max_upper95'))}) over {_n(r('poisoning.datasets'))} "
+        f"datasets, {_n(r('poisoning.seeds'))} seeds",
+        lambda r: _met(r("poisoning.clean_fq_max") <= 0.02),
+    ),
+    Target(
+        "poisoning: every duplicated-and-flipped, backdoor, favourable-shift batch stopped by "
+        "a poisoning check (#10)",
+        lambda r: f"{_n(r('poisoning.strong_caught'))}/{_n(r('poisoning.strong_batches'))} at "
+        f"1–10 %; {_n(r('poisoning.strong_caught_5pct'))}/"
+        f"{_n(r('poisoning.strong_batches_5pct'))} at 5 % and 10 %",
+        lambda r: f"all rates {_met(r('poisoning.strong_caught') == r('poisoning.strong_batches'))}"
+        f"; ≥ 5 % "
+        f"{_met(r('poisoning.strong_caught_5pct') == r('poisoning.strong_batches_5pct'))}",
+    ),
+    Target(
+        "poisoning: 5 % random and targeted flips caught in ≥ 90 % of batches, row recall "
+        "≥ 0.8, precision ≥ 0.5, tables with ≥ 1,000 trusted rows (#10)",
+        lambda r: f"worst of {_n(r('poisoning.flip5_cells'))} cells: caught "
+        f"{_pct(r('poisoning.flip5_min_caught_share'))}, recall "
+        f"{r('poisoning.flip5_min_recall'):.2f}, precision "
+        f"{r('poisoning.flip5_min_precision'):.2f}",
+        lambda r: _met(_flips_met(r)),
+    ),
+    Target(
+        "poisoning: day-one assembly and Datalab beaten on every column (#10)",
+        lambda r: f"a baseline is better in {_n(r('poisoning.baseline_cells_lost'))} of "
+        f"{_n(r('poisoning.baseline_cells'))} cells (clean false quarantines; per attack and "
+        "rate: batches caught, row recall, row precision)",
+        lambda r: _met(r("poisoning.baseline_cells_lost") == 0),
     ),
     Target(
         "full ingestion audit of 1M × 20 in < 60 s, RSS < 4 GiB (#3)",

@@ -31,7 +31,9 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collect import results_block
 from poisoning_data import ATTACKS, LOADERS, Attacker, batch_size, clean_batch, split
+from poisoning_summary import summary_values
 from poisoning_systems import BastionGate, DatalabGate, DayOneGate, Tally, wilson
 
 from bastion.data_security.checks.quality import check_ranges
@@ -218,6 +220,8 @@ def render(
         *machine_lines,
         "```",
         "<!-- poisoning-results:end -->",
+        "",
+        results_block(summary_values(results, args.attacks, args.rates, args.seeds)),  # type: ignore[arg-type]
         "",
         f"Machine: {machine()}",
         "",
