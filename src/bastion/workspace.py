@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
+    from bastion.serving.deployments import DeploymentService
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,27 @@ class Bastion:
 
         return ModelLab(
             self.access, self.blobs, self._model_repo, self._graph, self.datasets, self.models
+        )
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        """Deploy, status, rollback and revocation of model versions behind endpoints.
+
+        The release gate is ``ApprovedStageGate`` (stage ``approved``) until governance's
+        ``GateService`` is wired here (it satisfies ``bastion.serving.ports.ReleaseGate``)."""
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
+        from bastion.serving.deployments import ApprovedStageGate, DeploymentService
+
+        datasets = SqlDatasetRepository(self.engine)
+
+        def contract(project: str, name: str) -> str | None:
+            found = datasets.contract(project, name)
+            return found[1] if found else None
+
+        return DeploymentService(
+            self.access, self.models, SqlDeploymentRepository(self.engine),
+            ApprovedStageGate(self.access, self.models), contract,
         )
 
     @cached_property

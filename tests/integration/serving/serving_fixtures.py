@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bastion.core.access.values import Actor
+from bastion.core.crypto.keyring import MasterKeySource
 from bastion.model_security.values import ModelVersion
 from bastion.serving.workers import WorkerSpec
 from bastion.workspace import Bastion
@@ -54,3 +55,53 @@ def hostile_program(fd: int) -> list[str]:
     import sys
 
     return [sys.executable, "-I", f"/model/{HOSTILE.name}", "--fd", str(fd)]
+
+
+LR_SPEC = """\
+label: Status
+estimator: logistic_regression
+sensitive: [Age]
+params: {C: 1.0, max_iter: 300}
+seed: 7
+"""
+
+
+@dataclass
+class Credit:
+    """A workspace with accepted credit data (and its inferred contract) and two trained,
+    approved versions of ``scorer``; ``holdout`` rows to send as requests."""
+
+    ws: Bastion
+    admin: Actor
+    v1: ModelVersion
+    v2: ModelVersion
+    holdout: list[dict[str, object]]
+    features: list[str]
+
+
+def build_credit(home: Path, master: MasterKeySource, db_url: str | None) -> Credit:
+    import hashlib as _h
+    import json as _json
+
+    from bastion.data_security.service import IngestRequest
+    from bastion.demo.data_steps import credit_data
+    from bastion.model_security.values import Stage
+
+    ws, token = Bastion.init(home / "ws", master, database_url=db_url)
+    admin = ws.access.authenticate(token.secret)
+    full = credit_data().drop_nulls().sample(fraction=1.0, shuffle=True, seed=3)
+    ws.datasets.register_source(admin, "default", "bureau", datasets=("credit",))
+    path = home / "train.csv"
+    full.head(800).write_csv(path)
+    res = ws.datasets.ingest(admin, IngestRequest(
+        "default", "credit", path, "bureau", _h.sha256(path.read_bytes()).hexdigest(),
+        label="Status", sensitive=("Age",), positive_label="good"))
+    assert res.accepted
+    v1 = ws.lab.train(admin, "default", "scorer", LR_SPEC, res.version.ref)
+    v2 = ws.lab.train(admin, "default", "scorer", LR_SPEC.replace("C: 1.0", "C: 0.5"),
+                      res.version.ref)
+    for v in (v1, v2):
+        ws.models.set_stage(admin, "default", v.ref, Stage.APPROVED)
+    features = list(_json.loads(v1.training_run or "{}")["features"])
+    holdout = full.slice(800, 50).select(features).to_dicts()
+    return Credit(ws, admin, v1, v2, holdout, features)

@@ -1,0 +1,270 @@
+"""Deployments: put a model version behind an endpoint, only as the release gate allows.
+
+``deploy`` authorizes ``deployment.create`` on the endpoint, runs the release gate on the
+exact version (through the :class:`ReleaseGate` port), re-verifies the signature and
+re-scans the stored bytes, checks that the digest the gate passed is the digest verified,
+derives the input schema from the training dataset's contract, and records the
+deployment (the previous one becomes ``superseded``: a stable version to return to).
+``rollback`` returns to the previous stable version (or ``to`` a version this endpoint
+served before), re-verified first.  A version whose signature or scan no longer passes
+(tampered, key revoked) is refused and, if it is in service, taken out (``revoked``).
+Every refusal is audited and changes nothing.
+
+Example::
+
+    d = service.deploy(actor, "credit", "scorer@3", "scoring")
+    service.rollback(actor, "credit", "scoring")          # back to scorer@2
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from bastion.core.access.service import AccessService
+from bastion.core.access.values import Actor
+from bastion.core.audit.entries import Outcome
+from bastion.core.canonical import JSON
+from bastion.core.errors import BastionError, InputError, NotFound
+from bastion.core.names import check_name
+from bastion.data_security.contract import DataContract
+from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
+from bastion.model_security.registry import ModelRegistry
+from bastion.model_security.values import ModelRef, ModelVersion, Stage
+from bastion.serving.errors import DeploymentRefused
+from bastion.serving.ports import ContractSource, DeploymentRepository, GateVerdict, ReleaseGate
+from bastion.serving.schema import derive_schema
+from bastion.serving.values import (
+    Deployment,
+    DeploymentState,
+    EndpointStatus,
+    InputSchema,
+    ResponsePolicy,
+)
+
+
+def endpoint_resource(project: str, endpoint: str) -> str:
+    return f"project/{project}/endpoint/{endpoint}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class DeploymentService:
+    """See the module docstring."""
+
+    def __init__(self, access: AccessService, registry: ModelRegistry,
+                 repo: DeploymentRepository, gate: ReleaseGate,
+                 contracts: ContractSource) -> None:
+        self._access = access
+        self._registry = registry
+        self._repo = repo
+        self._gate = gate
+        self._contracts = contracts
+
+    # -- deploy -----------------------------------------------------------------------
+    def deploy(self, actor: Actor, project: str, ref: str, endpoint: str,
+               policy: ResponsePolicy | None = None) -> Deployment:
+        check_name("endpoint", endpoint, max_length=100)
+        resource = endpoint_resource(project, endpoint)
+        self._access.authorize(actor, "deployment.create", resource, details={"model": ref})
+        self._access.require_project(project)
+        r = ModelRef.parse(ref)
+        if r.version is None:
+            raise InputError(f"deploy names an exact version: {ref}@N",
+                             hint="the gate and the signature are checked on one version")
+        try:
+            verdict = self._gate.check(actor, project, ref)
+            if not verdict.passed:
+                raise DeploymentRefused(
+                    f"the release gate refused {ref}: failing rules "
+                    f"{', '.join(verdict.failed) or '(none named)'}",
+                    hint="see bastion gate check; fix the evidence or the policy")
+            v, schema = self._verified(project, ref, verdict)
+        except BastionError as e:
+            self._access.record(actor, "deployment.refused", resource, Outcome.FAILED,
+                                {"model": ref, "error": e.code, "reason": e.message[:300]})
+            raise
+        new = Deployment(
+            id=uuid.uuid4().hex, project=project, endpoint=endpoint, seq=0, model=v.name,
+            version=v.version, root_digest=v.root_digest, state=DeploymentState.ACTIVE,
+            schema=schema, policy=policy or ResponsePolicy(),
+            gate=json.dumps(_gate_summary(verdict), sort_keys=True),
+            created_at=_now(), created_by=actor.name, reason="deploy")
+        previous = self._repo.active(project, endpoint)
+        stored = self._repo.switch(new, DeploymentState.SUPERSEDED, actor.name,
+                                   f"superseded by {v.ref}")
+        self._access.record(actor, "deployment.created", resource, Outcome.OK, {
+            "model": v.ref, "root_digest": v.root_digest, "seq": stored.seq,
+            "previous": previous.ref if previous else None, "deployment": stored.id})
+        return stored
+
+    def _verified(self, project: str, ref: str,
+                  verdict: GateVerdict) -> tuple[ModelVersion, InputSchema]:
+        """Re-verify signature and scan now; the digest must be the one the gate passed."""
+        with self._registry.verified_checkout(project, ref) as (v, _root):
+            pass
+        if verdict.root_digest != v.root_digest:
+            raise DeploymentRefused(
+                f"the gate passed digest {verdict.root_digest[:16]}… but {v.ref} verifies as "
+                f"{v.root_digest[:16]}…", hint="run the gate again on this version")
+        return v, self._schema(project, v)
+
+    def _schema(self, project: str, v: ModelVersion) -> InputSchema:
+        run = json.loads(v.training_run) if v.training_run else {}
+        features = run.get("features") if isinstance(run, dict) else None
+        if not v.trained_on or not isinstance(features, list) or not features:
+            raise DeploymentRefused(
+                f"{v.ref} records no training data and features, so the gateway cannot "
+                "validate its input", hint="train it with bastion model train on a dataset "
+                "with a data contract")
+        dataset_ref = v.trained_on[0].split("#")[0]  # "project/name@v"
+        name = dataset_ref.split("/", 1)[1].split("@")[0]
+        text = self._contracts(project, name)
+        if text is None:
+            raise DeploymentRefused(f"dataset {name} has no data contract to validate input",
+                                    hint="set one: bastion data contract-set")
+        contract = DataContract.from_json(text)
+        source = f"{project}/{name} contract v{contract.version}"
+        return derive_schema(contract, [str(f) for f in features], source=source)
+
+    # -- read -------------------------------------------------------------------------
+    def status(self, actor: Actor, project: str, endpoint: str) -> EndpointStatus:
+        self._access.authorize(actor, "deployment.read", endpoint_resource(project, endpoint))
+        history = self._repo.history(project, endpoint)
+        if not history:
+            raise NotFound(f"no endpoint {endpoint!r} in project {project}",
+                           hint="deploy one: bastion deploy MODEL@V --endpoint NAME")
+        active = next((d for d in history if d.state is DeploymentState.ACTIVE), None)
+        return EndpointStatus(project, endpoint, active, tuple(history))
+
+    def active(self, project: str, endpoint: str) -> Deployment | None:
+        """The deployment in service (no check: the gateway authorized ``predict``)."""
+        return self._repo.active(project, endpoint)
+
+    # -- rollback ---------------------------------------------------------------------
+    def rollback(self, actor: Actor, project: str, endpoint: str,
+                 to: int | None = None) -> Deployment:
+        resource = endpoint_resource(project, endpoint)
+        self._access.authorize(actor, "deployment.rollback", resource,
+                               details={"to": to})
+        history = self._repo.history(project, endpoint)
+        current = next((d for d in history if d.state is DeploymentState.ACTIVE), None)
+        try:
+            target = self._target(project, endpoint, history, current, to)
+            with self._registry.verified_checkout(project, target.ref) as (v, _root):
+                if v.root_digest != target.root_digest:
+                    raise DeploymentRefused(f"{target.ref} no longer has the digest it was "
+                                            "deployed with")
+        except BastionError as e:
+            self._access.record(actor, "deployment.refused", resource, Outcome.FAILED,
+                                {"rollback_to": to, "error": e.code, "reason": e.message[:300]})
+            raise
+        assert current is not None
+        new = Deployment(
+            id=uuid.uuid4().hex, project=project, endpoint=endpoint, seq=0,
+            model=target.model, version=target.version, root_digest=target.root_digest,
+            state=DeploymentState.ACTIVE, schema=target.schema, policy=target.policy,
+            gate=target.gate, created_at=_now(), created_by=actor.name,
+            reason=f"rollback to #{target.seq}")
+        stored = self._repo.switch(new, DeploymentState.ROLLED_BACK, actor.name,
+                                   f"rolled back to {target.ref}")
+        self._access.record(actor, "deployment.rolled_back", resource, Outcome.OK, {
+            "from": current.ref, "to": target.ref, "seq": stored.seq, "deployment": stored.id,
+            "root_digest": target.root_digest})
+        return stored
+
+    @staticmethod
+    def _target(project: str, endpoint: str, history: list[Deployment],
+                current: Deployment | None, to: int | None) -> Deployment:
+        if current is None:
+            raise NotFound(f"endpoint {endpoint!r} in project {project} has nothing in service")
+        earlier = [d for d in history if d.seq < current.seq
+                   and d.state is not DeploymentState.REVOKED
+                   and d.root_digest != current.root_digest]
+        if to is not None:
+            earlier = [d for d in earlier if d.model == current.model and d.version == to]
+            if not earlier:
+                raise DeploymentRefused(
+                    f"{current.model}@{to} never served endpoint {endpoint!r} (or was revoked)",
+                    hint="roll back to a version in `bastion deploy status`, or deploy it "
+                         "(the release gate runs)")
+        else:
+            earlier = [d for d in earlier if d.state is DeploymentState.SUPERSEDED]
+            if not earlier:
+                raise DeploymentRefused(f"endpoint {endpoint!r} has no earlier stable version")
+        return earlier[-1]
+
+    # -- revocation -------------------------------------------------------------------
+    def revoke(self, deployment: Deployment, actor: Actor, reason: str) -> None:
+        """Take a deployment out of service for good (its bytes no longer verify)."""
+        self._repo.end(deployment.id, DeploymentState.REVOKED, actor.name, reason[:500])
+        self._access.record(actor, "deployment.revoked",
+                            endpoint_resource(deployment.project, deployment.endpoint),
+                            Outcome.FAILED, {"model": deployment.ref, "reason": reason[:300],
+                                             "deployment": deployment.id})
+
+    def enforce_revocations(self, actor: Actor) -> list[Deployment]:
+        """Re-verify every deployment in service; revoke those that no longer pass."""
+        revoked = []
+        for d in self._repo.all_active():
+            try:
+                with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
+                    if v.root_digest != d.root_digest:
+                        raise DeploymentRefused("the version's digest changed")
+            except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+                self.revoke(d, actor, e.message)
+                revoked.append(d)
+        return revoked
+
+
+def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:
+    full = verdict.to_dict()
+    return {k: full[k] for k in ("passed", "policy_version", "policy_sha256", "checked_at",
+                                 "outcomes_sha256", "audit_seq", "root_digest") if k in full}
+
+
+class ApprovedStageGate:
+    """Interim release gate until governance's ``GateService`` is wired: passes a version
+    whose stage is ``approved`` (or ``deployed``), and nothing else.  Audited."""
+
+    def __init__(self, access: AccessService, registry: ModelRegistry) -> None:
+        self._access = access
+        self._registry = registry
+
+    def check(self, actor: Actor, project: str, ref: str) -> _StageVerdict:
+        v = self._registry.version(actor, project, ref)
+        passed = v.stage in (Stage.APPROVED, Stage.DEPLOYED)
+        self._access.record(actor, "gate.checked", f"project/{project}/model/{v.name}",
+                            Outcome.OK if passed else Outcome.FAILED,
+                            {"version": v.version, "stage": v.stage.value, "passed": passed,
+                             "gate": "approved-stage"})
+        return _StageVerdict(passed, v.root_digest, v.stage.value)
+
+
+class _StageVerdict:
+    def __init__(self, passed: bool, root_digest: str, stage: str) -> None:
+        self._passed = passed
+        self._root = root_digest
+        self._stage = stage
+
+    @property
+    def passed(self) -> bool:
+        return self._passed
+
+    @property
+    def root_digest(self) -> str:
+        return self._root
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return () if self.passed else (f"stage-approved (stage is {self._stage})",)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {"passed": self.passed, "root_digest": self.root_digest,
+                "policy_version": 0, "policy_sha256": "approved-stage"}
+
+
+__all__ = ["ApprovedStageGate", "DeploymentService", "endpoint_resource"]
