@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
     from bastion.governance.cards import CardService
+    from bastion.governance.compliance import ComplianceService
     from bastion.governance.providers import ProviderLineageCheck, ProviderService
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
@@ -326,6 +327,33 @@ class Bastion:
         from bastion.governance.providers import ProviderLineageCheck
 
         return ProviderLineageCheck(SqlProviderRepository(self.engine), self.lineage)
+
+    @cached_property
+    def compliance(self) -> ComplianceService:
+        """Compliance reports: catalogue controls answered by checks over this workspace."""
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.governance._adapters.sql_providers import SqlProviderRepository
+        from bastion.governance._adapters.sql_repo import SqlCardRepository
+        from bastion.governance.compliance import ComplianceService
+        from bastion.governance.compliance_checks import ComplianceSources
+        from bastion.governance.facts import Evidence
+
+        sources = ComplianceSources(
+            access=SqlAccessRepository(self.engine),
+            keys=self.keyring,
+            keyring_file=self.home / "keyring.json",
+            blobs=self.blobs,
+            audit=self.audit,
+            lineage=self.lineage,
+            datasets=SqlDatasetRepository(self.engine),
+            models=self._model_repo,
+            cards=SqlCardRepository(self.engine),
+            providers=SqlProviderRepository(self.engine),
+            provider_check=self.provider_check,
+            evidence=Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys),
+            tls_dir=self.home / "tls",
+        )
+        return ComplianceService(self.access, sources)
 
     @property
     def lineage(self) -> LineageGraph:
