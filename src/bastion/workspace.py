@@ -68,12 +68,16 @@ if TYPE_CHECKING:
     from bastion.data_security.access_report import AccessReports
     from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
+    from bastion.governance.approvals import ApprovalService
     from bastion.governance.cards import CardService
     from bastion.governance.compliance import ComplianceService
+    from bastion.governance.gate import GateService
     from bastion.governance.providers import ProviderLineageCheck, ProviderService
+    from bastion.governance.release_sources import ReleaseSources
     from bastion.model_security._adapters.sql_repo import SqlModelRepository
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
+    from bastion.model_security.values import ModelVersion
     from bastion.serving.deployments import DeploymentService
 
 
@@ -327,6 +331,46 @@ class Bastion:
         from bastion.governance.providers import ProviderLineageCheck
 
         return ProviderLineageCheck(SqlProviderRepository(self.engine), self.lineage)
+
+    @cached_property
+    def _release_sources(self) -> ReleaseSources:
+        from bastion.governance._adapters.sql_release import (
+            SqlIdentityDirectory,
+            SqlReleaseRepository,
+        )
+        from bastion.governance._adapters.sql_repo import SqlCardRepository
+        from bastion.governance.facts import Evidence
+        from bastion.governance.release_sources import ReleaseSources
+
+        evidence = Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys)
+        return ReleaseSources(
+            self.access,
+            SqlReleaseRepository(self.engine),
+            SqlCardRepository(self.engine),
+            evidence,
+            self.audit,
+            SqlIdentityDirectory(self.engine),
+            self.provider_check,
+            self.models.signing_key_pem,
+        )
+
+    @cached_property
+    def gate(self) -> GateService:
+        """The release gate (CEL policy over signed evidence), its policy versions and waivers."""
+        from bastion.governance.gate import GateService
+
+        def verify(actor: Actor, v: ModelVersion) -> str:
+            signer = self.models.verify(actor, v.project, v.ref).signer
+            return f"{signer.identity} ({signer.key_id})"
+
+        return GateService(self._release_sources, verify)
+
+    @cached_property
+    def approvals(self) -> ApprovalService:
+        """Committee approvals with separation of duties; promotion runs the gate."""
+        from bastion.governance.approvals import ApprovalService
+
+        return ApprovalService(self._release_sources, self.gate)
 
     @cached_property
     def compliance(self) -> ComplianceService:
