@@ -73,10 +73,16 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
 
 def _extra_routers() -> list[APIRouter]:
     """Routers of the layers, collected here so the app shows the whole surface."""
-    from bastion.api import routes_data, routes_governance, routes_models, routes_providers
+    from bastion.api import (
+        routes_compliance,
+        routes_data,
+        routes_governance,
+        routes_models,
+        routes_providers,
+    )
 
     return [routes_data.router, routes_models.router, routes_governance.router,
-            routes_providers.router]  # fmt: skip
+            routes_providers.router, routes_compliance.router]  # fmt: skip
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

@@ -47,12 +47,20 @@ _backup_cmds.register(app)
 
 def _register_optional() -> None:
     # Layers register their commands here (kept in one place, no import side effects).
-    from bastion.cli import _data_cmds, _demo_cmd, _governance_cmds, _model_cmds, _provider_cmds
+    from bastion.cli import (
+        _compliance_cmds,
+        _data_cmds,
+        _demo_cmd,
+        _governance_cmds,
+        _model_cmds,
+        _provider_cmds,
+    )
 
     _data_cmds.register(app)
     _governance_cmds.register_cmds(_model_cmds.model)
     _model_cmds.register_cmds(app)
     _provider_cmds.register_cmds(app)
+    _compliance_cmds.register_cmds(app)
     _demo_cmd.register(app)
 
 

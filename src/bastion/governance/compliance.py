@@ -133,11 +133,18 @@ class ComplianceService:
         self._sources = sources
         self._now = now
 
-    def catalogue(self, actor: Actor, project: str, extension: str | None = None) -> Catalogue:
+    def catalogue(
+        self,
+        actor: Actor,
+        project: str,
+        extension: str | None = None,
+        *,
+        source: str = "catalogue file",
+    ) -> Catalogue:
         """The merged catalogue (to show or to check an extension before using it)."""
         res = f"project/{project}/compliance"
         self._access.authorize(actor, "compliance.report", res, details={"step": "catalogue"})
-        return self._load(actor, res, extension)
+        return self._load(actor, res, extension, source)
 
     def report(
         self,
