@@ -105,3 +105,16 @@ def build_credit(home: Path, master: MasterKeySource, db_url: str | None) -> Cre
     features = list(_json.loads(v1.training_run or "{}")["features"])
     holdout = full.slice(800, 50).select(features).to_dicts()
     return Credit(ws, admin, v1, v2, holdout, features)
+
+
+def run_cli(home: Path, master_b64: str, *args: str) -> tuple[int, str]:
+    """Run the installed ``bastion`` against ``home`` (its stored admin credentials)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env.update({"BASTION_HOME": str(home), "BASTION_MASTER_KEY": master_b64,
+                "COLUMNS": "250", "NO_COLOR": "1"})
+    p = subprocess.run([str(Path(sys.executable).parent / "bastion"), *args], env=env,
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout + p.stderr

@@ -1,0 +1,85 @@
+"""``bastion deploy``, ``bastion deploy status`` and ``bastion rollback`` (serving layer).
+
+``bastion deploy MODEL@V --endpoint NAME`` runs the release gate, re-verifies the version
+and puts it in service; ``bastion deploy status ENDPOINT`` shows what serves and the full
+history; ``bastion rollback ENDPOINT [--to V]`` returns to the previous stable version.
+A running ``bastion serve`` picks the change up within its refresh interval, switching
+without failing a request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bastion.cli._context import home_of as _home
+from bastion.cli._context import session
+from bastion.cli._render import console, print_json, table
+from bastion.core.access.values import DEFAULT_PROJECT
+from bastion.core.errors import InputError
+from bastion.serving.values import Deployment, EndpointStatus, ResponsePolicy
+
+Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
+
+
+def _show(status: EndpointStatus) -> None:
+    active = status.active
+    console.print(f"endpoint [bold]{status.endpoint}[/] (project {status.project}): "
+                  + (f"serving [bold]{active.ref}[/] (#{active.seq}, root "
+                     f"{active.root_digest[:16]}…)" if active else "[red]nothing in service[/]"))
+    table("history", ["#", "model", "state", "why", "when", "by", "ended"],
+          [[d.seq, d.ref, d.state.value, d.reason, d.created_at, d.created_by,
+            f"{d.end_reason or ''} {d.ended_at or ''}".strip()] for d in status.history])
+
+
+def _done(verb: str, d: Deployment) -> None:
+    console.print(f"[green]{verb}[/] {d.ref} on endpoint [bold]{d.endpoint}[/] "
+                  f"(#{d.seq}, root digest {d.root_digest[:16]}…)")
+
+
+def deploy(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="MODEL@V to deploy, or 'status'")],
+    status_endpoint: Annotated[str | None, typer.Argument(
+        help="with 'status': the endpoint to show", show_default=False)] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", "-e", help="endpoint name")] = None,
+    decimals: Annotated[int, typer.Option(
+        "--decimals", min=0, max=6, help="decimals of the scores a response shows")] = 2,
+    no_scores: Annotated[bool, typer.Option(
+        "--no-scores", help="answer the decision only (hinders model extraction)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    project: Project = DEFAULT_PROJECT,
+) -> None:
+    """Deploy MODEL@V to an endpoint (release gate, re-verified), or show `status ENDPOINT`."""
+    if target == "status":
+        if status_endpoint is None:
+            raise InputError("name the endpoint: bastion deploy status ENDPOINT")
+        with session(_home(ctx)) as s:
+            status = s.ws.deployments.status(s.actor, project, status_endpoint)
+        print_json(status.to_dict()) if as_json else _show(status)
+        return
+    if endpoint is None or status_endpoint is not None:
+        raise InputError("usage: bastion deploy MODEL@V --endpoint NAME",
+                         hint="or: bastion deploy status ENDPOINT")
+    policy = ResponsePolicy(decimals=decimals, scores=not no_scores)
+    with session(_home(ctx)) as s:
+        d = s.ws.deployments.deploy(s.actor, project, target, endpoint, policy)
+    print_json(d.to_dict()) if as_json else _done("deployed", d)
+
+
+def rollback(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="endpoint name")],
+    to: Annotated[int | None, typer.Option("--to", help="version to return to")] = None,
+    project: Project = DEFAULT_PROJECT,
+) -> None:
+    """Switch ENDPOINT back to its previous stable version (or --to V it served before)."""
+    with session(_home(ctx)) as s:
+        d = s.ws.deployments.rollback(s.actor, project, endpoint, to)
+    _done("rolled back to", d)
+
+
+def register_cmds(app: typer.Typer) -> None:
+    app.command("deploy")(deploy)
+    app.command("rollback")(rollback)
