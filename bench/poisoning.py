@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import subprocess
 import sys
@@ -41,6 +42,8 @@ from bastion.data_security.contract import InferenceOptions, check_contract, inf
 from bastion.data_security.profile import profile_frame
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "poisoning.md"
+#: hand-written reading of the figures (why a target is missed), inserted by render
+NOTES = OUT.with_name("poisoning_notes.md.in")
 GATES = {"bastion": BastionGate, "dayone": DayOneGate, "datalab": DatalabGate}
 
 
@@ -125,6 +128,8 @@ def render(
         f"{wall / 60:.1f} min.",
         "",
     ]
+    if NOTES.exists():  # the reading of the figures, kept across re-runs
+        lines += [NOTES.read_text().strip(), ""]
     machine_lines: list[str] = []
     for name, tallies in results.items():
         meta = tallies["_meta"]
@@ -286,6 +291,20 @@ def contract_scale(rows: int, batches: int) -> list[str]:
     return [line, ""]
 
 
+def _merge(
+    paths: list[str], results: dict[str, dict[str, Tally]], log: list[dict[str, object]]
+) -> tuple[float, list[str]]:
+    """Load runs saved with --save (side-by-side processes): wall time is the longest."""
+    wall, scale = 0.0, []
+    for path in paths:
+        # our own --save output from this machine, never data from elsewhere
+        part, part_log, part_wall, part_scale = pickle.loads(Path(path).read_bytes())
+        results.update(part)
+        log.extend(part_log)
+        wall, scale = max(wall, part_wall), scale or part_scale
+    return wall, scale
+
+
 def datalab_available() -> bool:
     try:
         import datasets  # noqa: F401
@@ -309,6 +328,15 @@ def main() -> None:
     parser.add_argument("--contract-batches", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only, keep docs/bench as is")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the section")
+    parser.add_argument(
+        "--save", type=Path, help="also pickle this run's tallies here (to merge runs)"
+    )
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="comma-separated pickles of runs over disjoint datasets (run side by side) to "
+        "render as one section instead of running",
+    )
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     args.attacks = args.attacks.split(",")
@@ -323,10 +351,19 @@ def main() -> None:
     t0 = time.perf_counter()
     results: dict[str, dict[str, Tally]] = {}
     log: list[dict[str, object]] = []
-    for name in args.datasets.split(","):
-        results[name] = run_dataset(name, args, log)
-    scale = contract_scale(args.contract_rows, args.contract_batches) if args.contract_rows else []
-    text = render(results, args, time.perf_counter() - t0, scale)
+    if args.merge:
+        wall, scale = _merge(args.merge.split(","), results, log)
+        args.datasets = ",".join(results)
+    else:
+        for name in args.datasets.split(","):
+            results[name] = run_dataset(name, args, log)
+        scale = (
+            contract_scale(args.contract_rows, args.contract_batches) if args.contract_rows else []
+        )
+        wall = time.perf_counter() - t0
+        if args.save:
+            args.save.write_bytes(pickle.dumps((results, log, wall, scale)))
+    text = render(results, args, wall, scale)
     print(text)
     for entry in log:
         print("bastion clean quarantine:", entry)

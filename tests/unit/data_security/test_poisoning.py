@@ -258,7 +258,8 @@ def test_flips_out_of_a_confident_majority_are_named_when_the_top_statistic_poin
     labels[360] = 0  # one confident minority row flipped into the majority
     null = np.array([confident_0] * 1800 + [confident_1] * 200)
     null_y = np.array([0] * 1800 + [1] * 200, dtype=np.int64)
-    named, which, rate = _rows_to_name(proba, labels, null, null_y, 1, PoisoningPolicy())
+    z = np.array([2.0, 6.0, 1.0])  # strongest: into class 0, which shrank
+    named, which, rate = _rows_to_name(proba, labels, null, null_y, z, PoisoningPolicy())
     assert which == 0 and rate > 0.04  # fell back to the direction-free estimate
     assert set(named.tolist()) == {*range(20), 360}
 
@@ -282,3 +283,23 @@ def test_shifted_label_mix_names_the_grown_class_excess_rows(
     assert 60 <= len(named) <= 180
     assert all(labels[i] == "good" for i in named)
     assert len(named & set(moved.tolist())) / len(named) >= 0.5
+
+
+def test_random_flips_both_ways_are_all_named_not_just_the_net_growth() -> None:
+    # 20 labels flipped 0 -> 1 and 10 flipped 1 -> 0: class 1 grew by only 10, yet 30
+    # labels moved; both directions are active, so all 30 flipped rows are named
+    from bastion.data_security.poisoning.labels import _rows_to_name
+
+    proba = np.array([[0.9, 0.1]] * 200 + [[0.1, 0.9]] * 200)
+    labels = np.array([0] * 200 + [1] * 200, dtype=np.int64)
+    labels[:20] = 1
+    labels[200:210] = 0
+    null = np.array([[0.9, 0.1]] * 1000 + [[0.1, 0.9]] * 1000)
+    null_y = np.array([0] * 1000 + [1] * 1000, dtype=np.int64)
+    z = np.array([3.0, 3.0, 4.5])  # strongest into class 1, class 0 active too
+    named, _which, _rate = _rows_to_name(proba, labels, null, null_y, z, PoisoningPolicy())
+    assert set(named.tolist()) == {*range(20), *range(200, 210)}
+    # targeted (only class 1 active): just the net growth is named, in class 1 only
+    z_targeted = np.array([3.0, 0.5, 4.5])
+    named, which, _ = _rows_to_name(proba, labels, null, null_y, z_targeted, PoisoningPolicy())
+    assert which == 2 and len(named) == 10 and set(named.tolist()) <= set(range(20))

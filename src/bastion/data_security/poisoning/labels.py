@@ -231,37 +231,64 @@ def _excess_flips(
     return float((np.mean(trusted_own) - own.mean()) * n / per_flip)
 
 
+#: a direction (flips into one class) counts as active when its statistic reaches this z
+_ACTIVE_Z = 2.5
+
+
 def _rows_to_name(
     proba: FloatArray,
     labels: IntArray,
     null: FloatArray,
     null_y: IntArray,
-    which: int,
+    z: FloatArray,
     policy: PoisoningPolicy,
 ) -> tuple[IntArray, int, float]:
-    """(rows to name, direction used, estimated flip rate among its candidates).
+    """(rows to name, direction reported, estimated flip rate among its candidates).
 
-    As many rows as the moments say moved in direction ``which`` (0: any, 1 + c:
-    into class c), least likely under the trusted data first, plus any row the
-    trusted data finds far more likely flipped than not.  When the strongest
-    statistic points into a class whose count did not grow (a few very unlikely
-    flips into a confident majority class while most flips went the other way),
-    that class's excess would name nobody: the direction-free estimate is used.
+    ``z`` holds the standardized flip statistics: any direction, then into each
+    class.  Targeted relabelling moves labels into one class: the rows named are
+    as many of that class's rows as its count grew (observed minus expected,
+    calibrated on trusted rows), least likely under the trusted data first.
+    When flips go both ways (random flips: two directional statistics reach
+    ``_ACTIVE_Z``) the class counts cancel, so the direction-free estimate of how
+    many labels moved is shared among the active classes, each class's net growth
+    first.  When the strongest statistic points into a class whose count did not
+    grow, the direction-free estimate names rows in any class.  Rows the trusted
+    data finds far more likely flipped than not are always named.
     """
     n = labels.size
     if n == 0:
-        return np.zeros(0, dtype=np.int64), which, 0.0
-    excess = _excess_flips(proba, labels, null, null_y, which)
-    if which > 0 and excess < 1.0:
-        which = 0
-        excess = _excess_flips(proba, labels, null, null_y, 0)
+        return np.zeros(0, dtype=np.int64), 0, 0.0
     own = proba[np.arange(n), labels]
-    candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
-    expected = int(np.clip(round(excess), 0, candidates.size))
-    order = candidates[np.argsort(own[candidates], kind="stable")]
-    sure = int((own[candidates] < policy.flip_row_posterior * policy.flip_design_rate).sum())
-    named = np.asarray(order[: max(expected, sure)], dtype=np.int64)
-    return named, which, expected / max(candidates.size, 1)
+    which = int(np.argmax(z))
+    growth = [_excess_flips(proba, labels, null, null_y, 1 + c) for c in range(proba.shape[1])]
+    active = [c for c in range(proba.shape[1]) if z[1 + c] >= _ACTIVE_Z]
+    if which > 0 and growth[which - 1] < 1.0:
+        which = 0
+    counts: dict[int, float]
+    if which == 0:
+        counts = {-1: _excess_flips(proba, labels, null, null_y, 0)}
+    elif len(active) >= 2:
+        net = {c: max(growth[c], 0.0) for c in active}
+        total = max(_excess_flips(proba, labels, null, null_y, 0), sum(net.values()))
+        share = (total - sum(net.values())) / len(active)
+        counts = {c: net[c] + share for c in active}
+        which = 0
+    else:
+        counts = {which - 1: growth[which - 1]}
+    sure_below = policy.flip_row_posterior * policy.flip_design_rate
+    named: list[IntArray] = []
+    expected_total, candidates_total = 0, 0
+    for c, count in counts.items():
+        candidates = np.arange(n) if c < 0 else np.flatnonzero(labels == c)
+        expected = int(np.clip(round(count), 0, candidates.size))
+        order = candidates[np.argsort(own[candidates], kind="stable")]
+        sure = int((own[candidates] < sure_below).sum())
+        named.append(order[: max(expected, sure)])
+        expected_total += expected
+        candidates_total += candidates.size
+    rows = np.unique(np.concatenate(named)).astype(np.int64)
+    return rows, which, expected_total / max(candidates_total, 1)
 
 
 def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy) -> CheckResult:
@@ -282,9 +309,7 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
         p_value, z = 1.0, np.zeros(1 + len(classes))
     passed = p_value >= alpha
     null_p = blend.null_proba(n, ref.oof_proba)
-    named, which, rate = _rows_to_name(
-        proba, labels, null_p, ref.sample_labels, int(np.argmax(z)), policy
-    )
+    named, which, rate = _rows_to_name(proba, labels, null_p, ref.sample_labels, z, policy)
     direction = "any" if which == 0 else classes[which - 1]
     candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
     flagged = known[named] if not passed else np.zeros(0, dtype=np.int64)
