@@ -37,9 +37,6 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
         # uvicorn re-raises SIGTERM after shutdown, so code after ``uvicorn.run``
         # may never run: write the counts of repeated failed logins here.
         ws.access.flush_failed_authentications()
-        from bastion.api import routes_serving
-
-        await routes_serving.shutdown(_app)  # stop model workers, write the prediction log
 
     app = FastAPI(
         lifespan=lifespan,
@@ -82,11 +79,10 @@ def _extra_routers() -> list[APIRouter]:
         routes_governance,
         routes_models,
         routes_providers,
-        routes_serving,
     )
 
     return [routes_data.router, routes_models.router, routes_governance.router,
-            routes_providers.router, routes_compliance.router, routes_serving.router]  # fmt: skip
+            routes_providers.router, routes_compliance.router]  # fmt: skip
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
