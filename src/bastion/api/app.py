@@ -79,10 +79,12 @@ def _extra_routers() -> list[APIRouter]:
         routes_governance,
         routes_models,
         routes_providers,
+        routes_release,
     )
 
     return [routes_data.router, routes_models.router, routes_governance.router,
-            routes_providers.router, routes_compliance.router]  # fmt: skip
+            routes_providers.router, routes_compliance.router,
+            routes_release.router]  # fmt: skip
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

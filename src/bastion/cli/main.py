@@ -54,11 +54,13 @@ def _register_optional() -> None:
         _governance_cmds,
         _model_cmds,
         _provider_cmds,
+        _release_cmds,
         _serving_cmds,
     )
 
     _data_cmds.register(app)
     _governance_cmds.register_cmds(_model_cmds.model)
+    _release_cmds.register_cmds(app, _model_cmds.model)
     _model_cmds.register_cmds(app)
     _provider_cmds.register_cmds(app)
     _serving_cmds.register_cmds(app)

@@ -107,7 +107,7 @@ class Duties:
         found = [Party(v.created_by, self._s.identities.humans(v.created_by), "registered", None)]
         for e in entries(self._s.audit, "model.registered", model_resource(v.project, v.name)):
             d = details(e)
-            if d.get("version_id") == v.id or d.get("root_digest") == v.root_digest:
+            if d.get("version_id") == v.id:
                 humans = self._s.identities.humans(e.actor)
                 found.append(Party(e.actor, humans, "registered", e.seq))
         return found
