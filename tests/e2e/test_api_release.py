@@ -17,12 +17,12 @@ import httpx
 import joblib
 import numpy as np
 import pytest
-from conftest import start_server, stop_server
 
 from bastion.core.access.values import PrincipalKind
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.governance.gate_policy import DEFAULT_POLICY
 from bastion.workspace import Bastion
+from conftest import start_server, stop_server
 
 CARD = """\
 intended_use: Rank credit applications.
@@ -122,7 +122,7 @@ def test_api_approvals_gate_policy_and_waivers(release_server: Any) -> None:
         r = c.post(f"{model}/1/waivers", json={**waiver, "expires": until}, headers=h("admin"))
         assert r.status_code == 201, r.text
         assert len(c.get(f"{base}/waivers", headers=h("olga")).json()) == 1
-        outcomes = {r["rule"]: r["outcome"]
-                    for r in c.post(f"{model}/1/gate", headers=h("olga")).json()["rules"]}  # fmt: skip
+        rules = c.post(f"{model}/1/gate", headers=h("olga")).json()["rules"]
+        outcomes = {r["rule"]: r["outcome"] for r in rules}
         assert outcomes["approvals"] == "waived"
         assert httpx.post(f"{model}/1/gate", verify=False).status_code == 401
