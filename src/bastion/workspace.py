@@ -380,6 +380,7 @@ class Bastion:
         from bastion.governance._adapters.sql_repo import SqlCardRepository
         from bastion.governance.compliance import ComplianceService
         from bastion.governance.compliance_checks import ComplianceSources
+        from bastion.governance.compliance_release import release_finding
         from bastion.governance.facts import Evidence
 
         sources = ComplianceSources(
@@ -396,6 +397,7 @@ class Bastion:
             provider_check=self.provider_check,
             evidence=Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys),
             tls_dir=self.home / "tls",
+            approvals=release_finding(self._release_sources),
         )
         return ComplianceService(self.access, sources)
 

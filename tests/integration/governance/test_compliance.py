@@ -18,6 +18,7 @@ from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import AccessDenied
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.service import IngestRequest
+from bastion.demo.data_steps import credit_data
 from bastion.governance.compliance import ComplianceReport
 from bastion.governance.compliance_checks import CheckOutcome
 from bastion.governance.compliance_render import render_report_html, render_report_json
@@ -201,3 +202,22 @@ def test_undeclared_personal_data_fails_pii_handled(governed: Governed, tmp_path
     pii = _check(r, "Art. 25", "pii_handled")
     assert pii.status.value == "fail" and "undeclared personal data in email" in pii.summary
     assert pii.evidence[-1].sha256 == res.version.data_digest
+
+
+def test_model_marked_approved_in_the_database_without_approvals_fails_release_controls(
+    governed: Governed,
+) -> None:
+    g, ws, m = governed, governed.ws, governed.model
+    ws._model_repo.set_stage(P, m.name, m.version, "approved")  # promoted outside the gate
+    r = ws.compliance.report(g.admin, "soc2", P)
+    approvals = _check(r, "CC8", "release_approvals")
+    assert approvals.status.value == "fail"
+    assert "no model card" in approvals.summary
+    assert "no release-gate verdict" in approvals.summary
+    drift = _check(r, "CC7", "drift_monitoring")
+    assert drift.status.value == "fail" and "no drift run" in drift.summary
+    live = credit_data().drop_nulls().slice(600, 300)
+    ws.lab.drift(g.admin, P, "credit@1", live)
+    again = ws.compliance.report(g.admin, "soc2", P)
+    drift = _check(again, "CC7", "drift_monitoring")
+    assert drift.status.value == "pass" and drift.evidence[0].audit_seq is not None
