@@ -197,6 +197,10 @@ class DeploymentService:
                 raise DeploymentRefused(f"endpoint {endpoint!r} has no earlier stable version")
         return earlier[-1]
 
+    def log_predictions(self, rows: list[dict[str, JSON]]) -> None:
+        """Append to the prediction log (the gateway writes what it answered)."""
+        self._repo.log_predictions(rows)
+
     # -- revocation -------------------------------------------------------------------
     def revoke(self, deployment: Deployment, actor: Actor, reason: str) -> None:
         """Take a deployment out of service for good (its bytes no longer verify)."""

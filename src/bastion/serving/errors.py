@@ -9,6 +9,7 @@
     │                       names the field and the reason)
     ├── Throttled           a rate limit is exhausted (a RateLimited; 429 with Retry-After)
     ├── NoDeployment        the endpoint has nothing in service (a NotFound)
+    ├── UnsupportedContent  a prediction body that is not JSON (415; never read)
     ├── WorkerUnavailable   the sandboxed worker died, timed out or cannot start (503)
     └── WireError           a frame breaks the gateway <-> worker format (too large, not JSON)
 """
@@ -71,6 +72,13 @@ __all__ = [
     "NoDeployment",
     "ServingError",
     "Throttled",
+    "UnsupportedContent",
     "WireError",
     "WorkerUnavailable",
 ]
+
+
+class UnsupportedContent(ServingError, InputError):
+    """A prediction body that is not JSON (a pickle, a binary upload): refused unread."""
+
+    code = "unsupported_media_type"

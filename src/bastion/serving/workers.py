@@ -90,8 +90,12 @@ class SandboxedWorker:
     """See the module docstring."""
 
     def __init__(self, spec: WorkerSpec, sandbox: Sandbox, *, on_event: EventSink,
-                 options: WorkerOptions | None = None, program: Program | None = None) -> None:
+                 options: WorkerOptions | None = None, program: Program | None = None,
+                 on_batch: Callable[[int], None] | None = None) -> None:
         self.spec = spec
+        self._on_batch = on_batch or (lambda _rows: None)
+        self._closed = False
+        self._busy = False
         self._sandbox = sandbox
         self._on_event = on_event
         self.options = options or WorkerOptions()
@@ -111,7 +115,15 @@ class SandboxedWorker:
         await self._spawn()
         self._loop_task = asyncio.create_task(self._serve(), name=f"worker {self.spec.name}")
 
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Answer what is queued or in flight, then stop (a switch fails no request)."""
+        deadline = time.monotonic() + timeout
+        while (self._busy or not self._queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.close()
+
     async def close(self) -> None:
+        self._closed = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -183,6 +195,8 @@ class SandboxedWorker:
 
     async def predict(self, rows: list[list[Any]]) -> tuple[list[Any], list[list[float]] | None]:
         """Labels (and class scores when the model has them) for ``rows``, in order."""
+        if self._closed:
+            raise WorkerStopped(f"worker {self.spec.name} was stopped")
         future: asyncio.Future[tuple[list[Any], list[list[float]] | None]] = (
             asyncio.get_running_loop().create_future())
         await self._queue.put(_Pending(rows, future))
@@ -200,17 +214,21 @@ class SandboxedWorker:
         while True:
             batch = self._take_batch(await self._queue.get())
             rows = [r for item in batch for r in item.rows]
+            self._busy = True
+            self._on_batch(len(rows))
             try:
                 labels, scores = await asyncio.wait_for(
                     self._exchange(rows), self.options.request_timeout)
             except _ModelError as e:  # the model raised: answer so, the worker is fine
                 self._fail(batch, f"the model of {self.spec.name} failed: {e.message}")
+                self._busy = False
                 continue
             except (TimeoutError, WireError, asyncio.IncompleteReadError, ConnectionError,
                     WorkerUnavailable) as e:
                 reason = "deadline" if isinstance(e, TimeoutError) else type(e).__name__
                 self._fail(batch, f"worker {self.spec.name} failed ({reason})")
                 await self._restart(reason)
+                self._busy = False
                 continue
             self.stats.batches += 1
             self.stats.rows += len(rows)
@@ -222,6 +240,7 @@ class SandboxedWorker:
                     item.future.set_result(
                         (labels[at:at + n], scores[at:at + n] if scores is not None else None))
                 at += n
+            self._busy = False
 
     async def _exchange(self, rows: list[list[Any]]) -> tuple[list[Any], list[Any] | None]:
         if self._writer is None:
@@ -274,5 +293,9 @@ class _ModelError(WorkerUnavailable):
     """The model raised while predicting (the worker itself is fine)."""
 
 
+class WorkerStopped(WorkerUnavailable):
+    """The worker was stopped (replaced by a switch): the caller may use the new one."""
+
+
 __all__ = ["EventSink", "Program", "SandboxedWorker", "WorkerOptions", "WorkerSpec", "WorkerStats",
-           "default_program"]
+           "WorkerStopped", "default_program"]

@@ -118,3 +118,56 @@ def run_cli(home: Path, master_b64: str, *args: str) -> tuple[int, str]:
     p = subprocess.run([str(Path(sys.executable).parent / "bastion"), *args], env=env,
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout + p.stderr
+
+
+@dataclass
+class LiveServer:
+    url: str
+    proc: object
+    log: Path
+
+    def stop(self) -> None:
+        import subprocess
+
+        proc = self.proc
+        assert isinstance(proc, subprocess.Popen)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def start_bastion_serve(home: Path, master_b64: str, env: dict[str, str]) -> LiveServer:
+    """A real ``bastion serve`` on a free loopback port, healthy before returning."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    full.update({"BASTION_HOME": str(home), "BASTION_MASTER_KEY": master_b64, **env})
+    log = home.parent / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "bastion"), "serve", "--host", "127.0.0.1",
+             "--port", str(port)], env=full, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bastion serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return LiveServer(url, proc, log)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"bastion serve did not start:\n{log.read_text()}")

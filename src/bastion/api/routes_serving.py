@@ -1,0 +1,97 @@
+"""The prediction gateway's routes: ``POST /v1/endpoints/{name}/predict`` and ``/metrics``.
+
+The request gate authenticates before the body and bounds it (size, deadline); the route
+refuses a body that is not JSON unread (415), then the gateway admits the caller (rate
+limit per principal, ``predict`` authorized on the endpoint, rate limit per endpoint)
+*before* the body is read, and only then reads, validates and predicts.
+
+Example::
+
+    curl -H "Authorization: Bearer $T" -d '{"row": {...}}' \\
+         http://127.0.0.1:8700/v1/endpoints/scoring/predict?project=credit
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from bastion.api._gate import rule
+from bastion.api._limits import BodyKind
+from bastion.api.deps import ActorDep
+from bastion.core.access.values import DEFAULT_PROJECT
+from bastion.serving.errors import UnsupportedContent
+from bastion.serving.gateway import Gateway, GatewayOptions, sha256_digest
+from bastion.serving.metrics import CONTENT_TYPE
+from bastion.workspace import Bastion
+
+router = APIRouter(tags=["serving"])
+_FLUSH_SECONDS = 1.0
+
+
+def gateway_of(app: FastAPI) -> Gateway:
+    """The app's gateway, built on first use (its workers start with their endpoints)."""
+    gw: Gateway | None = getattr(app.state, "gateway", None)
+    if gw is None:
+        ws: Bastion = app.state.workspace
+        options = getattr(app.state, "gateway_options", None) or GatewayOptions()
+        gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, sha256_digest,
+                     options)
+        app.state.gateway = gw
+        app.state.gateway_flusher = asyncio.create_task(_flush_forever(gw))
+    return gw
+
+
+async def _flush_forever(gw: Gateway) -> None:
+    while True:
+        await asyncio.sleep(_FLUSH_SECONDS)
+        with contextlib.suppress(Exception):  # a database hiccup must not end the loop
+            await gw.flush_log()
+
+
+async def shutdown(app: FastAPI) -> None:
+    """Stop the workers and write the last of the prediction log."""
+    gw: Gateway | None = getattr(app.state, "gateway", None)
+    if gw is None:
+        return
+    flusher = getattr(app.state, "gateway_flusher", None)
+    if flusher is not None:
+        flusher.cancel()
+    await gw.close()
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json"
+
+
+@router.post("/v1/endpoints/{name}/predict")
+async def predict(
+    request: Request,
+    name: str,
+    actor: ActorDep,
+    project: Annotated[str, Query(max_length=100)] = DEFAULT_PROJECT,
+) -> JSONResponse:
+    """Predict one row (``{"row": {...}}``) or a bounded batch (``{"rows": [...]}``)."""
+    if not _is_json(request):
+        raise UnsupportedContent("a prediction body must be application/json",
+                                 hint="send JSON rows; pickles and binary bodies are refused")
+    gw = gateway_of(request.app)
+    await gw.admit(actor, project, name)
+    body = await request.body()  # bounded by the request gate
+    answer = await gw.predict(actor, project, name, body, request_id=actor.request_id)
+    return JSONResponse(answer)
+
+
+@router.get("/metrics", include_in_schema=False)
+@rule(BodyKind.JSON, "deployment.read", "system/metrics")
+async def metrics(request: Request, _actor: ActorDep) -> Response:
+    """Prometheus metrics (bearer token of a principal with a global deployment.read)."""
+    return Response(gateway_of(request.app).metrics.render(), media_type=CONTENT_TYPE)
+
+
+__all__ = ["gateway_of", "router", "shutdown"]

@@ -1,0 +1,326 @@
+"""The prediction gateway: one request from the edge to a sandboxed worker and back.
+
+``admit`` runs before the request body is read: the per-principal rate limit (no
+database touched, so a flood from one token costs nothing), ``authorize(actor,
+"predict", endpoint)`` (the audited decision), the per-endpoint rate limit.  ``predict``
+then parses and validates the body against the deployment's input schema, hands the rows
+to the deployment's worker (adaptive micro-batching), shapes the answer by the response
+policy (decision, scores rounded or withheld), logs the prediction (request id, endpoint,
+model version, latency, a digest of the features — never the features) and counts it.
+
+The gateway follows the database: at most every ``refresh_seconds`` it reads which
+deployment is active per endpoint.  A new one (deploy, rollback) gets a fresh worker,
+verified and started *while the old one keeps serving*; then the old one drains and
+stops, so a switch fails no request.  An endpoint with nothing active (revoked, never
+deployed) answers ``NoDeployment``; a version whose signature or scan fails when its
+worker starts is revoked (audited) and taken out of service.  Refusals are audited,
+repeated throttling once per key and window with a count.
+
+Example::
+
+    gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest)
+    await gw.admit(actor, "credit", "scoring")
+    answer = await gw.predict(actor, "credit", "scoring", body, request_id="r1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bastion.core.access.service import AccessService
+from bastion.core.access.values import Actor
+from bastion.core.audit.entries import Outcome
+from bastion.core.canonical import JSON
+from bastion.core.errors import BastionError
+from bastion.core.settings import BastionSettings
+from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
+from bastion.model_security.registry import ModelRegistry
+from bastion.serving.artifact import stage_artifact
+from bastion.serving.deployments import DeploymentService, endpoint_resource
+from bastion.serving.errors import (
+    DeploymentRefused,
+    InvalidFeatures,
+    NoDeployment,
+    Throttled,
+    WorkerUnavailable,
+)
+from bastion.serving.events import GATEWAY, audited
+from bastion.serving.metrics import GatewayMetrics
+from bastion.serving.ratelimit import RateLimiter, RateLimitOptions
+from bastion.serving.sandbox import MIB, Sandbox, SandboxLimits
+from bastion.serving.schema import parse_request, validate_rows
+from bastion.serving.values import Deployment
+from bastion.serving.workers import SandboxedWorker, WorkerOptions, WorkerSpec, WorkerStopped
+
+Workdir = Callable[[str], AbstractContextManager[Path]]
+FeatureDigest = Callable[[bytes], str]
+_THROTTLE_AUDIT_WINDOW = 10.0
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    refresh_seconds: float = 1.0
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    worker: WorkerOptions = field(default_factory=WorkerOptions)
+    rate: RateLimitOptions = field(default_factory=RateLimitOptions)
+
+    @classmethod
+    def from_settings(cls, s: BastionSettings) -> GatewayOptions:
+        return cls(
+            refresh_seconds=s.serving_refresh_seconds,
+            limits=SandboxLimits(memory_bytes=s.serving_worker_memory_mib * MIB),
+            worker=WorkerOptions(request_timeout=s.serving_request_timeout),
+            rate=RateLimitOptions(s.serving_rate_principal, s.serving_rate_endpoint,
+                                  s.serving_rate_storage),
+        )
+
+
+@dataclass
+class _Live:
+    deployment: Deployment
+    worker: SandboxedWorker
+    scratch: contextlib.ExitStack
+
+
+@dataclass
+class _Endpoint:
+    live: _Live | None = None
+    checked: float = float("-inf")
+    switching: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Gateway:
+    """See the module docstring."""
+
+    def __init__(self, access: AccessService, deployments: DeploymentService,
+                 registry: ModelRegistry, workdir: Workdir, digest: FeatureDigest,
+                 options: GatewayOptions | None = None) -> None:
+        self._access = access
+        self._deployments = deployments
+        self._registry = registry
+        self._workdir = workdir
+        self._digest = digest
+        self.options = options or GatewayOptions()
+        self._sandbox = Sandbox(self.options.limits)
+        self._rate = RateLimiter(self.options.rate)
+        self.metrics = GatewayMetrics()
+        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._log: list[dict[str, JSON]] = []
+        self._throttle_seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    # -- before the body --------------------------------------------------------------
+    async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
+        resource = endpoint_resource(project, endpoint)
+        try:
+            self._rate.hit_principal(actor.name)
+        except Throttled:
+            await self._throttled(actor, project, endpoint, "principal")
+            raise
+        await anyio.to_thread.run_sync(
+            lambda: self._access.authorize(actor, "predict", resource))
+        try:
+            self._rate.hit_endpoint(project, endpoint)
+        except Throttled:
+            await self._throttled(actor, project, endpoint, "endpoint")
+            raise
+
+    async def _throttled(self, actor: Actor, project: str, endpoint: str, kind: str) -> None:
+        self.metrics.refusals.labels(endpoint, f"rate_limited_{kind}").inc()
+        key = (actor.name, f"{project}/{endpoint}", kind)
+        now = time.monotonic()
+        first, count = self._throttle_seen.get(key, (float("-inf"), 0))
+        if now - first < _THROTTLE_AUDIT_WINDOW:
+            self._throttle_seen[key] = (first, count + 1)
+            return  # one audit entry per key and window, with the count of the last one
+        self._throttle_seen[key] = (now, 0)
+        details: dict[str, JSON] = {"reason": f"rate_limited_{kind}", "suppressed_before": count}
+        await anyio.to_thread.run_sync(lambda: self._access.record(
+            actor, "predict.refused", endpoint_resource(project, endpoint), Outcome.DENIED,
+            details))
+
+    # -- the prediction ---------------------------------------------------------------
+    async def predict(self, actor: Actor, project: str, endpoint: str, body: bytes,
+                      *, request_id: str) -> dict[str, JSON]:
+        started = time.monotonic()
+        live = await self._live(project, endpoint)
+        d = live.deployment
+        try:
+            rows = validate_rows(d.schema, parse_request(body))
+        except InvalidFeatures as e:
+            self.metrics.refusals.labels(endpoint, "invalid_input").inc()
+            self._record(actor, d, request_id, 0, started, "invalid_input", b"")
+            details: dict[str, JSON] = {"reason": "invalid_input", "field": e.field[:100],
+                                        "problem": e.reason[:200]}
+            await anyio.to_thread.run_sync(lambda: self._access.record(
+                actor, "predict.refused", endpoint_resource(project, endpoint),
+                Outcome.FAILED, details))
+            raise
+        try:
+            labels, scores = await self._ask(project, endpoint, live, rows)
+        except WorkerUnavailable:
+            self.metrics.requests.labels(endpoint, "error").inc()
+            self._record(actor, d, request_id, len(rows), started, "error", body)
+            raise
+        answer = self._shape(d, live.worker.classes, labels, scores, request_id)
+        self.metrics.requests.labels(endpoint, "ok").inc()
+        self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
+        self._record(actor, d, request_id, len(rows), started, "ok", body)
+        return answer
+
+    async def _ask(self, project: str, endpoint: str, live: _Live,
+                   rows: list[list[Any]]) -> tuple[list[Any], list[list[float]] | None]:
+        try:
+            return await live.worker.predict(rows)
+        except WorkerStopped:  # switched away under us: the new worker answers
+            fresh = await self._live(project, endpoint)
+            return await fresh.worker.predict(rows)
+
+    @staticmethod
+    def _shape(d: Deployment, classes: list[Any] | None, labels: list[Any],
+               scores: list[list[float]] | None, request_id: str) -> dict[str, JSON]:
+        out: list[JSON] = []
+        for i, label in enumerate(labels):
+            item: dict[str, JSON] = {"label": label}
+            if d.policy.scores and scores is not None and classes is not None:
+                item["scores"] = {str(c): round(float(p), d.policy.decimals)
+                                  for c, p in zip(classes, scores[i], strict=False)}
+            out.append(item)
+        return {"request_id": request_id, "endpoint": d.endpoint, "model": d.ref,
+                "predictions": out}
+
+    def _record(self, actor: Actor, d: Deployment, request_id: str, rows: int,
+                started: float, outcome: str, body: bytes) -> None:
+        self._log.append({
+            "id": uuid.uuid4().hex, "request_id": request_id, "project": d.project,
+            "endpoint": d.endpoint, "deployment_id": d.id, "model": d.model,
+            "version": d.version, "rows": rows,
+            "latency_ms": round((time.monotonic() - started) * 1000, 3), "outcome": outcome,
+            "features_digest": self._digest(body), "principal": actor.name,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        })
+
+    async def flush_log(self) -> int:
+        """Write the buffered prediction log (the server calls this about every second)."""
+        batch, self._log = self._log, []
+        if batch:
+            await anyio.to_thread.run_sync(lambda: self._deployments.log_predictions(batch))
+        return len(batch)
+
+    # -- which worker serves ------------------------------------------------------------
+    async def _live(self, project: str, endpoint: str) -> _Live:
+        ep = self._endpoints.setdefault((project, endpoint), _Endpoint())
+        if time.monotonic() - ep.checked >= self.options.refresh_seconds:
+            await self._refresh(project, endpoint, ep)
+        if ep.live is None:
+            raise NoDeployment(f"endpoint {endpoint!r} has no model in service",
+                               hint="deploy one: bastion deploy MODEL@V --endpoint NAME")
+        return ep.live
+
+    async def _refresh(self, project: str, endpoint: str, ep: _Endpoint) -> None:
+        async with ep.lock:
+            if time.monotonic() - ep.checked < self.options.refresh_seconds:
+                return
+            active = await anyio.to_thread.run_sync(
+                lambda: self._deployments.active(project, endpoint))
+            ep.checked = time.monotonic()
+            if active is None:
+                old, ep.live = ep.live, None
+                if old is not None:
+                    asyncio.create_task(self._retire(old))  # noqa: RUF006 - awaited in close
+                return
+            if ep.live is not None and ep.live.deployment.id == active.id:
+                return
+            if ep.live is None:  # nothing to serve meanwhile: wait for the start
+                ep.live = await self._start(active)
+                return
+            if ep.switching is None or ep.switching.done():
+                ep.switching = asyncio.create_task(self._switch(ep, active))
+
+    async def _switch(self, ep: _Endpoint, active: Deployment) -> None:
+        try:
+            new = await self._start(active)
+        except BastionError:
+            return  # revoked or failed to start: the old one serves until the next refresh
+        old, ep.live = ep.live, new
+        if old is not None:
+            await self._retire(old)
+
+    async def _start(self, d: Deployment) -> _Live:
+        resource = endpoint_resource(d.project, d.endpoint)
+        stack = contextlib.ExitStack()
+        try:
+            folder = stack.enter_context(self._workdir("serving"))
+            staged = await anyio.to_thread.run_sync(
+                lambda: stage_artifact(self._registry, d.project, d.ref, folder / "worker"))
+            if staged.root_digest != d.root_digest:
+                raise DeploymentRefused(f"{d.ref} no longer has the digest it was deployed with")
+            spec = WorkerSpec(f"{d.project}/{d.endpoint}#{d.seq} {d.ref}", staged.folder,
+                              staged.model_file, staged.digest, d.schema.columns)
+            sink = audited(self._access, resource)
+
+            def on_event(event: str, details: dict[str, JSON]) -> None:
+                if event == "serving.worker.crashed":
+                    self.metrics.restarts.labels(d.endpoint).inc()
+                sink(event, details)
+
+            worker = SandboxedWorker(spec, self._sandbox, on_event=on_event,
+                                     options=self.options.worker,
+                                     on_batch=self.metrics.batch_rows.observe)
+            await worker.start()
+        except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+            stack.close()
+            reason = e.message
+            await anyio.to_thread.run_sync(lambda: self._deployments.revoke(d, GATEWAY, reason))
+            raise
+        except BaseException:
+            stack.close()
+            raise
+        self.metrics.serving.labels(d.endpoint, d.ref).set(d.version)
+        await anyio.to_thread.run_sync(lambda: self._access.record(
+            GATEWAY, "deployment.loaded", resource, Outcome.OK,
+            {"model": d.ref, "root_digest": d.root_digest, "deployment": d.id}))
+        return _Live(d, worker, stack)
+
+    async def _retire(self, live: _Live) -> None:
+        with contextlib.suppress(Exception):
+            await live.worker.drain()
+        live.scratch.close()
+        self.metrics.serving.remove(live.deployment.endpoint, live.deployment.ref)
+
+    async def close(self) -> None:
+        for ep in self._endpoints.values():
+            if ep.switching is not None:
+                ep.switching.cancel()
+                with contextlib.suppress(BaseException):
+                    await ep.switching
+            if ep.live is not None:
+                await ep.live.worker.close()
+                ep.live.scratch.close()
+                ep.live = None
+        await self.flush_log()
+
+    def workers(self) -> Iterator[SandboxedWorker]:
+        """The workers serving now (for tests and diagnostics)."""
+        return (ep.live.worker for ep in self._endpoints.values() if ep.live is not None)
+
+
+def sha256_digest(body: bytes) -> str:
+    """The default feature digest: SHA-256 of the request body (see docs/serving.md)."""
+    import hashlib
+
+    return hashlib.sha256(body).hexdigest()
+
+
+__all__ = ["FeatureDigest", "Gateway", "GatewayOptions", "sha256_digest"]

@@ -1,0 +1,71 @@
+"""Rate limits per principal and per endpoint, with the ``limits`` library.
+
+Moving-window limits (``"50/second"``, ``"1000/minute"``) kept in process by default
+(``memory://``) or in any storage ``limits`` knows (``redis://host:6379``: several gateway
+replicas then share one limit).  A refusal carries the seconds until the window frees
+a slot, for ``Retry-After``.
+
+Example::
+
+    limiter = RateLimiter(RateLimitOptions(per_principal="5/second"))
+    limiter.hit_principal("alice")      # raises Throttled on the sixth call in a second
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse, storage, strategies
+
+from bastion.core.errors import ConfigurationError
+from bastion.serving.errors import Throttled
+
+
+@dataclass(frozen=True)
+class RateLimitOptions:
+    per_principal: str = "50/second"
+    per_endpoint: str = "500/second"
+    storage_url: str = "memory://"
+
+
+def _parse(text: str, what: str) -> RateLimitItem:
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise ConfigurationError(f"{what} rate limit {text!r} is not a limit: {e}",
+                                 hint='write e.g. "50/second" or "1000/minute"') from e
+
+
+class RateLimiter:
+    """See the module docstring."""
+
+    def __init__(self, options: RateLimitOptions | None = None) -> None:
+        self.options = options or RateLimitOptions()
+        self._principal = _parse(self.options.per_principal, "per-principal")
+        self._endpoint = _parse(self.options.per_endpoint, "per-endpoint")
+        try:
+            store = storage.storage_from_string(self.options.storage_url)
+        except Exception as e:  # limits raises several types for a bad URL
+            raise ConfigurationError(
+                f"rate-limit storage {self.options.storage_url!r} is unusable: {e}",
+                hint="memory:// (one process) or redis://HOST:PORT (shared)") from e
+        self._limiter = strategies.MovingWindowRateLimiter(store)
+
+    def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
+        if self._limiter.hit(item, kind, key):
+            return
+        reset = self._limiter.get_window_stats(item, kind, key).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        raise Throttled(f"rate limit of {item} per {kind} exceeded", retry_after=wait,
+                        hint=f"retry after {wait} s")
+
+    def hit_principal(self, principal: str) -> None:
+        self._hit(self._principal, "principal", principal)
+
+    def hit_endpoint(self, project: str, endpoint: str) -> None:
+        self._hit(self._endpoint, "endpoint", f"{project}/{endpoint}")
+
+
+__all__ = ["RateLimitOptions", "RateLimiter"]
