@@ -37,6 +37,9 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
         # uvicorn re-raises SIGTERM after shutdown, so code after ``uvicorn.run``
         # may never run: write the counts of repeated failed logins here.
         ws.access.flush_failed_authentications()
+        from bastion.api import routes_serving
+
+        await routes_serving.shutdown(_app)  # stop model workers, write the prediction log
 
     app = FastAPI(
         lifespan=lifespan,
@@ -80,10 +83,11 @@ def _extra_routers() -> list[APIRouter]:
         routes_models,
         routes_providers,
         routes_release,
+        routes_serving,
     )
 
     return [routes_data.router, routes_models.router, routes_governance.router,
-            routes_providers.router, routes_compliance.router,
+            routes_providers.router, routes_compliance.router, routes_serving.router,
             routes_release.router]  # fmt: skip
 
 

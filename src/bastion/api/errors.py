@@ -30,6 +30,12 @@ from bastion.core.errors import (
     StorageFull,
 )
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid, TrainingFailed
+from bastion.serving.errors import (
+    InvalidFeatures,
+    Throttled,
+    UnsupportedContent,
+    WorkerUnavailable,
+)
 
 log = logging.getLogger("bastion.api")
 
@@ -41,6 +47,11 @@ _STATUS: list[tuple[type[BastionError], int]] = [
     # the resource's state, not the request, is at fault; the client needs the reason.
     (SignatureInvalid, 409),
     (TrainingFailed, 422),
+    # A prediction request whose rows break the endpoint's input schema (field, reason).
+    (InvalidFeatures, 422),
+    (UnsupportedContent, 415),
+    # The sandboxed model worker died or missed its deadline; it is being restarted.
+    (WorkerUnavailable, 503),
     (PayloadTooLarge, 413),
     (ArchiveTooLarge, 413),
     (RequestTimeout, 408),
@@ -76,10 +87,14 @@ def render(e: BastionError, request_id: str) -> JSONResponse:
         body["message"] = e.message
         if e.hint:
             body["hint"] = e.hint
+        if isinstance(e, InvalidFeatures):
+            body["field"], body["reason"] = e.field, e.reason
     else:
         log.error("request %s failed: %s", request_id, e.message)
         body["message"] = "the server could not complete the request"
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(e, Throttled):
+        headers["Retry-After"] = str(e.retry_after)
     if status in (408, 413):  # the body was not read to its end: the connection cannot be reused
         headers["Connection"] = "close"
     return JSONResponse(body, status_code=status, headers=headers or None)

@@ -23,6 +23,7 @@ from bastion.api._limits import ApiLimits
 from bastion.api.app import create_app
 from bastion.core.errors import ConfigurationError
 from bastion.core.settings import BastionSettings
+from bastion.serving.gateway import GatewayOptions
 from bastion.workspace import Bastion
 
 
@@ -87,9 +88,11 @@ def serve(
         witness_path=settings.audit_witness,
     )
     limits = ApiLimits.from_settings(settings)
+    app = create_app(ws, limits)
+    app.state.gateway_options = GatewayOptions.from_settings(settings)
     try:
         uvicorn.run(
-            create_app(ws, limits),
+            app,
             host=host,
             port=port,
             ssl_certfile=str(tls_cert) if tls_cert else None,

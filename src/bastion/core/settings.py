@@ -50,6 +50,14 @@ class BastionSettings(BaseSettings):
     api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     api_max_connections: int = Field(default=512, ge=1)
 
+    # The prediction gateway (bastion.serving.gateway.GatewayOptions; docs/serving.md).
+    serving_rate_principal: str = "50/second"  # per principal, every endpoint together
+    serving_rate_endpoint: str = "500/second"  # per endpoint, every principal together
+    serving_rate_storage: str = "memory://"  # redis://HOST:PORT shares limits across replicas
+    serving_refresh_seconds: float = Field(default=1.0, gt=0)
+    serving_worker_memory_mib: int = Field(default=2048, ge=256)
+    serving_request_timeout: float = Field(default=10.0, gt=0)
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
