@@ -131,6 +131,12 @@ def _choice(kind: type[E], field_name: str, value: str) -> E:
         ) from None
 
 
+def check_description(value: str) -> str:
+    """A provider's description: printable, folded to one line, at most 500 characters."""
+    folded = " ".join(value.split())
+    return _text("description", folded, 500) if folded else ""
+
+
 def parse_kind(value: str) -> ProviderKind:
     """``model`` / ``api`` / ``data``, or :class:`ProviderInvalid` listing them."""
     return _choice(ProviderKind, "provider kind", value)
@@ -300,6 +306,7 @@ __all__ = [
     "ProviderStatus",
     "RiskRating",
     "ValidAssessment",
+    "check_description",
     "check_provider_name",
     "lookalike_key",
     "parse_kind",

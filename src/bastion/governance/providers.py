@@ -46,6 +46,7 @@ from bastion.governance.provider_values import (
     ProviderKind,
     ProviderState,
     ProviderStatus,
+    check_description,
     check_provider_name,
     state_of,
     validate_assessment,
@@ -152,8 +153,8 @@ class ProviderService:
         res = resource(project, name)
         self._access.authorize(actor, "provider.manage", res, details={"kind": kind.value})
         self._access.require_project(project)
-        p = Provider(project, name, kind, " ".join(description.split())[:500], _now(), actor.name)
         with self._refusals(actor, res, "register"):
+            p = Provider(project, name, kind, check_description(description), _now(), actor.name)
             self._repo.add_provider(p)
         self._access.record(actor, "provider.registered", res, Outcome.OK, {"kind": kind.value})
         return p

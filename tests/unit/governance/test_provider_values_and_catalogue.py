@@ -163,3 +163,11 @@ def test_report_html_escapes_every_value() -> None:
     )
     html = render_report_html(report)
     assert "<script>" not in html and html.count("&lt;script&gt;") >= 8
+
+
+@pytest.mark.parametrize("bad", ["acme\x00bureau", "acme\u202ebureau", "x" * 501])
+def test_provider_description_with_nul_bidi_or_too_long_is_refused(bad: str) -> None:
+    from bastion.governance.provider_values import check_description
+
+    with pytest.raises(ProviderInvalid, match="description"):
+        check_description(bad)
