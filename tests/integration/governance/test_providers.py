@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -210,3 +211,14 @@ def test_provider_row_planted_in_the_database_fails_lineage_verification(
         bad.problem or ""
     )
     assert ws.provider_check.unassessed_providers(P, m) == ["ghost-api: never assessed"]
+
+
+def test_provider_tables_of_the_adapter_match_the_migration(workspace: Any) -> None:
+    from bastion.governance._adapters.sql_providers import assessments, providers
+
+    inspector = sa.inspect(workspace.ws.engine)
+    for table in (providers, assessments):
+        migrated = {c["name"] for c in inspector.get_columns(table.name)}
+        assert migrated == set(table.c.keys()), table.name
+    uniques = {u["name"] for u in inspector.get_unique_constraints("providers")}
+    assert "uq_provider_lookalike" in uniques
