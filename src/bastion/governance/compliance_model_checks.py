@@ -157,7 +157,7 @@ def release_approvals(ctx: CheckContext) -> CheckOutcome:
     ev: list[EvidenceItem] = []
     for m in released:
         finding = ctx.sources.approvals(m)
-        ev += finding.evidence or (EvidenceItem(f"{m.ref}: {finding.summary}"),)
+        ev += (EvidenceItem(f"{m.ref}: {finding.summary}"), *finding.evidence)
         if not finding.ok:
             failures.append(f"{m.ref} ({m.stage.value}): {finding.summary}")
     return outcome(
