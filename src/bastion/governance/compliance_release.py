@@ -7,7 +7,8 @@ authorizing (the compliance report has authorized ``compliance.report``):
   (signature, current digest and card, expiry, separation of duties) against the
   number the project's active release policy requires for the card's risk tier;
 - the newest ``gate.checked`` audit entry for exactly this version and digest,
-  which must say the gate passed.
+  which must say the gate passed;
+- its waivers (rule, reason, grantor, expiry, statement digest), listed as evidence.
 
 Example::
 
@@ -54,6 +55,17 @@ def release_finding(sources: ReleaseSources) -> Callable[[ModelVersion], Approva
                 f"{tally.valid} valid approval(s) of {tally.required} required by release "
                 f"policy v{policy_version.version}"
             )
+        # Waivers are shown wherever the release is (issue 11): each with its reason,
+        # grantor, expiry and the digest of its signed statement.
+        ev += [
+            EvidenceItem(
+                f"{v.ref}: rule {w.rule} waived by {w.granted_by} until {w.expires_at}: {w.reason}",
+                sha256=w.statement_digest,
+                at=w.granted_at,
+            )
+            for w in sources.repo.waivers(v.project, v.name)
+            if w.version == v.version
+        ]
         gate = _last_gate(sources, v)
         if gate is None:
             problems.append("no release-gate verdict for this version and digest")

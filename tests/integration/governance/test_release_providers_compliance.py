@@ -15,6 +15,7 @@ from governed_ws import P
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.data_security.service import IngestRequest
 from bastion.demo.data_steps import credit_data
+from bastion.governance.compliance_render import render_report_html
 from bastion.governance.gate_policy import DEFAULT_POLICY
 from bastion.governance.provider_values import AssessmentRequest, ProviderKind
 from bastion.governance.providers import LinkTarget
@@ -93,6 +94,16 @@ def test_unassessed_provider_fails_the_gate_then_approved_release_is_compliance_
     gate = ws.gate.check(admin, P, model.ref)
     assert next(r for r in gate.rules if r.rule == "providers").outcome.value == "pass"
 
+    expires = (today + dt.timedelta(days=3)).isoformat()
+    waiver = ws.gate.waive(
+        admin,
+        P,
+        model.ref,
+        rule="drift",
+        expires=expires,
+        reason="monitoring <b>moves</b> to the new platform this week",
+    )
+
     for reviewer in reviewers:
         result = ws.approvals.approve(
             reviewer,
@@ -113,6 +124,9 @@ def test_unassessed_provider_fails_the_gate_then_approved_release_is_compliance_
     assert len(approvals) == 2 and all(e.sha256 for e in approvals)
     gate_entry = next(e for e in release.evidence if "release gate passed" in e.what)
     assert gate_entry.audit_seq is not None and gate_entry.sha256 == model.root_digest
+    waived = next(e for e in release.evidence if "rule drift waived by admin" in e.what)
+    assert waived.sha256 == waiver.statement_digest
+    assert "&lt;b&gt;moves&lt;/b&gt;" in render_report_html(report)
     cc7 = next(c for c in report.controls if c.id == "CC7")
     assessed = next(k for k in cc7.checks if k.name == "providers_assessed")
     assert assessed.status.value == "pass" and assessed.evidence[0].sha256
