@@ -108,7 +108,8 @@ def _export_ratio(r: Results) -> float:
 
 def _flips_met(r: Results) -> bool:
     return (
-        r("poisoning.flip5_min_caught_share") >= 0.9
+        r("poisoning.flip5_cells_met") == r("poisoning.flip5_cells")
+        and r("poisoning.flip5_min_caught_share") >= 0.9
         and r("poisoning.flip5_min_recall") >= 0.8
         and r("poisoning.flip5_min_precision") >= 0.5
     )
@@ -162,7 +163,8 @@ TARGETS = (
     Target(
         "poisoning: 5 % random and targeted flips caught in ≥ 90 % of batches, row recall "
         "≥ 0.8, precision ≥ 0.5, tables with ≥ 1,000 trusted rows (#10)",
-        lambda r: f"worst of {_n(r('poisoning.flip5_cells'))} cells: caught "
+        lambda r: f"{_n(r('poisoning.flip5_cells_met'))} of {_n(r('poisoning.flip5_cells'))} "
+        "(dataset, attack) cells meet all three; worst cell: caught "
         f"{_pct(r('poisoning.flip5_min_caught_share'))}, recall "
         f"{r('poisoning.flip5_min_recall'):.2f}, precision "
         f"{r('poisoning.flip5_min_precision'):.2f}",

@@ -8,9 +8,10 @@ the run, never written by hand:
 - clean false quarantines: the worst dataset's rate and the worst Wilson upper bound;
 - duplicated-and-flipped, backdoor and favourable-shift batches quarantined *by a
   poisoning check* (every rate, and rates of 5 % and more);
-- 5 % random and targeted flips on datasets with at least 1,000 trusted rows: the
-  lowest share of batches caught by a poisoning check, the lowest mean row recall
-  and precision (a cell naming no row counts as precision 0);
+- 5 % random and targeted flips on datasets with at least 1,000 trusted rows: how
+  many (dataset, attack) cells meet all three targets, the lowest share of batches
+  caught by a poisoning check, the lowest mean row recall and precision (a cell
+  naming no row counts as precision 0);
 - against the day-one assembly and Datalab: cells compared and cells where a baseline
   is strictly better (clean false-quarantine rate; per attack and rate: batches caught,
   row recall, row precision).
@@ -60,7 +61,7 @@ def summary_values(
     fq_max = fq_upper = 0.0
     strong = strong_caught = strong5 = strong5_caught = 0
     flip_share, flip_recall, flip_precision = 1.0, 1.0, 1.0
-    flip_cells = 0
+    flip_cells = flip_met = 0
     compared = lost = 0
     for tallies in results.values():
         bastion = tallies["bastion"]
@@ -82,10 +83,14 @@ def summary_values(
                 n = bastion.attacked.get(key, 0)
                 if not n:
                     continue
+                share = bastion.caught_poisoning.get(key, 0) / n
+                recall = _mean(bastion.recall.get(key)) or 0.0
+                precision = _mean(bastion.precision.get(key)) or 0.0
                 flip_cells += 1
-                flip_share = min(flip_share, bastion.caught_poisoning.get(key, 0) / n)
-                flip_recall = min(flip_recall, _mean(bastion.recall.get(key)) or 0.0)
-                flip_precision = min(flip_precision, _mean(bastion.precision.get(key)) or 0.0)
+                flip_met += int(share >= 0.9 and recall >= 0.8 and precision >= 0.5)
+                flip_share = min(flip_share, share)
+                flip_recall = min(flip_recall, recall)
+                flip_precision = min(flip_precision, precision)
         for gate in ("dayone", "datalab"):
             other = tallies.get(gate)
             if isinstance(other, Tally):
@@ -101,6 +106,7 @@ def summary_values(
         "poisoning.strong_batches_5pct": strong5,
         "poisoning.strong_caught_5pct": strong5_caught,
         "poisoning.flip5_cells": flip_cells,
+        "poisoning.flip5_cells_met": flip_met,
         "poisoning.flip5_min_caught_share": round(flip_share, 4),
         "poisoning.flip5_min_recall": round(flip_recall, 4),
         "poisoning.flip5_min_precision": round(flip_precision, 4),

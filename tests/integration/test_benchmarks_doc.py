@@ -64,3 +64,21 @@ def test_a_target_no_section_measures_is_shown_as_not_measured(tmp_path: Path) -
     section.write_text(section.read_text().replace("| `drift.max_s` | 3.82 |\n", ""))
     row = _summary_row(collect.render(root), "drift")
     assert row.endswith("| not measured |") and "`drift.max_s`" in row
+
+
+def test_poisoning_summary_verdicts_follow_the_poisoning_section(tmp_path: Path) -> None:
+    # issue 10's targets are computed from the results block bench/poisoning.py writes
+    collect = _collect()
+    root = _copy_docs(tmp_path)
+    section = root / "docs" / "bench" / "poisoning.md"
+    text = section.read_text()
+    row = _summary_row(collect.render(root), "poisoning, 7 unseen tables")
+    assert "not measured" not in row
+    line = next(x for x in text.splitlines() if x.startswith("| `poisoning.clean_fq_max` |"))
+    section.write_text(text.replace(line, "| `poisoning.clean_fq_max` | 0.05 |"))
+    row = _summary_row(collect.render(root), "poisoning, 7 unseen tables")
+    assert "5.0 %" in row and row.endswith("| **not met** |")
+    line = next(x for x in text.splitlines() if x.startswith("| `poisoning.clean_fq_max` |"))
+    section.write_text(text.replace(line, "| `poisoning.clean_fq_max` | 0.01 |"))
+    row = _summary_row(collect.render(root), "poisoning, 7 unseen tables")
+    assert "1.0 %" in row and row.endswith("| met |")
