@@ -303,7 +303,13 @@ class Bastion:
         from bastion.governance.cards import CardService
         from bastion.governance.facts import Evidence
 
-        evidence = Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys)
+        evidence = Evidence(
+            self._model_repo,
+            self.blobs,
+            self.lineage,
+            self.models.trusted_keys,
+            release=lambda v: self.gate.release_facts(v),
+        )
         return CardService(self.access, SqlCardRepository(self.engine), evidence)
 
     @cached_property

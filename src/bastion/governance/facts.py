@@ -28,7 +28,13 @@ from bastion.core.canonical import JSON
 from bastion.core.errors import BastionError
 from bastion.core.lineage.graph import LineageGraph, Node, NodeKind, TreeNode
 from bastion.core.store.blobs import EncryptedBlobStore
-from bastion.governance.values import CardFacts, EvaluationFact, Packages, TrainingData
+from bastion.governance.values import (
+    CardFacts,
+    EvaluationFact,
+    Packages,
+    ReleaseFact,
+    TrainingData,
+)
 from bastion.model_security.lab import EVALUATION_PREDICATE
 from bastion.model_security.ports import ModelRepository
 from bastion.model_security.registry import signer_identity
@@ -47,6 +53,8 @@ class Evidence:
     blobs: EncryptedBlobStore
     lineage: LineageGraph
     trusted_keys: Callable[[str], Sequence[TrustedKey]]
+    #: approvals, rejections and waivers of a version (the release services), if wired
+    release: Callable[[ModelVersion], tuple[ReleaseFact, ...]] | None = None
 
 
 def gather_facts(v: ModelVersion, ev: Evidence) -> CardFacts:
@@ -73,6 +81,7 @@ def gather_facts(v: ModelVersion, ev: Evidence) -> CardFacts:
         training_data=tuple(_training_data(t, ev.lineage) for t in v.trained_on),
         evaluations=tuple(_evaluation(v, r, ev) for r in records),
         packages=_packages(run),
+        release=ev.release(v) if ev.release is not None else (),
     )
 
 

@@ -48,6 +48,7 @@ from bastion.governance.release_values import (
     RuleOutcome,
     Waiver,
 )
+from bastion.governance.values import ReleaseFact
 from bastion.model_security.registry import signer_identity
 from bastion.model_security.signing import AllowedIdentities, sign_statement, verify_statement
 from bastion.model_security.values import ModelRef, ModelVersion
@@ -271,6 +272,25 @@ class GateService:
         target = model_resource(project, name) if name else f"project/{project}/models"
         self._s.access.authorize(actor, "gate.check", target)
         return self._s.repo.waivers(project, name)
+
+    def release_facts(self, v: ModelVersion) -> tuple[ReleaseFact, ...]:
+        """Approvals, rejections and waivers of ``v`` as a card shows them (the caller has
+        authorized reading the card; nothing here is an editable column taken on trust)."""
+        _, policy = active_policy(self._s.repo, v.project)
+        facts = [
+            ReleaseFact(x.record.decision.value, x.record.principal, x.record.created_at,
+                        x.record.expires_at, f"card version {x.record.card_version}",
+                        x.record.reason, x.record.statement_digest, x.counts, x.problem)
+            for x in self._ledger.tally(v, policy).views
+        ]  # fmt: skip
+        valid = {w.id for w in self._valid_waivers(v).values()}
+        for w in self._s.repo.waivers(v.project, v.name):
+            if w.version == v.version:
+                note = None if w.id in valid else "unverified, expired or for another digest"
+                facts.append(ReleaseFact("waiver", w.granted_by, w.granted_at, w.expires_at,
+                                         f"rule {w.rule}", w.reason, w.statement_digest,
+                                         w.id in valid, note))  # fmt: skip
+        return tuple(facts)
 
     def _valid_waivers(self, v: ModelVersion) -> dict[str, Waiver]:
         now = self._s.now()

@@ -111,6 +111,16 @@ def render_markdown(card: ModelCard) -> str:
         )
     if not f.evaluations:
         out.append("- none")
+    out += ["", "### Approvals and waivers", ""]
+    for r in f.release:
+        state = "valid" if r.valid else f"NOT COUNTED: {md_text(r.note)}"
+        out.append(
+            f"- {md_text(r.kind)} by {md_text(r.by)} at {md_text(r.at)} ({md_text(r.subject)}, "
+            f"until {md_text(r.expires_at)}): {md_text(r.reason)}; statement "
+            f"sha256:{md_text(r.statement_sha256)}; {state}"
+        )
+    if not f.release:
+        out.append("- none")
     rows = evidence_rows(card)
     if rows:
         out += ["", "| dataset | kind | name | value |", "|---|---|---|---|"]
@@ -147,6 +157,11 @@ border-bottom:1px solid #ddd;text-align:left}.bad{color:#b00}</style></head><bod
 <li>{{ e.dataset_version }}, statement sha256:{{ e.statement_sha256 }}:
 {% if e.verified %}verified{% else %}<span class="bad">UNVERIFIED: {{ e.problem }}</span>
 {% endif %}</li>{% else %}<li>none</li>{% endfor %}</ul>
+<h3>Approvals and waivers</h3><ul>{% for r in f.release %}
+<li>{{ r.kind }} by {{ r.by }} at {{ r.at }} ({{ r.subject }}, until {{ r.expires_at }}):
+{{ r.reason }}; statement sha256:{{ r.statement_sha256 }};
+{% if r.valid %}valid{% else %}<span class="bad">NOT COUNTED: {{ r.note }}</span>{% endif %}
+</li>{% else %}<li>none</li>{% endfor %}</ul>
 {% if rows %}<table><tr><th>dataset</th><th>kind</th><th>name</th><th>value</th></tr>
 {% for r in rows %}<tr>{% for x in r %}<td>{{ x }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}

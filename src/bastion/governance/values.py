@@ -60,6 +60,21 @@ class Packages:
 
 
 @dataclass(frozen=True)
+class ReleaseFact:
+    """An approval, rejection or gate waiver as its signed statement says it, checked."""
+
+    kind: str  # "approve" | "reject" | "waiver"
+    by: str
+    at: str
+    expires_at: str
+    subject: str  # "card version N" for decisions, the rule for a waiver
+    reason: str
+    statement_sha256: str
+    valid: bool  # verified, current, unexpired (a waiver: and not granted by the author)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class CardFacts:
     """What Bastion knows about a model version; nobody may type these in."""
 
@@ -81,6 +96,8 @@ class CardFacts:
     training_data: tuple[TrainingData, ...]
     evaluations: tuple[EvaluationFact, ...]
     packages: Packages
+    #: approvals, rejections and waivers (empty when no release reader is wired)
+    release: tuple[ReleaseFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,8 +160,24 @@ class ModelCard:
                     for e in f.evaluations
                 ],
                 "packages_source": f.packages.source,
+                "approvals": [_release(r) for r in f.release if r.kind != "waiver"],
+                "waivers": [_release(r) for r in f.release if r.kind == "waiver"],
             },
         }
+
+
+def _release(r: ReleaseFact) -> dict[str, JSON]:
+    return {
+        "kind": r.kind,
+        "by": r.by,
+        "at": r.at,
+        "expires_at": r.expires_at,
+        "subject": r.subject,
+        "reason": r.reason,
+        "statement_sha256": r.statement_sha256,
+        "valid": r.valid,
+        "note": r.note,
+    }
 
 
 __all__ = [
@@ -153,5 +186,6 @@ __all__ = [
     "EvaluationFact",
     "ModelCard",
     "Packages",
+    "ReleaseFact",
     "TrainingData",
 ]
