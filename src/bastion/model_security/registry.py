@@ -45,7 +45,7 @@ from bastion.core.canonical import JSON
 from bastion.core.crashpoints import crash_point
 from bastion.core.crypto.keyring import LocalKeyring
 from bastion.core.crypto.ledger import SigningKeyLedger
-from bastion.core.errors import InputError, NotFound
+from bastion.core.errors import InputError, NotFound, PolicyDenied
 from bastion.core.lineage.graph import Edge, LineageGraph, Node, NodeKind
 from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.core.store.scratch import Scratch
@@ -465,6 +465,13 @@ class ModelRegistry:
         self._access.authorize(
             actor, "model.approve", _resource(project, r.name), details={"stage": stage.value}
         )
+        if stage is Stage.APPROVED:
+            # Approval is the committee's (separation of duties, signed statements, the
+            # release gate): no direct stage change may stand in for it.
+            raise PolicyDenied(
+                f"{r.name} cannot be set to approved directly",
+                hint="reviewers approve it: bastion model approve MODEL@V --reason ...",
+            )
         v = self._resolve(project, r)
         self._repo.set_stage(project, v.name, v.version, stage.value)
         return self._resolve(project, ModelRef(v.name, v.version))

@@ -492,3 +492,12 @@ def test_card_shows_approvals_and_waivers_from_their_statements(env: Env) -> Non
     html = render_html(card)
     assert "<b>by</b>" not in html and "&lt;b&gt;by&lt;/b&gt;" in html
     assert "rule evaluation" in render_markdown(card)
+
+
+def test_direct_stage_change_to_approved_bypassing_the_committee_is_refused(env: Env) -> None:
+    from bastion.core.errors import PolicyDenied
+
+    v = env.register("bypass")
+    with pytest.raises(PolicyDenied, match="cannot be set to approved directly"):
+        env.ws.models.set_stage(env.actor("rita"), P, v.ref, Stage.APPROVED)
+    assert env.ws.models.version(env.admin, P, v.ref).stage is not Stage.APPROVED
