@@ -60,6 +60,12 @@ def _remember(table: OrderedDict[str, T], key: str, value: T) -> None:
             table.popitem(last=False)
 
 
+def _halves(n: int) -> tuple[IntArray, IntArray]:
+    """A fixed random split of ``n`` trusted rows: (fit the forest, calibrate its threshold)."""
+    order = np.random.default_rng(0).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
+
+
 class Derived:
     """Per-reference cache; a lock keeps concurrent first uses from fitting twice."""
 
@@ -109,14 +115,22 @@ class Derived:
             return self._label_model
 
     def outliers(self, ref: PoisoningReference) -> tuple[OutlierModel, FloatArray]:
-        """The forest and its scores on the trusted sample."""
+        """The forest and its out-of-sample scores on held-out trusted rows (split conformal).
+
+        The forest is fitted on a fixed half of the trusted sample and scores the
+        other half: those calibration scores are exchangeable with a clean batch
+        row's score, which in-sample scores are not (a forest finds its own
+        training rows more normal, so new clean rows looked like outliers).
+        """
         with self._lock:
             if self._outliers is None:
                 key = self.digest(ref)
                 found = _cached(_OUTLIER_MODELS, key)
                 if found is None:
-                    model = fit_outlier_model(ref.schema, self.matrix(ref))
-                    found = (model, model.scores(self.matrix(ref)))
+                    x = self.matrix(ref)
+                    fit, calibrate = _halves(x.shape[0])
+                    model = fit_outlier_model(ref.schema, x[fit])
+                    found = (model, model.scores(x[calibrate]))
                     _remember(_OUTLIER_MODELS, key, found)
                 self._outliers = found
             return self._outliers

@@ -1,10 +1,15 @@
 """Outlier injection: an Isolation Forest fitted on trusted rows, tested at batch level.
 
-The outlier threshold is the trusted ``outlier_contamination`` quantile of the
-forest's scores, so by construction about that share of ordinary rows falls
-below it.  The batch fails when its share of such rows is binomially
-significant (``outlier_alpha``) and at least ``outlier_min_ratio`` times the
-contamination; the rows below the threshold are flagged.
+Split conformal: the forest is fitted on half of the trusted sample and the
+threshold is the ``outlier_contamination`` quantile (the k-th smallest) of its
+scores on the other half, rows it never saw, so a clean batch row falls below it
+with a probability ``U`` that is Beta(k, m - k + 1) distributed over the
+calibration sample (m rows).  The batch's count of rows below the threshold is
+therefore beta-binomial under the null, not binomial at a known rate: the
+threshold's own sampling noise (large on small tables) is in the p-value.  The
+batch fails when that p-value is below ``outlier_alpha`` and its share is at
+least ``outlier_min_ratio`` times the expected share ``k / (m + 1)``; the rows
+below the threshold are flagged.
 
 Example::
 
@@ -25,13 +30,16 @@ from bastion.data_security.poisoning.reference import PoisoningReference
 def injected_outliers(
     view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy
 ) -> CheckResult:
-    model, trusted_scores = ref.derived.outliers(ref)
-    threshold = float(np.quantile(trusted_scores, policy.outlier_contamination))
-    base = max(float(np.mean(trusted_scores < threshold)), 1e-6)
+    model, calibration = ref.derived.outliers(ref)
+    m = calibration.size
+    rank = max(1, int(np.ceil(policy.outlier_contamination * m)))
+    threshold = float(np.sort(calibration)[rank - 1])
+    base = rank / (m + 1)
     scores = model.scores(view.x)
     outliers = np.flatnonzero(scores < threshold)
     k, n = int(outliers.size), view.n
-    p_value = float(sps.binomtest(k, n, base, alternative="greater").pvalue) if n else 1.0
+    # P(count >= k) when each clean row falls below with U ~ Beta(rank, m - rank + 1)
+    p_value = float(sps.betabinom.sf(k - 1, n, rank, m - rank + 1)) if n else 1.0
     share = k / n if n else 0.0
     metrics: dict[str, MetricValue] = {
         "outliers": k,
