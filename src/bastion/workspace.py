@@ -66,6 +66,7 @@ from bastion.core.store.scratch import Scratch
 
 if TYPE_CHECKING:
     from bastion.data_security.access_report import AccessReports
+    from bastion.data_security.erasure.service import Erasures
     from bastion.data_security.ports import DatasetLocks
     from bastion.data_security.service import DatasetService
     from bastion.governance.approvals import ApprovalService
@@ -239,6 +240,28 @@ class Bastion:
         for version_id, record in models.pending_registrations():
             append_once(self.audit, record)
             models.clear_pending(version_id)
+        from bastion.data_security._adapters.sql_erasure_repo import SqlErasureRepository
+
+        if SqlErasureRepository(self.engine).unfinished():
+            self.erasures.recover()  # finish shredding and auditing a crashed erasure
+
+    @cached_property
+    def erasures(self) -> Erasures:
+        """Erasure of a data subject (GDPR Art. 17): rewrite, crypto-shred, report."""
+        from bastion.data_security._adapters.sql_erasure_repo import SqlErasureRepository
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.data_security.erasure.service import Erasures
+        from bastion.data_security.ingest.pipeline import Ingestion
+
+        repo = SqlDatasetRepository(self.engine)
+        outbox = self.datasets.outbox
+        ingestion = Ingestion(
+            self.access, self.blobs, repo, self.scratch, self._dataset_locks, outbox
+        )
+        return Erasures(
+            self.access, self.blobs, repo, SqlErasureRepository(self.engine), self.lineage,
+            self._dataset_locks, outbox, ingestion, self.audit, self.keyring,
+        )  # fmt: skip
 
     @cached_property
     def access_reports(self) -> AccessReports:

@@ -20,6 +20,7 @@ from bastion.api._limits import BodyKind
 from bastion.api._uploads import safe_suffix, scratch_dir, spooled_body, upload_filename
 from bastion.api.deps import WS, ActorDep, actor
 from bastion.core.lineage.graph import Node, NodeKind
+from bastion.data_security.erasure.values import ErasureRequest
 from bastion.data_security.service import IngestRequest
 
 router = APIRouter(prefix="/v1/projects/{project}", dependencies=[Depends(actor)])
@@ -148,6 +149,23 @@ def reject(
     return ws.datasets.review(
         a, project, f"{name}@{version}", release=False, reason=body.reason
     ).to_dict()
+
+
+class ErasureIn(BaseModel):
+    where: str = Field(min_length=3, max_length=2000, description="COLUMN=VALUE")
+    reason: str = Field(max_length=1000)
+
+
+@router.post("/datasets/{name}/erasures", status_code=201)
+def erase(project: str, name: str, body: ErasureIn, ws: WS, a: ActorDep) -> dict[str, Any]:
+    """Erase a data subject's rows (GDPR Art. 17); the report names it by pseudonym only."""
+    req = ErasureRequest.parse(project, name, body.where, reason=body.reason)
+    return ws.erasures.erase(a, req).to_dict()
+
+
+@router.get("/datasets/{name}/erasures")
+def erasures(project: str, name: str, ws: WS, a: ActorDep) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in ws.erasures.history(a, project, name)]
 
 
 @router.get("/datasets/{name}/contract")

@@ -391,5 +391,8 @@ def lineage_export(
 
 
 def register(app: typer.Typer) -> None:
+    from bastion.cli import _erasure_cmds
+
+    _erasure_cmds.register_cmds(data)
     app.add_typer(data, name="data")
     app.add_typer(lineage, name="lineage")

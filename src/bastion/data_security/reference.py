@@ -24,6 +24,9 @@ class PinnedReference:
     poisoning: PoisoningReference | None
     bias: BiasBaseline | None
     history_rows: tuple[int, ...]
+    #: the versions the pin was built over (empty in pins written before erasure
+    #: existed: then the accepted versions up to ``pinned_version``)
+    versions: tuple[int, ...] = ()
 
 
 def save_reference(blobs: EncryptedBlobStore, ref: PinnedReference) -> str:
@@ -34,6 +37,7 @@ def save_reference(blobs: EncryptedBlobStore, ref: PinnedReference) -> str:
         "poisoning": blobs.put_bytes(ref.poisoning.to_bytes()).digest if ref.poisoning else None,
         "bias": ref.bias.to_dict() if ref.bias else None,
         "history_rows": list(ref.history_rows),
+        "versions": list(ref.versions),
     }
     return blobs.put_bytes(json.dumps(doc, sort_keys=True).encode()).digest
 
@@ -48,7 +52,14 @@ def load_reference(blobs: EncryptedBlobStore, digest: str) -> PinnedReference:
         else None,
         bias=BiasBaseline.from_dict(doc["bias"]) if doc["bias"] else None,
         history_rows=tuple(int(n) for n in doc["history_rows"]),
+        versions=tuple(int(n) for n in doc.get("versions", ())),
     )
+
+
+def reference_parts(blobs: EncryptedBlobStore, digest: str) -> tuple[str, ...]:
+    """The digests a pin's bundle names (its profile and poisoning reference)."""
+    doc = json.loads(blobs.read_bytes(digest))
+    return tuple(str(doc[k]) for k in ("profile", "poisoning") if doc.get(k))
 
 
 def save_recent(blobs: EncryptedBlobStore, recent: RecentWindow) -> str:
@@ -59,4 +70,11 @@ def load_recent(blobs: EncryptedBlobStore, digest: str | None) -> RecentWindow |
     return RecentWindow.from_bytes(blobs.read_bytes(digest)) if digest else None
 
 
-__all__ = ["PinnedReference", "load_recent", "load_reference", "save_recent", "save_reference"]
+__all__ = [
+    "PinnedReference",
+    "load_recent",
+    "load_reference",
+    "reference_parts",
+    "save_recent",
+    "save_reference",
+]

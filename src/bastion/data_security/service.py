@@ -27,10 +27,11 @@ from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.audit.log import AuditLog
 from bastion.core.errors import Conflict, InputError, NotFound, PolicyDenied
-from bastion.core.lineage.graph import LineageGraph, Node, NodeKind
+from bastion.core.lineage.graph import LineageGraph, Node, NodeKind, NodeUnverifiable
 from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.core.store.scratch import Scratch
 from bastion.data_security.contract.model import DataContract
+from bastion.data_security.erasure.values import VersionErased
 from bastion.data_security.ingest.commit import Outbox
 from bastion.data_security.ingest.pipeline import (
     Ingestion,
@@ -257,9 +258,25 @@ class DatasetService:
         if node.digest is None:
             return None
         h = hashlib.sha256()
-        for chunk in self._blobs.iter_chunks(node.digest):
-            h.update(chunk)
+        try:
+            for chunk in self._blobs.iter_chunks(node.digest):
+                h.update(chunk)
+        except NotFound:
+            erased = self._erased_version(node)
+            if erased is None:
+                raise
+            # Gone on purpose, on the record: unverifiable, not a failure.
+            raise NodeUnverifiable(f"{erased.ref} {erased.review_reason}") from None
         return h.hexdigest()
+
+    def _erased_version(self, node: Node) -> DatasetVersion | None:
+        project, _, ref = node.id.removesuffix("/raw").partition("/")
+        try:
+            r = DatasetRef.parse(ref)
+        except InputError:
+            return None
+        v = self._repo.version(project, r.name, r.version) if r.version is not None else None
+        return v if v is not None and v.status is VersionStatus.ERASED else None
 
     # -- reading data ------------------------------------------------------------------
     def _frame(self, v: DatasetVersion) -> pl.DataFrame:
@@ -283,6 +300,11 @@ class DatasetService:
             details={"version": r.version, "purpose": purpose},
         )
         v = self._resolve(project, r)
+        if v.status is VersionStatus.ERASED:
+            raise VersionErased(
+                f"{v.ref} {v.review_reason or 'was erased'}",
+                hint="read the version that replaced it (bastion data versions)",
+            )
         usable = v.status is VersionStatus.ACCEPTED
         if not usable:
             self._access.authorize(

@@ -21,6 +21,9 @@ class VersionStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     QUARANTINED = "quarantined"
     REJECTED = "rejected"
+    #: superseded by an erasure request (GDPR Art. 17): never read, never trained on;
+    #: ``review_reason`` says which request and whether its data keys were shredded
+    ERASED = "erased"
 
 
 @dataclass(frozen=True)

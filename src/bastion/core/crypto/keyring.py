@@ -5,8 +5,11 @@ Layout of trust::
     master key  (scrypt(passphrase) or 32 raw bytes from the environment)
       ├── KEK v1, v2, ...     AES-256 key-encryption keys, wrapped by the master key
       │     └── data keys     one per blob, wrapped by a KEK (stored beside the blob)
-      └── signing keys        Ed25519 (audit checkpoints, statements) and
-                              ECDSA P-256 (model signing), wrapped by the master key
+      ├── signing keys        Ed25519 (audit checkpoints, statements) and
+      │                       ECDSA P-256 (model signing), wrapped by the master key
+      └── MAC keys            random HMAC-SHA256 keys, one per purpose (e.g. the
+                              keyed pseudonym of an erased data subject), wrapped
+                              by the master key; they never leave the keyring
 
 Rotation adds a KEK version and re-wraps data keys (the blob store does the
 walk); data is never re-encrypted.  A retired KEK no longer unwraps.
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -341,6 +344,46 @@ class LocalKeyring:
                     return
         raise NotFound(f"no signing key {key_id!r}", hint="list keys with: bastion keys list")
 
+    # -- keyed digests --------------------------------------------------------
+    def keyed_digest(self, purpose: str, message: bytes) -> str:
+        """HMAC-SHA256 of ``message`` under this keyring's MAC key for ``purpose`` (hex).
+
+        A pseudonym that cannot be recomputed without the keyring: a plain hash
+        of a guessable identifier (an account number, an e-mail) is reversed by
+        hashing every candidate; this is not.  The key is created on first use
+        and kept for good (rotating it would change every pseudonym)."""
+        key = self._mac_key(purpose)
+        mac = hmac.HMAC(key, hashes.SHA256())
+        mac.update(message)
+        return mac.finalize().hex()
+
+    def _mac_key(self, purpose: str) -> bytes:
+        self._fresh()
+        entry = self._find_mac(purpose)
+        if entry is None:
+            with self._locked():
+                entry = self._find_mac(purpose)
+                if entry is None:
+                    self._doc.setdefault("mac_keys", []).append(
+                        {
+                            "purpose": purpose,
+                            "created_at": _now(),
+                            "wrapped": _seal(
+                                self._master, os.urandom(32), b"mac|" + purpose.encode()
+                            ),
+                        }
+                    )
+                    self._write()
+                    entry = self._find_mac(purpose)
+        assert entry is not None
+        return _open_entry(self._master, entry.get("wrapped"), b"mac|" + purpose.encode())
+
+    def _find_mac(self, purpose: str) -> dict[str, Any] | None:
+        for m in self._doc.get("mac_keys", []):
+            if m.get("purpose") == purpose:
+                return cast(dict[str, Any], m)
+        return None
+
     # -- internals ----------------------------------------------------------
     def _active_signing(self, purpose: str, algorithm: KeyAlgorithm) -> tuple[str, bytes]:
         self._fresh()
@@ -467,6 +510,11 @@ def _check_structure(doc: dict[str, Any]) -> None:
         entries = doc.get(section)
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ValueError(f"the {section!r} section is missing or damaged")
+    macs = doc.get("mac_keys", [])
+    if not isinstance(macs, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("purpose"), str) for m in macs
+    ):
+        raise ValueError("the 'mac_keys' section is damaged")
     statuses = {s.value for s in KeyStatus}
     for kek in doc["keks"]:
         if not isinstance(kek.get("version"), int) or kek.get("status") not in statuses:

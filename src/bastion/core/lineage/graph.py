@@ -217,6 +217,20 @@ class LineageGraph:
         )
         return TreeNode(node, relation, children)
 
+    def descendants(self, node: Node) -> list[Node]:
+        """Every node downstream of ``node`` (breadth first, each once, no depth limit)."""
+        seen = {node.key}
+        out: list[Node] = []
+        todo = [node]
+        while todo:
+            current = todo.pop(0)
+            for e in self._repo.edges_from(current.kind, current.id):
+                if e.dst.key not in seen:
+                    seen.add(e.dst.key)
+                    out.append(e.dst)
+                    todo.append(e.dst)
+        return out
+
     def node_digest(self, node: Node) -> str | None:
         """The digest recorded for ``node`` on any edge touching it."""
         for e in self._repo.edges_into(node.kind, node.id):
@@ -264,6 +278,8 @@ class LineageGraph:
             return VerifiedNode(node, False, None, why, CheckStatus.UNVERIFIABLE)
         try:
             actual = rehash(node)
+        except NodeUnverifiable as e:  # e.g. bytes crypto-shredded by an erasure request
+            return VerifiedNode(node, False, None, e.message, CheckStatus.UNVERIFIABLE)
         except Exception as e:  # an integrity failure while re-reading is a failed check
             return VerifiedNode(node, False, None, str(e), CheckStatus.FAILED)
         if actual != node.digest:

@@ -354,7 +354,12 @@ class Ingestion:
         spec = bias_spec(DatasetPolicy.from_json(ds.policy), ds.label, ds.sensitive)
         bias = bias_baseline(history, spec, profile) if spec else None
         return PinnedReference(
-            accepted[-1].version, profile, poisoning, bias, tuple(v.rows for v in accepted)
+            accepted[-1].version,
+            profile,
+            poisoning,
+            bias,
+            tuple(v.rows for v in accepted),
+            tuple(v.version for v in accepted),
         )
 
     def repin(self, actor: Actor, project: str, name: str) -> int:

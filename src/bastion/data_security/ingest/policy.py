@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -43,6 +44,36 @@ def _build(cls: type[T], section: str, overrides: dict[str, Any]) -> T:
         raise InputError(f"policy section {section!r}: {e}") from e
 
 
+class ErasureMode(enum.StrEnum):
+    #: destroy the data keys of the versions an erasure supersedes (the default)
+    SHRED = "shred"
+    #: keep them (encrypted, never served): a legal hold or a retention duty
+    RETAIN = "retain"
+
+
+@dataclass(frozen=True)
+class ErasurePolicy:
+    """What an erasure request does with the versions it supersedes.
+
+    ``retain`` needs a reason of at least 10 characters (e.g. "legal hold,
+    case 2026-114"; GDPR Art. 17(3)(b) and (e) let a controller keep data a
+    legal obligation or a legal claim requires): it is shown in every erasure
+    report of the dataset."""
+
+    mode: ErasureMode = ErasureMode.SHRED
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", ErasureMode(self.mode))
+        if not isinstance(self.reason, str):
+            raise InputError("erasure.reason must be text")
+        if self.mode is ErasureMode.RETAIN and len(self.reason.strip()) < 10:
+            raise InputError(
+                "erasure.mode 'retain' needs a reason of at least 10 characters",
+                hint='e.g. {"erasure": {"mode": "retain", "reason": "legal hold, case 2026-114"}}',
+            )
+
+
 @dataclass(frozen=True)
 class DatasetPolicy:
     """All thresholds for one dataset; each section overrides the defaults."""
@@ -54,6 +85,8 @@ class DatasetPolicy:
     positive_label: str | int | float | bool | None = None
     #: which source-lineage failures block (always true: fail closed)
     require_registered_source: bool = True
+    #: erasure requests: {"mode": "shred"} (default) or {"mode": "retain", "reason": ...}
+    erasure: dict[str, Any] = field(default_factory=dict)
 
     def quality_policy(self) -> QualityPolicy:
         return _build(QualityPolicy, "quality", self.quality)
@@ -67,7 +100,11 @@ class DatasetPolicy:
     def poisoning_policy(self) -> PoisoningPolicy:
         return _build(PoisoningPolicy, "poisoning", self.poisoning)
 
+    def erasure_policy(self) -> ErasurePolicy:
+        return _build(ErasurePolicy, "erasure", self.erasure)
+
     def validate(self) -> DatasetPolicy:
+        self.erasure_policy()
         self.quality_policy()
         self.pii_policy()
         self.bias_policy()
@@ -92,10 +129,10 @@ class DatasetPolicy:
                 f"unknown policy section(s): {', '.join(unknown)}",
                 hint=f"sections: {', '.join(sorted(known))}",
             )
-        for section in ("quality", "pii", "bias", "poisoning"):
+        for section in ("quality", "pii", "bias", "poisoning", "erasure"):
             if not isinstance(doc.get(section, {}), dict):
                 raise InputError(f"policy section {section!r} must be an object")
         return cls(**doc).validate()
 
 
-__all__ = ["DatasetPolicy"]
+__all__ = ["DatasetPolicy", "ErasureMode", "ErasurePolicy"]
