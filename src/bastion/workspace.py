@@ -300,13 +300,11 @@ class Bastion:
 
     @cached_property
     def deployments(self) -> DeploymentService:
-        """Deploy, status, rollback and revocation of model versions behind endpoints.
-
-        The release gate is ``ApprovedStageGate`` (stage ``approved``) until governance's
-        ``GateService`` is wired here (it satisfies ``bastion.serving.ports.ReleaseGate``)."""
+        """Deploy, status, rollback and revocation of model versions behind endpoints;
+        a deploy runs governance's release gate (``self.gate``) on the exact version."""
         from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
         from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
-        from bastion.serving.deployments import ApprovedStageGate, DeploymentService
+        from bastion.serving.deployments import DeploymentService
 
         datasets = SqlDatasetRepository(self.engine)
 
@@ -316,7 +314,7 @@ class Bastion:
 
         return DeploymentService(
             self.access, self.models, SqlDeploymentRepository(self.engine),
-            ApprovedStageGate(self.access, self.models), contract,
+            self.gate, contract,
         )
 
     @cached_property

@@ -31,7 +31,7 @@ from bastion.core.names import check_name
 from bastion.data_security.contract import DataContract
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
-from bastion.model_security.values import ModelRef, ModelVersion, Stage
+from bastion.model_security.values import ModelRef, ModelVersion
 from bastion.serving.errors import DeploymentRefused
 from bastion.serving.ports import ContractSource, DeploymentRepository, GateVerdict, ReleaseGate
 from bastion.serving.schema import derive_schema
@@ -230,45 +230,4 @@ def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:
                                  "outcomes_sha256", "audit_seq", "root_digest") if k in full}
 
 
-class ApprovedStageGate:
-    """Interim release gate until governance's ``GateService`` is wired: passes a version
-    whose stage is ``approved`` (or ``deployed``), and nothing else.  Audited."""
-
-    def __init__(self, access: AccessService, registry: ModelRegistry) -> None:
-        self._access = access
-        self._registry = registry
-
-    def check(self, actor: Actor, project: str, ref: str) -> _StageVerdict:
-        v = self._registry.version(actor, project, ref)
-        passed = v.stage in (Stage.APPROVED, Stage.DEPLOYED)
-        self._access.record(actor, "gate.checked", f"project/{project}/model/{v.name}",
-                            Outcome.OK if passed else Outcome.FAILED,
-                            {"version": v.version, "stage": v.stage.value, "passed": passed,
-                             "gate": "approved-stage"})
-        return _StageVerdict(passed, v.root_digest, v.stage.value)
-
-
-class _StageVerdict:
-    def __init__(self, passed: bool, root_digest: str, stage: str) -> None:
-        self._passed = passed
-        self._root = root_digest
-        self._stage = stage
-
-    @property
-    def passed(self) -> bool:
-        return self._passed
-
-    @property
-    def root_digest(self) -> str:
-        return self._root
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        return () if self.passed else (f"stage-approved (stage is {self._stage})",)
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {"passed": self.passed, "root_digest": self.root_digest,
-                "policy_version": 0, "policy_sha256": "approved-stage"}
-
-
-__all__ = ["ApprovedStageGate", "DeploymentService", "endpoint_resource"]
+__all__ = ["DeploymentService", "endpoint_resource"]

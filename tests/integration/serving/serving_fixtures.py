@@ -66,10 +66,47 @@ seed: 7
 """
 
 
+GATE_POLICY = """\
+approvals:
+  required: {minimal: 1, limited: 1, high: 2}
+  valid_days: 90
+waivers:
+  max_days: 30
+thresholds:
+  min_accuracy: 0.6
+rules:
+  - name: signature
+    description: the artifact's signature verifies with the project's trusted key
+    expr: facts.signature.valid
+  - name: scan
+    description: the malicious-serialization scan found nothing
+    expr: facts.scan.clean
+  - name: training_data
+    description: every training dataset version is accepted and its lineage verifies
+    expr: facts.datasets.count > 0 && facts.datasets.all_accepted && facts.datasets.lineage_verified
+  - name: card
+    description: the model card is complete
+    expr: facts.card.complete
+"""
+#: the same policy plus a review: what the "unapproved version" tests switch to
+REVIEWED_POLICY = GATE_POLICY + """\
+  - name: approvals
+    description: enough distinct reviewers approved this digest and card
+    expr: facts.approvals.valid >= facts.approvals.required && facts.approvals.rejections == 0
+"""
+CARD = """\
+intended_use: Rank credit applications for manual review.
+out_of_scope_uses: [Automated refusal of credit]
+owners: [alice@example.com]
+risk_tier: limited
+limitations: [One bureau only]
+"""
+
+
 @dataclass
 class Credit:
-    """A workspace with accepted credit data (and its inferred contract) and two trained,
-    approved versions of ``scorer``; ``holdout`` rows to send as requests."""
+    """A workspace with accepted credit data (and its inferred contract) and two trained
+    versions of ``scorer`` that pass the project's release gate; ``holdout`` rows."""
 
     ws: Bastion
     admin: Actor
@@ -85,7 +122,6 @@ def build_credit(home: Path, master: MasterKeySource, db_url: str | None) -> Cre
 
     from bastion.data_security.service import IngestRequest
     from bastion.demo.data_steps import credit_data
-    from bastion.model_security.values import Stage
 
     ws, token = Bastion.init(home / "ws", master, database_url=db_url)
     admin = ws.access.authenticate(token.secret)
@@ -100,8 +136,11 @@ def build_credit(home: Path, master: MasterKeySource, db_url: str | None) -> Cre
     v1 = ws.lab.train(admin, "default", "scorer", LR_SPEC, res.version.ref)
     v2 = ws.lab.train(admin, "default", "scorer", LR_SPEC.replace("C: 1.0", "C: 0.5"),
                       res.version.ref)
+    # the release gate: a project policy this fixture can meet without a review
+    # committee (signature, scan, accepted training data, a complete card)
+    ws.gate.set_policy(admin, "default", GATE_POLICY)
     for v in (v1, v2):
-        ws.models.set_stage(admin, "default", v.ref, Stage.APPROVED)
+        ws.cards.edit(admin, "default", v.ref, CARD, source="card.yaml")
     features = list(_json.loads(v1.training_run or "{}")["features"])
     holdout = full.slice(800, 50).select(features).to_dicts()
     return Credit(ws, admin, v1, v2, holdout, features)

@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from serving_fixtures import Credit
+from serving_fixtures import GATE_POLICY, REVIEWED_POLICY, Credit
 
 from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import AccessDenied, InputError
-from bastion.model_security.errors import SignatureInvalid
 from bastion.model_security.registry import signing_purpose
-from bastion.model_security.values import Stage
 from bastion.serving.errors import DeploymentRefused
 from bastion.serving.values import DeploymentState
 
@@ -43,15 +41,17 @@ def test_deploy_records_the_verified_digest_schema_and_history(credit: Credit) -
 
 def test_deploy_of_an_unapproved_version_is_refused_by_the_gate(credit: Credit) -> None:
     ws = credit.ws
-    ws.models.set_stage(credit.admin, P, credit.v2.ref, Stage.CANDIDATE)
+    ws.gate.set_policy(credit.admin, P, REVIEWED_POLICY)  # now a review is required
     try:
         with pytest.raises(DeploymentRefused) as e:
             ws.deployments.deploy(credit.admin, P, credit.v2.ref, "scoring")
     finally:
-        ws.models.set_stage(credit.admin, P, credit.v2.ref, Stage.APPROVED)
-    assert "release gate refused" in e.value.message
+        ws.gate.set_policy(credit.admin, P, GATE_POLICY)
+    assert "release gate refused scorer@2" in e.value.message and "approvals" in e.value.message
     assert ws.deployments.active(P, "scoring").ref == credit.v1.ref  # type: ignore[union-attr]
     assert _refusals(credit, "scoring")[-1]["model"] == credit.v2.ref
+    checked = ws.audit.query(AuditQuery(action="gate.checked"))
+    assert json.loads(checked[-1].details)["passed"] is False
 
 
 def test_deploy_by_a_principal_without_deployment_create_is_refused(credit: Credit) -> None:
@@ -106,8 +106,9 @@ def test_revoked_signing_key_refuses_deploys_and_takes_versions_out_of_service(
     key_id = credit.v1.signer_key_id
     assert any(k.key_id == key_id for k in ws.keyring.signing_keys(signing_purpose(P)))
     ws.keys.revoke_signing(credit.admin, key_id)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(DeploymentRefused) as e:  # the gate's signature rule fails first
         ws.deployments.deploy(credit.admin, P, credit.v2.ref, "other")
+    assert "signature" in e.value.message
     assert _refusals(credit, "other")[-1]["model"] == credit.v2.ref
     revoked = ws.deployments.enforce_revocations(credit.admin)
     assert {d.endpoint for d in revoked} == {"scoring", "fresh"}
