@@ -55,9 +55,11 @@ class PoisoningPolicy:
     row whose own-label probability is below ``flip_row_posterior`` times
     ``flip_design_rate``.
 
-    Outliers: Isolation Forest threshold at the trusted ``outlier_contamination``
-    quantile; the batch outlier fraction is binomial-tested (``outlier_alpha``) and
-    must exceed ``outlier_min_ratio`` times the contamination.
+    Outliers: an Isolation Forest fitted on half the trusted rows, its threshold the
+    ``outlier_contamination`` quantile of its scores on the other half (split
+    conformal); the batch's count below it is tested beta-binomially
+    (``outlier_alpha``) and its share must exceed ``outlier_min_ratio`` times the
+    expected share.
 
     Duplicates: exact and near duplicates (all numeric features within
     ``near_duplicate_tolerance`` trusted standard deviations, categories equal)
