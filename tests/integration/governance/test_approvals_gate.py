@@ -501,3 +501,25 @@ def test_direct_stage_change_to_approved_bypassing_the_committee_is_refused(env:
     with pytest.raises(PolicyDenied, match="cannot be set to approved directly"):
         env.ws.models.set_stage(env.actor("rita"), P, v.ref, Stage.APPROVED)
     assert env.ws.models.version(env.admin, P, v.ref).stage is not Stage.APPROVED
+
+
+def test_registering_the_same_bytes_again_does_not_make_a_reviewer_author_of_the_first(
+    env: Env,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.random.default_rng(9).normal(size=(60, 2))
+    path = env.work / "twin.joblib"
+    joblib.dump(LogisticRegression().fit(x, x[:, 0] > 0), path)
+    first = env.ws.models.register(
+        env.actor("erin"), RegisterRequest(P, "twin", path, Framework.SKLEARN, ("credit@1",))
+    )
+    second = env.ws.models.register(
+        env.actor("adam"), RegisterRequest(P, "twin", path, Framework.SKLEARN, ("credit@1",))
+    )
+    assert first.root_digest == second.root_digest
+    for v in (first, second):
+        env.ws.cards.edit(env.actor("erin"), P, v.ref, CARD)
+    assert env.approve("adam", first).counted == 1  # adam registered @2, not @1
+    with pytest.raises(ApprovalRefused, match="self-approval"):
+        env.approve("adam", second)
