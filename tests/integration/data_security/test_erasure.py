@@ -73,8 +73,14 @@ def _ingest(rig: Rig, frame: pl.DataFrame, n: int) -> Any:
 @pytest.fixture
 def rig(workspace: Any, tmp_path: Path) -> Rig:
     ws, admin = workspace.ws, workspace.admin
-    r = Rig(ws, admin, _actor(ws, admin, "dana", "data-steward"),
-            _actor(ws, admin, "eve", "ml-engineer"), workspace.home, tmp_path)  # fmt: skip
+    r = Rig(
+        ws,
+        admin,
+        _actor(ws, admin, "dana", "data-steward"),
+        _actor(ws, admin, "eve", "ml-engineer"),
+        workspace.home,
+        tmp_path,
+    )
     ws.datasets.register_source(r.steward, P, SRC, datasets=(DS,))
     for n, frame in enumerate(_frames(), start=1):
         assert _ingest(r, frame, n).accepted
@@ -82,14 +88,17 @@ def rig(workspace: Any, tmp_path: Path) -> Rig:
 
 
 def _erase(rig: Rig, value: str = SUBJECT, *, actor: Actor | None = None, **kw: Any) -> Any:
-    req = ErasureRequest.parse(P, DS, f"{kw.pop('column', 'customer_id')}={value}",
-                               reason=kw.pop("reason", REASON))  # fmt: skip
+    req = ErasureRequest.parse(
+        P, DS, f"{kw.pop('column', 'customer_id')}={value}", reason=kw.pop("reason", REASON)
+    )
     return rig.ws.erasures.erase(actor or rig.steward, req)
 
 
 def _state(rig: Rig) -> list[tuple[int, str, str]]:
-    return [(v.version, v.status.value, v.data_digest)
-            for v in rig.ws.datasets.versions(rig.admin, P, DS)]  # fmt: skip
+    return [
+        (v.version, v.status.value, v.data_digest)
+        for v in rig.ws.datasets.versions(rig.admin, P, DS)
+    ]
 
 
 def _register_model(rig: Rig, trained_on: str) -> None:
@@ -97,8 +106,10 @@ def _register_model(rig: Rig, trained_on: str) -> None:
 
     x = np.random.default_rng(1).normal(size=(60, 2))
     joblib.dump(LogisticRegression().fit(x, x[:, 0] > 0), rig.work / "m.joblib")
-    rig.ws.models.register(rig.admin, RegisterRequest(P, "scorer", rig.work / "m.joblib",
-                                                      Framework.SKLEARN, (trained_on,)))  # fmt: skip
+    rig.ws.models.register(
+        rig.admin,
+        RegisterRequest(P, "scorer", rig.work / "m.joblib", Framework.SKLEARN, (trained_on,)),
+    )
 
 
 def test_erasure_rewrites_versions_shreds_keys_and_lists_affected_models(rig: Rig) -> None:
@@ -110,7 +121,9 @@ def test_erasure_rewrites_versions_shreds_keys_and_lists_affected_models(rig: Ri
     assert report.affected_models == (f"{P}/scorer@1",)
     after = {v.version: v for v in rig.ws.datasets.versions(rig.admin, P, DS)}
     assert after[1].status is VersionStatus.ERASED and after[2].status is VersionStatus.ERASED
-    assert "shredded" in (after[1].review_reason or "") and report.id in (after[1].review_reason or "")
+    assert "shredded" in (after[1].review_reason or "") and report.id in (
+        after[1].review_reason or ""
+    )
     for new, old in ((3, 1), (4, 2)):
         assert after[new].status is VersionStatus.ACCEPTED
         assert after[new].rows == before[old].rows - 1
