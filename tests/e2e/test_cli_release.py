@@ -101,6 +101,8 @@ def test_cli_approvals_gate_policy_and_waivers(cli: Any, tmp_path: Path) -> None
     assert "FAIL   evaluation" in r.output and "PASS   approvals" in r.output
     assert "PASS   signature" in r.output and "evidence: audit#" in r.output
     assert "FAILED scorer@1" in r.output
+    r = cli.run("model", "promote", "scorer@1", token=tokens["rita"])
+    assert r.returncode == 5 and "gate failed" in r.output, r.output
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEFAULT_POLICY.replace("expr: facts.scan.clean", "expr: facts.scan.cleen"))
@@ -125,6 +127,8 @@ def test_cli_approvals_gate_policy_and_waivers(cli: Any, tmp_path: Path) -> None
     assert result["passed"] is True
     assert {r["rule"]: r["outcome"] for r in result["rules"]}["evaluation"] == "waived"
     assert len(json.loads(_ok(cli, "gate", "waivers", "--json"))) == 3
+    assert "approved" in _ok(cli, "model", "promote", "scorer@1", token=tokens["rita"])
+    assert json.loads(_ok(cli, "model", "approvals", "scorer@1", "--json"))["stage"] == "approved"
 
 
 pytestmark = pytest.mark.filterwarnings("ignore")

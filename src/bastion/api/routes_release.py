@@ -56,6 +56,12 @@ def decide(
     return approval_to_dict(result)
 
 
+@router.post("/models/{name}/versions/{version}/promotion")
+def promote(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+    """Promote to approved (approvals complete, gate passing); 403 ``gate_failed`` otherwise."""
+    return ws.approvals.promote(a, project, f"{name}@{version}").to_dict()
+
+
 @router.get("/models/{name}/versions/{version}/approvals")
 def list_approvals(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
     from bastion.governance.approvals import tally_to_dict

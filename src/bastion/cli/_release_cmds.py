@@ -93,6 +93,20 @@ def reject(
     _decide(ctx, ref, reason, digest, card_version, project, as_json, approve=False)
 
 
+def promote(
+    ctx: typer.Context, ref: str, project: Project = DEFAULT_PROJECT, as_json: AsJson = False
+) -> None:
+    """Promote MODEL@V to approved once approvals are complete and the gate passes (exit 5
+    with the failing rules otherwise), e.g. after a waiver."""
+    with session(_home(ctx)) as s:
+        result = s.ws.approvals.promote(s.actor, project, ref)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"[green]approved[/] {result.model}: the release gate passed (audit entry "
+                  f"#{result.audit_seq})", highlight=False)  # fmt: skip
+
+
 def approvals(
     ctx: typer.Context, ref: str, project: Project = DEFAULT_PROJECT, as_json: AsJson = False
 ) -> None:
@@ -235,6 +249,7 @@ def register_cmds(app: typer.Typer, model: typer.Typer) -> None:
     model.command("approve")(approve)
     model.command("reject")(reject)
     model.command("approvals")(approvals)
+    model.command("promote")(promote)
     app.add_typer(gate, name="gate")
 
 

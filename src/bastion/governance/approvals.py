@@ -40,7 +40,7 @@ from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
 from bastion.core.errors import BastionError, InputError, NotFound
 from bastion.governance.card_spec import RiskTier
-from bastion.governance.errors import ApprovalRefused
+from bastion.governance.errors import ApprovalRefused, GateFailed
 from bastion.governance.gate_policy import ReleasePolicy
 from bastion.governance.release_sources import (
     Duties,
@@ -54,6 +54,7 @@ from bastion.governance.release_values import (
     ApprovalResult,
     ApprovalView,
     Decision,
+    GateResult,
 )
 from bastion.governance.values import CardVersion
 from bastion.model_security.registry import signer_identity
@@ -371,26 +372,48 @@ class ApprovalService:
         self, actor: Actor, v: ModelVersion, record: ApprovalRecord, policy: ReleasePolicy
     ) -> ApprovalResult:
         tally = self._ledger.tally(v, policy)
-        gate = None
-        stage = v.stage
-        ready = tally.valid >= tally.required and tally.rejections == 0
-        if (
-            record.decision is Decision.APPROVE
-            and ready
-            and stage in (Stage.DRAFT, Stage.CANDIDATE)
-        ):
-            gate = self._gate.check(actor, v.project, v.ref)
-            if gate.passed:
-                self._s.evidence.models.set_stage(
-                    v.project, v.name, v.version, Stage.APPROVED.value
-                )
-                stage = Stage.APPROVED
-                self._s.access.record(
-                    actor, "model.promoted", model_resource(v.project, v.name), Outcome.OK,
-                    {"version": v.version, "stage": stage.value, "approvals": tally.valid,
-                     "gate_outcomes_sha256": gate.outcomes_sha256, "gate_audit": gate.audit_seq},
-                )  # fmt: skip
+        gate, stage = None, v.stage
+        if record.decision is Decision.APPROVE and _ready(tally, v):
+            gate, stage = self._promote(actor, v, tally)
         return ApprovalResult(record, tally.valid, tally.required, gate, stage.value)
+
+    def promote(self, actor: Actor, project: str, ref: str) -> GateResult:
+        """Promote MODEL@V once its approvals are complete and the gate passes (e.g. after a
+        waiver); raises ``GateFailed`` (with the failing rules) or ``ApprovalRefused``."""
+        r = ModelRef.parse(ref)
+        resource = model_resource(project, r.name)
+        self._s.access.authorize(actor, "model.approve", resource, details={"version": r.version})
+        refuse = _Refuser(self._s, actor, resource, r.version, Decision.APPROVE)
+        if r.version is None:
+            raise refuse.input(f"say which version of {r.name} to promote", f"{r.name}@VERSION")
+        v = self._resolve(project, r)
+        _, policy = active_policy(self._s.repo, project)
+        tally = self._ledger.tally(v, policy)
+        if not _ready(tally, v):
+            raise refuse(
+                f"{v.ref} is {v.stage.value} with {tally.valid}/{tally.required} valid approvals "
+                f"and {tally.rejections} rejections: it cannot be promoted",
+                f"see bastion model approvals {v.ref}",
+            )
+        gate, _ = self._promote(actor, v, tally)
+        if not gate.passed:
+            raise GateFailed(
+                f"{v.ref} is not promoted: the release gate failed {', '.join(gate.failed)}",
+                hint=f"see bastion gate check {v.ref}; an admin may waive a rule",
+            )
+        return gate
+
+    def _promote(self, actor: Actor, v: ModelVersion, tally: Tally) -> tuple[GateResult, Stage]:
+        gate = self._gate.check(actor, v.project, v.ref)
+        if not gate.passed:
+            return gate, v.stage
+        self._s.evidence.models.set_stage(v.project, v.name, v.version, Stage.APPROVED.value)
+        self._s.access.record(
+            actor, "model.promoted", model_resource(v.project, v.name), Outcome.OK,
+            {"version": v.version, "stage": Stage.APPROVED.value, "approvals": tally.valid,
+             "gate_outcomes_sha256": gate.outcomes_sha256, "gate_audit": gate.audit_seq},
+        )  # fmt: skip
+        return gate, Stage.APPROVED
 
     def _resolve(self, project: str, r: ModelRef) -> ModelVersion:
         if r.version is None:
@@ -425,6 +448,12 @@ class _Refuser:
             {"version": version, "decision": d.value, "kind": kind, "reason": e.message[:500]},
         )  # fmt: skip
         return e
+
+
+def _ready(t: Tally, v: ModelVersion) -> bool:
+    # required is 0 only without a card or for the unacceptable tier: never ready then
+    ready = t.required > 0 and t.valid >= t.required and t.rejections == 0
+    return ready and v.stage in (Stage.DRAFT, Stage.CANDIDATE)
 
 
 def approval_to_dict(r: ApprovalResult) -> dict[str, JSON]:

@@ -523,3 +523,28 @@ def test_registering_the_same_bytes_again_does_not_make_a_reviewer_author_of_the
     assert env.approve("adam", first).counted == 1  # adam registered @2, not @1
     with pytest.raises(ApprovalRefused, match="self-approval"):
         env.approve("adam", second)
+
+
+def test_promotion_without_complete_approvals_is_refused(env: Env) -> None:
+    for name, card in (("promo-one", True), ("promo-nocard", False)):
+        v = env.register(name, card=card)
+        if card:
+            env.approve("rita", v)
+        with pytest.raises(ApprovalRefused, match="cannot be promoted"):
+            env.ws.approvals.promote(env.actor("ravi"), P, v.ref)
+        assert env.ws.models.version(env.admin, P, v.ref).stage is not Stage.APPROVED
+
+
+def test_promotion_after_waivers_runs_the_gate_again(env: Env) -> None:
+    from bastion.governance.errors import GateFailed
+
+    v = env.register("promo-waived")
+    env.approve("rita", v)
+    assert env.approve("ravi", v).stage != Stage.APPROVED.value  # quorum, but the gate fails
+    with pytest.raises(GateFailed, match="evaluation"):
+        env.ws.approvals.promote(env.actor("ravi"), P, v.ref)
+    for rule in ("evaluation", "fairness", "robustness"):
+        env.ws.gate.waive(env.admin, P, v.ref, rule=rule, expires=_soon(5),
+                          reason="evaluated offline by model risk, MR-7")  # fmt: skip
+    gate = env.ws.approvals.promote(env.actor("ravi"), P, v.ref)
+    assert gate.passed and env.ws.models.version(env.admin, P, v.ref).stage is Stage.APPROVED
