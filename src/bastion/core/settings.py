@@ -55,6 +55,7 @@ class BastionSettings(BaseSettings):
     serving_rate_endpoint: str = "500/second"  # per endpoint, every principal together
     serving_rate_storage: str = "memory://"  # redis://HOST:PORT shares limits across replicas
     serving_refresh_seconds: float = Field(default=1.0, gt=0)
+    serving_verify_seconds: float = Field(default=60.0, gt=0)  # re-verify what serves
     serving_worker_memory_mib: int = Field(default=2048, ge=256)
     serving_request_timeout: float = Field(default=10.0, gt=0)
 

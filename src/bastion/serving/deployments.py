@@ -210,18 +210,21 @@ class DeploymentService:
                             Outcome.FAILED, {"model": deployment.ref, "reason": reason[:300],
                                              "deployment": deployment.id})
 
+    def recheck(self, d: Deployment, actor: Actor) -> bool:
+        """Re-verify one deployment in service; revoke it if it no longer passes.
+        True when it still verifies."""
+        try:
+            with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
+                if v.root_digest != d.root_digest:
+                    raise DeploymentRefused("the version's digest changed")
+        except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+            self.revoke(d, actor, e.message)
+            return False
+        return True
+
     def enforce_revocations(self, actor: Actor) -> list[Deployment]:
         """Re-verify every deployment in service; revoke those that no longer pass."""
-        revoked = []
-        for d in self._repo.all_active():
-            try:
-                with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
-                    if v.root_digest != d.root_digest:
-                        raise DeploymentRefused("the version's digest changed")
-            except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
-                self.revoke(d, actor, e.message)
-                revoked.append(d)
-        return revoked
+        return [d for d in self._repo.all_active() if not self.recheck(d, actor)]
 
 
 def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:

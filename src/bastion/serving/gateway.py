@@ -9,12 +9,14 @@ policy (decision, scores rounded or withheld), logs the prediction (request id, 
 model version, latency, a digest of the features — never the features) and counts it.
 
 The gateway follows the database: at most every ``refresh_seconds`` it reads which
-deployment is active per endpoint.  A new one (deploy, rollback) gets a fresh worker,
-verified and started *while the old one keeps serving*; then the old one drains and
-stops, so a switch fails no request.  An endpoint with nothing active (revoked, never
-deployed) answers ``NoDeployment``; a version whose signature or scan fails when its
-worker starts is revoked (audited) and taken out of service.  Refusals are audited,
-repeated throttling once per key and window with a count.
+deployment is active per endpoint, and every ``verify_seconds`` it re-verifies the
+version in service (signature with the project's trusted keys, digests, scan): a revoked
+key or tampered store takes it out of service.  A new deployment (deploy, rollback)
+gets a fresh worker, verified and started *while the old one keeps serving*; then the
+old one drains and stops, so a switch fails no request.  An endpoint with nothing
+active (revoked, never deployed) answers ``NoDeployment``; a version whose signature or
+scan fails when its worker starts is revoked (audited) and taken out of service.
+Refusals are audited, repeated throttling once per key and window with a count.
 
 Example::
 
@@ -71,6 +73,8 @@ _THROTTLE_AUDIT_WINDOW = 10.0
 @dataclass(frozen=True)
 class GatewayOptions:
     refresh_seconds: float = 1.0
+    #: how often each version in service is re-verified (signature, trusted key, scan)
+    verify_seconds: float = 60.0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     worker: WorkerOptions = field(default_factory=WorkerOptions)
     rate: RateLimitOptions = field(default_factory=RateLimitOptions)
@@ -79,6 +83,7 @@ class GatewayOptions:
     def from_settings(cls, s: BastionSettings) -> GatewayOptions:
         return cls(
             refresh_seconds=s.serving_refresh_seconds,
+            verify_seconds=s.serving_verify_seconds,
             limits=SandboxLimits(memory_bytes=s.serving_worker_memory_mib * MIB),
             worker=WorkerOptions(request_timeout=s.serving_request_timeout),
             rate=RateLimitOptions(s.serving_rate_principal, s.serving_rate_endpoint,
@@ -97,7 +102,9 @@ class _Live:
 class _Endpoint:
     live: _Live | None = None
     checked: float = float("-inf")
+    verified: float = field(default_factory=time.monotonic)
     switching: asyncio.Task[None] | None = None
+    rechecking: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -241,12 +248,22 @@ class Gateway:
                     asyncio.create_task(self._retire(old))  # noqa: RUF006 - awaited in close
                 return
             if ep.live is not None and ep.live.deployment.id == active.id:
+                if ep.checked - ep.verified >= self.options.verify_seconds:
+                    ep.verified = ep.checked  # in the background: requests keep flowing
+                    ep.rechecking = asyncio.create_task(self._recheck(ep, active))
                 return
             if ep.live is None:  # nothing to serve meanwhile: wait for the start
                 ep.live = await self._start(active)
                 return
             if ep.switching is None or ep.switching.done():
                 ep.switching = asyncio.create_task(self._switch(ep, active))
+
+    async def _recheck(self, ep: _Endpoint, active: Deployment) -> None:
+        """A revoked key or tampered store takes the version out of service here."""
+        ok = await anyio.to_thread.run_sync(lambda: self._deployments.recheck(active, GATEWAY))
+        if not ok and ep.live is not None and ep.live.deployment.id == active.id:
+            old, ep.live = ep.live, None
+            await self._retire(old)
 
     async def _switch(self, ep: _Endpoint, active: Deployment) -> None:
         try:
@@ -301,10 +318,11 @@ class Gateway:
 
     async def close(self) -> None:
         for ep in self._endpoints.values():
-            if ep.switching is not None:
-                ep.switching.cancel()
-                with contextlib.suppress(BaseException):
-                    await ep.switching
+            for task in (ep.switching, ep.rechecking):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
             if ep.live is not None:
                 await ep.live.worker.close()
                 ep.live.scratch.close()

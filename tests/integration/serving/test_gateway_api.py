@@ -69,6 +69,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "BASTION_SERVING_RATE_PRINCIPAL": "20/second",
         "BASTION_SERVING_REFRESH_SECONDS": "0.2",
         "BASTION_SERVING_WORKER_MEMORY_MIB": "1024",
+        "BASTION_SERVING_VERIFY_SECONDS": "3",
     })
     try:
         loaders = [_token(c, f"load{i}", "consumer") for i in range(4)]
@@ -165,18 +166,28 @@ def test_flood_from_one_token_gets_429_with_retry_after_and_others_keep_serving(
 ) -> None:
     codes: list[int] = []
     retry: list[str] = []
+    lock = threading.Lock()
+
+    def flood() -> None:  # six clients at once: faster than 20/s on any database
+        with httpx.Client(timeout=30) as client:
+            for _ in range(10):
+                r = client.post(env.srv.url + PREDICT, content=json.dumps({"row": _row(env)}),
+                                headers={"Authorization": f"Bearer {env.flooder}",
+                                         "Content-Type": "application/json"})
+                with lock:
+                    codes.append(r.status_code)
+                    if r.status_code == 429:
+                        retry.append(r.headers.get("Retry-After", ""))
+
     started = time.monotonic()
-    with httpx.Client(timeout=30) as client:
-        for _ in range(30):
-            r = client.post(env.srv.url + PREDICT, content=json.dumps({"row": _row(env)}),
-                            headers={"Authorization": f"Bearer {env.flooder}",
-                                     "Content-Type": "application/json"})
-            codes.append(r.status_code)
-            if r.status_code == 429:
-                retry.append(r.headers.get("Retry-After", ""))
+    threads = [threading.Thread(target=flood) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     elapsed = time.monotonic() - started
     # 20/second per principal, whatever the database's speed: never more served than that
-    assert codes[0] == 200 and codes.count(429) >= 5, codes
+    assert 200 in codes and codes.count(429) >= 10, codes
     assert codes.count(200) <= 20 * (elapsed + 1), (codes, elapsed)
     assert retry and all(v.isdigit() and int(v) >= 1 for v in retry)
     assert env.post({"row": _row(env)}).status_code == 200  # another principal is served
@@ -251,15 +262,17 @@ def test_rollback_under_concurrent_load_fails_no_request(env: Env) -> None:
     assert set(served[switch:]) == {env.c.v1.ref}  # no flapping back
 
 
-def test_revoked_version_is_taken_out_of_service(env: Env) -> None:
+def test_revoked_signing_key_takes_the_version_out_of_service(env: Env) -> None:
     ws = env.c.ws
     ws.keys.revoke_signing(env.c.admin, env.c.v1.signer_key_id)
-    revoked = ws.deployments.enforce_revocations(env.c.admin)
-    assert [d.endpoint for d in revoked] == ["scoring"]
-    deadline = time.monotonic() + 10
+    # nobody calls enforce_revocations: the gateway's own re-verification finds it
+    deadline = time.monotonic() + 15
     r = env.post({"row": _row(env)})
     while r.status_code == 200 and time.monotonic() < deadline:
         time.sleep(0.2)
         r = env.post({"row": _row(env)})
     assert r.status_code == 404 and r.json()["error"] == "no_deployment", r.text
-
+    revoked = ws.audit.query(AuditQuery(action="deployment.revoked"))
+    assert revoked and revoked[-1].actor == "system:gateway"
+    last = ws.deployments.status(env.c.admin, P, "scoring").history[-1]
+    assert last.state.value == "revoked"
