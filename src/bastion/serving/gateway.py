@@ -126,6 +126,7 @@ class Gateway:
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._log: list[dict[str, JSON]] = []
         self._throttle_seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- before the body --------------------------------------------------------------
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
@@ -244,8 +245,10 @@ class Gateway:
             ep.checked = time.monotonic()
             if active is None:
                 old, ep.live = ep.live, None
-                if old is not None:
-                    asyncio.create_task(self._retire(old))  # noqa: RUF006 - awaited in close
+                if old is not None:  # keep a reference: the loop holds tasks only weakly
+                    task = asyncio.create_task(self._retire(old))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
                 return
             if ep.live is not None and ep.live.deployment.id == active.id:
                 if ep.checked - ep.verified >= self.options.verify_seconds:
