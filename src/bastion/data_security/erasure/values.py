@@ -57,6 +57,10 @@ class ErasureRequest:
                 "--where must be COLUMN=VALUE (e.g. customer_id=C-1042)",
                 hint="name one column and the subject's identifier in it",
             )
+        try:
+            (where + reason).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("--where and --reason must be valid text (UTF-8)") from None
         return cls(project, dataset, column.strip(), value, reason)
 
     def __repr__(self) -> str:  # the identifier stays out of logs and tracebacks
