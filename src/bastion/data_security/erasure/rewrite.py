@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import polars as pl
 
@@ -20,6 +21,12 @@ from bastion.core.canonical import JSON
 
 #: what replaces a report string that held the subject's identifier
 ERASED_TEXT = "[erased]"
+
+
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` holds ``value`` as a whole token (``1`` is not in ``DSR-101``)."""
+    pattern = r"(?<![0-9A-Za-z])" + re.escape(value) + r"(?![0-9A-Za-z])"
+    return re.search(pattern, text) is not None
 
 
 def subject_rows(frame: pl.DataFrame, column: str, value: str) -> pl.Series:
@@ -53,12 +60,14 @@ def scrub(text: str, value: str) -> str:
 
 def _scrub(doc: JSON, value: str) -> JSON:
     if isinstance(doc, str):
-        return ERASED_TEXT if value in doc else doc
+        return ERASED_TEXT if mentions(doc, value) else doc
     if isinstance(doc, list):
         return [_scrub(d, value) for d in doc]
     if isinstance(doc, dict):
-        return {(ERASED_TEXT if value in k else k): _scrub(v, value) for k, v in doc.items()}
+        return {
+            (ERASED_TEXT if mentions(k, value) else k): _scrub(v, value) for k, v in doc.items()
+        }
     return doc
 
 
-__all__ = ["ERASED_TEXT", "parquet_bytes", "raw_bytes", "scrub", "subject_rows"]
+__all__ = ["ERASED_TEXT", "mentions", "parquet_bytes", "raw_bytes", "scrub", "subject_rows"]

@@ -54,6 +54,7 @@ from bastion.data_security.erasure.ports import (
     SubjectKeys,
 )
 from bastion.data_security.erasure.rewrite import (
+    mentions,
     parquet_bytes,
     raw_bytes,
     scrub,
@@ -157,7 +158,7 @@ class Erasures:
                 "an erasure needs a reason of at least 10 characters",
                 hint="cite the request, e.g. --reason 'GDPR Art. 17 request DSR-2026-077'",
             )
-        if req.value in req.reason:
+        if mentions(req.reason, req.value):
             raise InputError(
                 "the reason contains the subject's identifier; it would be kept in clear",
                 hint="cite the request by its ticket number, not by the person's identifier",
