@@ -147,6 +147,42 @@ def test_valid_token_without_permission_is_403_and_audited(
     ]
 
 
+def test_roleless_probe_gets_the_same_404_for_existing_and_missing_names(
+    client: httpx.Client, srv: Server, local: Bastion
+) -> None:
+    """A principal with no role where a resource lives learns nothing from probing it."""
+    admin = local.access.authenticate(srv.token)
+    local.access.create_principal(admin, "mallory", PrincipalKind.USER)
+    mallory = local.access.create_token(admin, "mallory").secret
+    local.access.create_principal(admin, "dora", PrincipalKind.USER)
+    local.access.bind(admin, "dora", "consumer", "default")
+    dora = local.access.create_token(admin, "dora").secret
+
+    def probe(token: str, path: str) -> tuple[int, dict[str, object]]:
+        r = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        body = r.json()
+        body.pop("request_id")
+        return r.status_code, body
+
+    pairs = [
+        ("/v1/principals/admin/tokens", "/v1/principals/ghost-user/tokens"),
+        ("/v1/projects/default/datasets", "/v1/projects/ghost-project/datasets"),
+    ]
+    for real, ghost in pairs:
+        (s1, b1), (s2, b2) = probe(mallory, real), probe(mallory, ghost)
+        assert s1 == s2 == 404, (real, s1, s2)
+        assert b1["error"] == b2["error"] == "not_found"
+        assert str(b1["message"]).replace("admin", "X").replace("default", "X") == str(
+            b2["message"]
+        ).replace("ghost-user", "X").replace("ghost-project", "X")
+    # Every probe is audited as a denial.
+    denied = local.audit.query(AuditQuery(actor="mallory", outcome="denied"))
+    assert len(denied) == 4
+    # A member of the project who lacks the action is told so: 403.
+    s, b = probe(dora, "/v1/projects/default/datasets")
+    assert (s, b["error"]) == (403, "forbidden")
+
+
 def test_unknown_routes_are_json_404(client: httpx.Client, srv: Server) -> None:
     for path in [
         "/nope",

@@ -24,6 +24,7 @@ from bastion.core.errors import (
     InputError,
     IntegrityError,
     NotFound,
+    NotVisible,
     PolicyDenied,
     RateLimited,
     StorageError,
@@ -56,6 +57,8 @@ _STATUS: list[tuple[type[BastionError], int]] = [
     (ArchiveTooLarge, 413),
     (RequestTimeout, 408),
     (AuthenticationFailed, 401),
+    # Denied where the caller has no role at all: the same 404 whether it exists or not.
+    (NotVisible, 404),
     (AccessDenied, 403),
     (PolicyDenied, 403),
     (NotFound, 404),

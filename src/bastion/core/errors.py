@@ -90,6 +90,18 @@ class AccessDenied(AccessError):
     code = "forbidden"
 
 
+class NotVisible(AccessDenied):
+    """Denied on a resource the caller may not even see: answered as "not found".
+
+    Raised when no role binding of the caller covers the resource's project (or,
+    for system resources, no global binding). Authorization runs before any
+    lookup, so the answer is the same whether the resource exists or not: a
+    probe learns nothing (the denial is audited all the same).
+    """
+
+    code = "not_found"
+
+
 class CryptoError(BastionError):
     code = "crypto_error"
 
@@ -153,6 +165,7 @@ __all__ = [
     "KeyUnavailable",
     "KeyringDamaged",
     "NotFound",
+    "NotVisible",
     "PolicyDenied",
     "RateLimited",
     "StorageError",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from bastion.core.access.values import Actor, PrincipalKind
-from bastion.core.errors import AccessDenied, BastionError
+from bastion.core.errors import BastionError, NotVisible
 from conftest import WS
 
 
@@ -46,5 +46,5 @@ def test_roleless_probe_cannot_tell_existing_names_from_missing(
         "tokens_of": lambda n: access.tokens(nobody, n),
     }
     a, b = _outcome(lambda: calls[probe](real)), _outcome(lambda: calls[probe](ghost))
-    assert a[0] is b[0] is AccessDenied
+    assert a[0] is b[0] is NotVisible  # answered as not found (HTTP 404)
     assert a[1].replace(real, "X") == b[1].replace(ghost, "X")

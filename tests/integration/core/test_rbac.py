@@ -16,6 +16,7 @@ from bastion.core.errors import (
     Conflict,
     InputError,
     NotFound,
+    NotVisible,
 )
 from conftest import WS
 
@@ -35,9 +36,9 @@ def denials(w: WS, actor: str) -> list[tuple[str, str]]:
 
 def test_deny_by_default_and_denial_is_audited(workspace: WS) -> None:
     eve = user(workspace, "eve")
-    with pytest.raises(AccessDenied) as e:
+    with pytest.raises(NotVisible) as e:  # no role in the project: "not found" (404)
         workspace.ws.objects.list(eve, "default")
-    assert "eve may not blob.read" in e.value.message
+    assert e.value.message == "project/default/objects not found"
     with pytest.raises(AccessDenied):
         workspace.ws.access.principals(eve)
     assert denials(workspace, "eve") == [

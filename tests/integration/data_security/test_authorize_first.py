@@ -16,7 +16,7 @@ from data_security_support import DATASET, PROJECT, CreditWS
 
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.audit.entries import AuditQuery
-from bastion.core.errors import AccessDenied, BastionError
+from bastion.core.errors import BastionError, NotVisible
 
 Probe = Callable[[CreditWS, Actor, str], object]
 
@@ -55,7 +55,7 @@ def test_roleless_probe_cannot_tell_existing_dataset_from_missing(
     before = len(credit.ws.audit.query(AuditQuery(actor=nobody.name)))
     there = _outcome(lambda: PROBES[probe](credit, nobody, DATASET))
     ghost = _outcome(lambda: PROBES[probe](credit, nobody, "ghost-dataset"))
-    assert there[0] is ghost[0] is AccessDenied
+    assert there[0] is ghost[0] is NotVisible
     assert there[1].replace(DATASET, "X") == ghost[1].replace("ghost-dataset", "X")
     entries = credit.ws.audit.query(AuditQuery(actor=nobody.name))[before:]
     assert len(entries) >= 2 and all(e.outcome == "denied" for e in entries)
@@ -69,7 +69,7 @@ def test_roleless_probe_cannot_tell_existing_project_from_missing(
         outcomes.append(
             _outcome(lambda p=project: credit.ws.datasets.register_source(nobody, p, "probe"))
         )
-    assert outcomes[0][0] is outcomes[1][0] is AccessDenied
+    assert outcomes[0][0] is outcomes[1][0] is NotVisible
 
 
 def test_project_bound_steward_lists_only_its_projects(credit: CreditWS) -> None:

@@ -41,11 +41,20 @@ from bastion.core.access.values import (
 from bastion.core.audit.entries import AuditRecord, Outcome
 from bastion.core.audit.log import AuditLog
 from bastion.core.canonical import JSON
-from bastion.core.errors import AccessDenied, AuthenticationFailed, Conflict, InputError, NotFound
+from bastion.core.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    Conflict,
+    InputError,
+    NotFound,
+    NotVisible,
+)
 
 TOKEN_PREFIX = "bst"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY = dt.timedelta(seconds=60)
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+#: system resources that name one thing (``system/principals/<name>``): hidden when denied
+_NAMED_SYSTEM = frozenset({"principals", "tokens"})
 
 
 def _now() -> dt.datetime:
@@ -143,6 +152,13 @@ class AccessService:
             )
         )
         decision = Decision(allowed, actor.name, action, resource, reason, entry.seq)
+        if not allowed and not self._sees(actor, resource):
+            # The caller has no role where the resource lives: answer as for a missing
+            # one, with a message that does not depend on whether it exists.
+            raise NotVisible(
+                f"{resource} not found",
+                hint="check the name and the project; access needs a role in that project",
+            )
         if not allowed:
             raise AccessDenied(
                 f"{actor.name} may not {action} on {resource}",
@@ -162,6 +178,27 @@ class AccessService:
         return self._audit.append(
             AuditRecord(actor.name, action, resource, outcome, actor.request_id, details or {})
         ).seq
+
+    def _sees(self, actor: Actor, resource: str) -> bool:
+        """Whether ``actor`` may learn that ``resource`` exists.
+
+        True for system-wide collections (the audit log, the key list: the route
+        exists for everyone, so a 403 reveals nothing), for the caller's own
+        principal, and where a binding of the caller covers the resource's project
+        (global bindings cover all). A named resource in a project the caller has
+        no role in, or another principal or token, is not visible.
+        """
+        parts = resource.split("/")
+        named_system = parts[0] == "system" and len(parts) >= 3 and parts[1] in _NAMED_SYSTEM
+        if parts[0] == "system" and not named_system:
+            return True
+        if parts[1:3] == ["principals", actor.name]:
+            return True  # one's own principal: its tokens are self-service
+        project = project_of(resource)
+        return any(
+            b.project == GLOBAL or (project is not None and b.project == project)
+            for b in self._repo.bindings(actor.principal_id)
+        )
 
     def _decide(self, actor: Actor, action: str, resource: str) -> tuple[bool, str]:
         principal = self._repo.principal_by_id(actor.principal_id)
