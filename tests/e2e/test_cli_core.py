@@ -171,3 +171,10 @@ def test_demo_proves_every_control(tmp_path: Path) -> None:
     assert re.search(r"attack \w+ ran: success rate", out), out
     assert "refused: extra file not covered by the signature: backdoor.py" in out
     assert re.search(r"entry #\d+ edited in the database .* detected", out), out
+    # governance: the card, the refused self-approval, the committee, the gate both ways
+    assert "refused: self-approval refused: admin registered or trained credit-scorer@1" in out
+    assert re.search(r"2/2 signed approvals \(risk tier high\) → stage approved", out), out
+    assert re.search(r"gate passed, policy v\d+: signature, scan, training_data", out), out
+    for rule in ("evaluation", "fairness", "robustness", "approvals"):
+        assert f"{rule}: fail" in out, rule
+    assert re.search(r"release_approvals: 1 released model version", out), out

@@ -225,8 +225,11 @@ MODELS: tuple[tuple[str, Callable[[DemoState, ModelStory], list[str]]], ...] = (
     ("tampered model copy refused for the changed file", tampered_copy),
     ("extra file in an untampered copy refused", extra_file),
     ("malicious pickle refused without executing it", malicious_model),
-    ("drift in live inputs detected", drift),
     ("lineage verified from source to model", model_lineage),
+)
+#: run after governance: an open drift alert on the training data fails the release gate
+MONITORING: tuple[tuple[str, Callable[[DemoState, ModelStory], list[str]]], ...] = (
+    ("drift in live inputs detected", drift),
 )
 
 
@@ -237,4 +240,9 @@ def run_models(r: Runner, st: DemoState, data: DataStory) -> ModelStory:
     return story
 
 
-__all__ = ["MODEL", "MODELS", "SPEC", "ModelStory", "run_models"]
+def run_monitoring(r: Runner, st: DemoState, story: ModelStory) -> None:
+    for name, control in MONITORING:
+        r.step("model", name, partial(control, st, story))
+
+
+__all__ = ["MODEL", "MODELS", "MONITORING", "SPEC", "ModelStory", "run_models", "run_monitoring"]

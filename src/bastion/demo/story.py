@@ -18,7 +18,8 @@ from pathlib import Path
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.demo.data_steps import DataStory, run_data
 from bastion.demo.foundation import DemoState, run_foundation
-from bastion.demo.model_steps import run_models
+from bastion.demo.governance_steps import run_governance
+from bastion.demo.model_steps import run_models, run_monitoring
 from bastion.demo.runner import Runner, StepResult
 from bastion.workspace import Bastion
 
@@ -55,7 +56,9 @@ def run_demo(
         run_foundation(runner, state)
         data = DataStory()
         run_data(runner, state, data)
-        run_models(runner, state, data)
+        models = run_models(runner, state, data)
+        run_governance(runner, state, models)
+        run_monitoring(runner, state, models)
         runner.step("foundation", "audit log verifies at the end", lambda: _final_verify(state))
     finally:
         state.ws.close()
