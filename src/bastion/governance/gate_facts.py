@@ -7,7 +7,8 @@ Every fact is computed from evidence that a database edit cannot improve:
 - ``scan``: the scan verdict the *audit log* recorded at registration, and the
   stored report must agree with it;
 - ``datasets``: each training dataset version accepted per the audit log
-  (``dataset.ingested`` accepted, or a later ``dataset.released``), and the
+  (``dataset.ingested`` accepted, or a later ``dataset.released``), no erasure
+  (``dataset.erased``) naming this model among the ones trained on the erased rows, and the
   model's lineage verifying (every node re-hashed or bound);
 - ``evaluation``: only verified signed statements (:func:`~bastion.governance.facts.gather_facts`);
   the best accuracy, the largest demographic-parity gap, the highest attack
@@ -135,6 +136,24 @@ def _accepted(s: ReleaseSources, lineage_id: str) -> tuple[bool, list[str]]:
     return accepted, seqs
 
 
+def _erasures_affecting(v: ModelVersion, s: ReleaseSources) -> list[str]:
+    """Erasures (GDPR Art. 17) whose audited list of affected models names ``v``.
+
+    A model trained on a subject's rows keeps what it learned from them after the
+    rows are erased from the data: it must be retrained before it may ship.
+    """
+    found: list[str] = []
+    datasets = {t.partition("#")[0].partition("@")[0] for t in v.trained_on}
+    for lineage_id in sorted(datasets):
+        project, _, name = lineage_id.partition("/")
+        for e in entries(s.audit, "dataset.erased", f"project/{project}/dataset/{name}"):
+            d = details(e)
+            models = d.get("affected_models")
+            if isinstance(models, list) and v.lineage_id in models:
+                found.append(f"audit#{e.seq} erasure {d.get('erasure')}")
+    return found
+
+
 def _datasets(v: ModelVersion, s: ReleaseSources) -> Group:
     evidence: list[str] = []
     not_accepted: list[str] = []
@@ -144,6 +163,10 @@ def _datasets(v: ModelVersion, s: ReleaseSources) -> Group:
         evidence += [f"{lineage_id} sha256:{digest}", *seqs]
         if not ok:
             not_accepted.append(lineage_id)
+    erased = _erasures_affecting(v, s)
+    evidence += erased
+    if erased:
+        not_accepted.append(f"{v.lineage_id}: trained on rows erased since (retrain)")
     root = Node(NodeKind.MODEL_VERSION, v.lineage_id, v.root_digest)
     try:
         report = s.evidence.lineage.verify(root)

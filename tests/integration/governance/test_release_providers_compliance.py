@@ -132,3 +132,30 @@ def test_unassessed_provider_fails_the_gate_then_approved_release_is_compliance_
     assert assessed.status.value == "pass" and assessed.evidence[0].sha256
     drift = next(k for k in cc7.checks if k.name == "drift_monitoring")
     assert drift.status.value == "fail"  # approved, yet nobody runs drift on it
+
+
+def test_model_trained_on_erased_rows_fails_the_gate(
+    workspace: Any, tmp_path: Path
+) -> None:
+    """GDPR Art. 17: erasing a subject's rows leaves what the model learned from them."""
+    from bastion.data_security.erasure.values import ErasureRequest
+
+    ws, admin = workspace.ws, workspace.admin
+    full = credit_data().drop_nulls().sample(fraction=1.0, shuffle=True, seed=5)
+    ws.datasets.register_source(admin, P, "bureau", datasets=("credit",))
+    full.head(600).write_csv(tmp_path / "b0.csv")
+    train = _ingest(
+        ws, admin, tmp_path / "b0.csv", label="Status", sensitive=("Age",), positive_label="good"
+    )
+    model = ws.lab.train(admin, P, "scorer", SPEC, train)
+    before = next(r for r in ws.gate.check(admin, P, model.ref).rules if r.rule == "training_data")
+    assert before.outcome.value == "pass", before.detail
+
+    subject = str(full.head(600)["Age"][0])
+    req = ErasureRequest.parse(P, "credit", f"Age={subject}", reason="data subject request 77")
+    report = ws.erasures.erase(admin, req)
+    assert model.lineage_id in report.affected_models
+
+    after = next(r for r in ws.gate.check(admin, P, model.ref).rules if r.rule == "training_data")
+    assert after.outcome.value == "fail", after.detail
+    assert any(e.startswith("audit#") and "erasure" in e for e in after.evidence), after.evidence
