@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from bastion.governance.approvals import ApprovalService
     from bastion.governance.cards import CardService
     from bastion.governance.compliance import ComplianceService
+    from bastion.governance.compliance_checks import CheckOutcome
     from bastion.governance.gate import GateService
     from bastion.governance.providers import ProviderLineageCheck, ProviderService
     from bastion.governance.release_sources import ReleaseSources
@@ -399,6 +400,21 @@ class Bastion:
 
         return ApprovalService(self._release_sources, self.gate)
 
+    def _erasure_finding(self, project: str) -> CheckOutcome:
+        """The compliance check over this project's erasure records (GDPR Art. 17)."""
+        from bastion.data_security._adapters.sql_erasure_repo import SqlErasureRepository
+        from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
+        from bastion.governance.compliance_model_checks import erasure_finding
+
+        repo = SqlErasureRepository(self.engine)
+        found = [
+            e for d in SqlDatasetRepository(self.engine).datasets(project)
+            for e in repo.erasures(project, d.name)
+        ]  # fmt: skip
+        return erasure_finding(
+            [e for e in found if e.state == "done"], [e for e in found if e.state != "done"]
+        )
+
     @cached_property
     def compliance(self) -> ComplianceService:
         """Compliance reports: catalogue controls answered by checks over this workspace."""
@@ -423,6 +439,7 @@ class Bastion:
             providers=SqlProviderRepository(self.engine),
             provider_check=self.provider_check,
             evidence=Evidence(self._model_repo, self.blobs, self.lineage, self.models.trusted_keys),
+            erasure=self._erasure_finding,
             tls_dir=self.home / "tls",
             approvals=release_finding(self._release_sources),
         )

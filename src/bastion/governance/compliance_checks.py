@@ -22,7 +22,8 @@ release_approvals           approved/deployed models carry approvals (approvals 
 drift_monitoring            approved/deployed models had a drift run in the window
 providers_assessed          providers registered or in lineage are assessed, unexpired,
                             and personal data goes only where a DPA is in place
-erasure_handled             (not applicable until erasure is part of this build)
+erasure_handled             every erasure request of the project finished (rows
+                            rewritten, keys shredded or retained, audited)
 model_cards_complete        every model version has a card with limitations and
                             out-of-scope uses
 evaluations_signed          every model version has a verified signed evaluation

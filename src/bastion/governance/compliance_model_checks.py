@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.lineage.graph import Node, NodeKind
+from bastion.data_security.erasure.ports import StoredErasure
 from bastion.data_security.values import VersionStatus
 from bastion.governance.compliance_checks import (
     CheckContext,
@@ -249,6 +251,35 @@ def providers_assessed(ctx: CheckContext) -> CheckOutcome:
         ev,
         "assess each provider (bastion provider assess NAME ...) and sign a DPA/BAA before "
         "sending it personal data",
+    )
+
+
+def erasure_finding(
+    done: Sequence[StoredErasure], unfinished: Sequence[StoredErasure]
+) -> CheckOutcome:
+    """GDPR Art. 17: every erasure request of the project carried through to the end.
+
+    ``done`` and ``unfinished`` are the project's erasure records; the subject is
+    named only by its keyed pseudonym (the record never holds the identifier).
+    """
+    ev = [
+        EvidenceItem(f"erasure {e.id} of {e.dataset}.{e.column} (subject {e.subject[:24]}…): "
+                     f"{e.state}")
+        for e in [*done, *unfinished]
+    ]  # fmt: skip
+    failures = [
+        f"erasure {e.id} of {e.dataset} is {e.state}, not finished (key shredding or its "
+        "audit record pending)"
+        for e in unfinished
+    ]
+    return outcome(
+        "erasure_handled",
+        failures,
+        f"{len(done)} erasure request(s), every one finished (rows rewritten, keys shredded "
+        "or retained by policy, audited)",
+        ev,
+        "open the workspace (bastion store fsck, or any command) to roll the erasure forward, "
+        "or run the same bastion data erase again",
     )
 
 

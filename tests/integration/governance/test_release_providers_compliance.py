@@ -159,3 +159,9 @@ def test_model_trained_on_erased_rows_fails_the_gate(
     after = next(r for r in ws.gate.check(admin, P, model.ref).rules if r.rule == "training_data")
     assert after.outcome.value == "fail", after.detail
     assert any(e.startswith("audit#") and "erasure" in e for e in after.evidence), after.evidence
+
+    gdpr = ws.compliance.report(admin, "gdpr", P)
+    erasure = next(k for c in gdpr.controls for k in c.checks if k.name == "erasure_handled")
+    assert erasure.status.value == "pass", erasure.summary
+    assert any(report.id in e.what for e in erasure.evidence), erasure.evidence
+    assert f"Age={subject}" not in render_report_html(gdpr)
