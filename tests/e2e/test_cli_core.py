@@ -113,6 +113,24 @@ def test_store_put_get_round_trip(shared: Shared, tmp_path: Path) -> None:
     assert r.returncode == 2 and not (tmp_path / "x").exists()
 
 
+def test_decrypted_download_is_not_readable_by_other_local_users(
+    shared: Shared, tmp_path: Path
+) -> None:
+    """Found: ``store get`` wrote decrypted bytes 0644 (umask 022): others could read them."""
+    old = os.umask(0o022)
+    try:
+        src = tmp_path / "secret.txt"
+        src.write_bytes(b"customer 4711: income 83,000\n")
+        assert shared.cli.run("store", "put", str(src), "--name", "hr/secret.txt").returncode == 0
+        out = tmp_path / "got.txt"
+        r = shared.cli.run("store", "get", "hr/secret.txt", "-o", str(out))
+        assert r.returncode == 0, r.output
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_bytes() == src.read_bytes()
+
+
 def test_audit_log_export_verify_and_tamper(shared: Shared, tmp_path: Path) -> None:
     export = tmp_path / "denied.jsonl"
     r = shared.cli.run(

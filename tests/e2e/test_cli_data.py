@@ -4,6 +4,8 @@ the report), review, export, bad input, lineage, access report, policy."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,22 @@ def test_cli_export_of_accepted_data(data_cli: Any, data_ws: DataWS, tmp_path: P
     frame = pl.read_parquet(out)
     assert frame.height == data_ws.trusted.height
     assert frame["application_id"].to_list() == data_ws.trusted["application_id"].to_list()
+
+
+def test_exported_rows_are_not_readable_by_other_local_users(
+    data_cli: Any, data_ws: DataWS, tmp_path: Path
+) -> None:
+    """Found: exports were written 0644: another local user read the exported rows."""
+    old = os.umask(0o022)
+    try:
+        for name in ("rows.csv", "rows.parquet", "rows.jsonl"):
+            out = tmp_path / name
+            r = run(data_cli, data_ws, "eve", "data", "export", "credit@1", "-o", str(out))
+            assert r.returncode == 0, r.output
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600, name
+    finally:
+        os.umask(old)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
 def test_cli_bad_input_is_a_clear_error_and_ingests_nothing(

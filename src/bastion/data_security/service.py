@@ -343,6 +343,9 @@ class DatasetService:
         suffix = dest.suffix.lower()
         tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
         try:
+            # Created 0600 before a decrypted row is written: the writers below truncate
+            # and keep the mode (with the umask alone, exports were 0644).
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             if suffix == ".parquet":
                 frame.write_parquet(tmp)
             elif suffix in (".jsonl", ".ndjson"):

@@ -52,6 +52,11 @@ from bastion.core.store.interface import BlobInfo, Digest, ObjectBackend, as_dig
 Progress = Callable[[int], None]
 
 
+def _private(path: str, flags: int) -> int:
+    """``open`` flags as given, mode 0600 (for ``io.FileIO``'s ``opener``)."""
+    return os.open(path, flags, 0o600)
+
+
 @dataclass(frozen=True)
 class FsckReport:
     checked: int
@@ -253,7 +258,9 @@ class EncryptedBlobStore:
         """Decrypt into ``dest``; the file appears only after full verification."""
         tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
         try:
-            with WritebackFile(tmp, "xb") as out:
+            # Decrypted bytes are for the user who asked: 0600 from the first byte, not
+            # whatever the umask leaves (0644 let other local users read exports).
+            with WritebackFile(tmp, "xb", opener=_private) as out:
                 for chunk in self.iter_chunks(digest):
                     out.write(chunk)
                 os.fsync(out.fileno())
