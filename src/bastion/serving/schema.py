@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from bastion.core.canonical import nesting_depth
 from bastion.data_security.contract import DataContract
 from bastion.data_security.profile import LogicalType
 from bastion.serving.errors import DeploymentRefused, InvalidFeatures
@@ -64,30 +65,6 @@ def _bad(field: str, reason: str, hint: str | None = None) -> InvalidFeatures:
     return InvalidFeatures(f"{field}: {reason}", field=field, reason=reason, hint=hint)
 
 
-def _depth(body: bytes) -> int:
-    """The deepest bracket nesting outside strings (checked before json.loads recurses)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_DEPTH:
-                return deepest
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
-
-
 def _no_constant(name: str) -> Any:
     raise _bad("body", f"{name} is not a number JSON allows", "send finite numbers only")
 
@@ -101,7 +78,7 @@ def _finite_float(text: str) -> float:
 
 def parse_request(body: bytes) -> list[dict[str, Any]]:
     """The rows of a request body ``{"rows": [{...}, ...]}`` or ``{"row": {...}}``."""
-    if _depth(body) > MAX_DEPTH:
+    if nesting_depth(body, MAX_DEPTH) > MAX_DEPTH:
         raise _bad("body", f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         doc = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bastion.core.canonical import nesting_depth
 from bastion.data_security.errors import (
     MalformedTable,
     MixedTypeColumn,
@@ -50,36 +51,6 @@ def line_of_row(first_line: int, chunk: bytes, row: int) -> int | None:
         if seen == row:
             return number
     return None
-
-
-def nesting_depth(raw: bytes, limit: int) -> int:
-    """The bracket nesting depth of a JSON text, counted up to ``limit + 1`` (then it stops).
-
-    Brackets inside strings do not count. Most lines have fewer brackets than the limit
-    and are answered by a count, without the byte-by-byte scan.
-    """
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return 0
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                return deepest
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
 
 
 def parse_line(number: int, raw: bytes, path: Path, max_depth: int) -> dict[str, object]:
