@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
-from bastion.core.errors import BastionError, InputError, NotFound
+from bastion.core.errors import BastionError, InputError
 from bastion.governance.card_spec import RiskTier
 from bastion.governance.errors import ApprovalRefused, GateFailed
+from bastion.governance.facts import resolve_version
 from bastion.governance.gate_policy import ReleasePolicy
 from bastion.governance.release_sources import (
     Duties,
@@ -416,15 +417,7 @@ class ApprovalService:
         return gate, Stage.APPROVED
 
     def _resolve(self, project: str, r: ModelRef) -> ModelVersion:
-        if r.version is None:
-            found = self._s.evidence.models.versions(project, r.name)
-            if not found:
-                raise NotFound(f"no model {r.name!r} in project {project}")
-            return found[-1]
-        v = self._s.evidence.models.version(project, r.name, r.version)
-        if v is None:
-            raise NotFound(f"model {r.name} has no version {r.version} in project {project}")
-        return v
+        return resolve_version(self._s.evidence.models, project, r)
 
 
 class _Refuser:

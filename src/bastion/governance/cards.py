@@ -27,7 +27,7 @@ from bastion.core.canonical import canonical_json
 from bastion.core.errors import NotFound
 from bastion.governance.card_spec import CardSpec, parse_card_yaml
 from bastion.governance.errors import CardInvalid
-from bastion.governance.facts import Evidence, gather_facts
+from bastion.governance.facts import Evidence, gather_facts, resolve_version
 from bastion.governance.ports import CardRepository
 from bastion.governance.values import CardVersion, ModelCard
 from bastion.model_security.values import ModelRef, ModelVersion
@@ -119,21 +119,12 @@ class CardService:
         return self._repo.cards(project, v.name, v.version)
 
     def _resolve(self, project: str, r: ModelRef, *, exact: bool = False) -> ModelVersion:
-        models = self._evidence.models
-        if r.version is None:
-            if exact:
-                raise CardInvalid(
-                    f"say which version of {r.name} the card is for",
-                    hint=f"use {r.name}@VERSION: a card belongs to one model version",
-                )
-            found = models.versions(project, r.name)
-            if not found:
-                raise NotFound(f"no model {r.name!r} in project {project}")
-            return found[-1]
-        v = models.version(project, r.name, r.version)
-        if v is None:
-            raise NotFound(f"model {r.name} has no version {r.version} in project {project}")
-        return v
+        if r.version is None and exact:
+            raise CardInvalid(
+                f"say which version of {r.name} the card is for",
+                hint=f"use {r.name}@VERSION: a card belongs to one model version",
+            )
+        return resolve_version(self._evidence.models, project, r)
 
 
 __all__ = ["CardService", "spec_digest"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from bastion.core.canonical import JSON
-from bastion.core.errors import BastionError
+from bastion.core.errors import BastionError, NotFound
 from bastion.core.lineage.graph import LineageGraph, Node, NodeKind, TreeNode
 from bastion.core.store.blobs import EncryptedBlobStore
 from bastion.governance.values import (
@@ -39,7 +39,7 @@ from bastion.model_security.lab import EVALUATION_PREDICATE
 from bastion.model_security.ports import ModelRepository
 from bastion.model_security.registry import signer_identity
 from bastion.model_security.signing import AllowedIdentities, TrustedKey, verify_statement
-from bastion.model_security.values import EvaluationRecord, ModelVersion
+from bastion.model_security.values import EvaluationRecord, ModelRef, ModelVersion
 
 RUN_RECORD = "training-run-record"
 CURRENT_ENVIRONMENT = "current-environment"
@@ -55,6 +55,19 @@ class Evidence:
     trusted_keys: Callable[[str], Sequence[TrustedKey]]
     #: approvals, rejections and waivers of a version (the release services), if wired
     release: Callable[[ModelVersion], tuple[ReleaseFact, ...]] | None = None
+
+
+def resolve_version(models: ModelRepository, project: str, r: ModelRef) -> ModelVersion:
+    """``r``'s version (the latest when it names none), or ``NotFound``."""
+    if r.version is None:
+        found = models.versions(project, r.name)
+        if not found:
+            raise NotFound(f"no model {r.name!r} in project {project}")
+        return found[-1]
+    v = models.version(project, r.name, r.version)
+    if v is None:
+        raise NotFound(f"model {r.name} has no version {r.version} in project {project}")
+    return v
 
 
 def gather_facts(v: ModelVersion, ev: Evidence) -> CardFacts:
@@ -156,4 +169,11 @@ def installed_packages() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(seen.items()))
 
 
-__all__ = ["CURRENT_ENVIRONMENT", "RUN_RECORD", "Evidence", "gather_facts", "installed_packages"]
+__all__ = [
+    "CURRENT_ENVIRONMENT",
+    "RUN_RECORD",
+    "Evidence",
+    "gather_facts",
+    "installed_packages",
+    "resolve_version",
+]

@@ -29,9 +29,10 @@ from typing import Protocol
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome as AuditOutcome
 from bastion.core.canonical import JSON, canonical_json
-from bastion.core.errors import BastionError, NotFound
+from bastion.core.errors import BastionError
 from bastion.governance.approvals import ApprovalLedger
 from bastion.governance.errors import ReleasePolicyInvalid, WaiverRefused
+from bastion.governance.facts import resolve_version
 from bastion.governance.gate_facts import GateFacts, VerifyModel, compute_facts
 from bastion.governance.gate_policy import ReleasePolicy, Rule, parse_policy
 from bastion.governance.release_sources import (
@@ -322,16 +323,7 @@ class GateService:
         return found
 
     def _resolve(self, project: str, r: ModelRef) -> ModelVersion:
-        models = self._s.evidence.models
-        if r.version is None:
-            found = models.versions(project, r.name)
-            if not found:
-                raise NotFound(f"no model {r.name!r} in project {project}")
-            return found[-1]
-        v = models.version(project, r.name, r.version)
-        if v is None:
-            raise NotFound(f"model {r.name} has no version {r.version} in project {project}")
-        return v
+        return resolve_version(self._s.evidence.models, project, r)
 
 
 class _Refuse(Protocol):
