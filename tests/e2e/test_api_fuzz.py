@@ -95,6 +95,22 @@ def test_version_beyond_64_bits_or_unicode_digits_is_400_never_version_1(
     assert 400 <= r.status_code < 500, r.text
 
 
+@pytest.mark.parametrize("spelling", ["1.0", "+1", "1_0", "01e0", "\u0661", " 1"])
+def test_version_in_a_path_written_another_way_is_422_not_version_1(
+    fz: tuple[DataWS, Any], spelling: str
+) -> None:
+    """Found: ``/versions/1.0`` was read as version 1 (a lax int): one name, two spellings."""
+    _, srv = fz
+    for path in ("/v1/projects/default/datasets/credit/versions/",
+                 "/v1/projects/default/models/m/versions/"):  # fmt: skip
+        r = httpx.get(f"{srv.url}{path}{spelling}", headers=srv.auth(), timeout=30)
+        assert r.status_code == 422, (path, spelling, r.text)
+        assert "ASCII digits" in r.text
+    ok = httpx.get(f"{srv.url}/v1/projects/default/datasets/credit/versions/1",
+                   headers=srv.auth(), timeout=30)  # fmt: skip
+    assert ok.status_code == 200, ok.text
+
+
 BAD_UPLOADS = {
     "bad.csv": b'a,b\n1,"2\n3',
     "empty.csv": b"",

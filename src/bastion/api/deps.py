@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import BeforeValidator, Field
 
 from bastion.api._limits import ApiLimits
 from bastion.core.access.values import Actor
@@ -45,5 +46,17 @@ def limits(request: Request) -> ApiLimits:
 WS = Annotated[Bastion, Depends(workspace)]
 LimitsDep = Annotated[ApiLimits, Depends(limits)]
 ActorDep = Annotated[Actor, Depends(actor)]
+
+
+def _ascii_digits(value: object) -> object:
+    # A version in a path is written one way: ASCII digits ("1.0", "+1", "1_000" and
+    # non-ASCII digits would otherwise be read as numbers by the lax int parser).
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("a version is written in ASCII digits, e.g. 3")
+    return value
+
+
+#: a version number in a route: ASCII digits, 1 .. 2**63 - 1 (422 otherwise)
+Version = Annotated[int, BeforeValidator(_ascii_digits), Field(ge=1, le=2**63 - 1)]
 
 __all__ = ["WS", "ActorDep", "LimitsDep", "actor", "limits", "workspace"]

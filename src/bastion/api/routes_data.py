@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from bastion.api._gate import rule
 from bastion.api._limits import BodyKind
 from bastion.api._uploads import safe_suffix, scratch_dir, spooled_body, upload_filename
-from bastion.api.deps import WS, ActorDep, actor
+from bastion.api.deps import WS, ActorDep, Version, actor
 from bastion.core.lineage.graph import Node, NodeKind
 from bastion.data_security.erasure.values import ErasureRequest
 from bastion.data_security.service import IngestRequest
@@ -69,7 +69,7 @@ def list_versions(project: str, name: str, ws: WS, a: ActorDep) -> list[dict[str
 
 
 @router.get("/datasets/{name}/versions/{version}")
-def get_version(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def get_version(project: str, name: str, version: Version, ws: WS, a: ActorDep) -> dict[str, Any]:
     return ws.datasets.version(a, project, f"{name}@{version}").to_dict(with_report=True)
 
 
@@ -104,7 +104,7 @@ async def ingest(
 def export(
     project: str,
     name: str,
-    version: int,
+    version: Version,
     ws: WS,
     a: ActorDep,
     format: Annotated[str, Query(pattern="^(csv|parquet|jsonl)$")] = "csv",
@@ -135,7 +135,7 @@ def export(
 
 @router.post("/datasets/{name}/versions/{version}/release")
 def release(
-    project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, body: ReviewIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     return ws.datasets.review(
         a, project, f"{name}@{version}", release=True, reason=body.reason
@@ -144,7 +144,7 @@ def release(
 
 @router.post("/datasets/{name}/versions/{version}/reject")
 def reject(
-    project: str, name: str, version: int, body: ReviewIn, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, body: ReviewIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     return ws.datasets.review(
         a, project, f"{name}@{version}", release=False, reason=body.reason

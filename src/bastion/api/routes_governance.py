@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.api._gate import rule
 from bastion.api._limits import BodyKind
-from bastion.api.deps import WS, ActorDep, actor
+from bastion.api.deps import WS, ActorDep, Version, actor
 from bastion.core.errors import InputError
 
 router = APIRouter(prefix="/v1/projects/{project}", dependencies=[Depends(actor)])
@@ -34,7 +34,7 @@ _MEDIA = {
 def get_card(
     project: str,
     name: str,
-    version: int,
+    version: Version,
     ws: WS,
     a: ActorDep,
     format: CardFormat = CardFormat.JSON,
@@ -59,7 +59,7 @@ def get_card(
 @router.put("/models/{name}/versions/{version}/card", status_code=201)
 @rule(BodyKind.JSON, "card.edit", "project/{project}/model/{name}")
 async def put_card(
-    project: str, name: str, version: int, request: Request, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, request: Request, ws: WS, a: ActorDep
 ) -> dict[str, object]:
     """The body is the card YAML (``Content-Type: application/yaml``)."""
     raw = await request.body()

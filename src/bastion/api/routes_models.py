@@ -19,7 +19,7 @@ from bastion.api._uploads import (
     spooled_body,
     upload_filename,
 )
-from bastion.api.deps import WS, ActorDep, LimitsDep, actor
+from bastion.api.deps import WS, ActorDep, LimitsDep, Version, actor
 from bastion.model_security.evaluation import RobustnessSuite
 from bastion.model_security.registry import RegisterRequest
 from bastion.model_security.values import Framework
@@ -80,14 +80,14 @@ async def register(
 
 
 @router.get("/models/{name}/versions/{version}")
-def get_version(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def get_version(project: str, name: str, version: Version, ws: WS, a: ActorDep) -> dict[str, Any]:
     v = ws.models.version(a, project, f"{name}@{version}")
     evaluations = ws.lab.evaluations(a, project, v.ref)
     return {**v.to_dict(), "evaluations": [e.to_dict() for e in evaluations]}
 
 
 @router.post("/models/{name}/versions/{version}/verify")
-def verify(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def verify(project: str, name: str, version: Version, ws: WS, a: ActorDep) -> dict[str, Any]:
     verified = ws.models.verify(a, project, f"{name}@{version}")
     return {
         "verified": True,
@@ -99,7 +99,7 @@ def verify(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[s
 
 @router.post("/models/{name}/versions/{version}/evaluations", status_code=201)
 async def evaluate(
-    project: str, name: str, version: int, body: EvaluateIn, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, body: EvaluateIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     rec = await run_in_threadpool(
         ws.lab.evaluate,

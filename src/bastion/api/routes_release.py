@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.api._gate import rule
 from bastion.api._limits import BodyKind
-from bastion.api.deps import WS, ActorDep, actor
+from bastion.api.deps import WS, ActorDep, Version, actor
 from bastion.core.errors import InputError
 
 router = APIRouter(prefix="/v1/projects/{project}", dependencies=[Depends(actor)])
@@ -43,7 +43,7 @@ class WaiverIn(BaseModel):
 
 @router.post("/models/{name}/versions/{version}/approvals", status_code=201)
 def decide(
-    project: str, name: str, version: int, body: ApprovalIn, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, body: ApprovalIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     from bastion.governance.approvals import approval_to_dict
 
@@ -57,13 +57,15 @@ def decide(
 
 
 @router.post("/models/{name}/versions/{version}/promotion")
-def promote(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def promote(project: str, name: str, version: Version, ws: WS, a: ActorDep) -> dict[str, Any]:
     """Promote to approved (approvals complete, gate passing); 403 ``gate_failed`` otherwise."""
     return ws.approvals.promote(a, project, f"{name}@{version}").to_dict()
 
 
 @router.get("/models/{name}/versions/{version}/approvals")
-def list_approvals(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def list_approvals(
+    project: str, name: str, version: Version, ws: WS, a: ActorDep
+) -> dict[str, Any]:
     from bastion.governance.approvals import tally_to_dict
 
     v, tally = ws.approvals.approvals(a, project, f"{name}@{version}")
@@ -71,13 +73,13 @@ def list_approvals(project: str, name: str, version: int, ws: WS, a: ActorDep) -
 
 
 @router.post("/models/{name}/versions/{version}/gate")
-def gate_check(project: str, name: str, version: int, ws: WS, a: ActorDep) -> dict[str, Any]:
+def gate_check(project: str, name: str, version: Version, ws: WS, a: ActorDep) -> dict[str, Any]:
     return ws.gate.check(a, project, f"{name}@{version}").to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/waivers", status_code=201)
 def waive(
-    project: str, name: str, version: int, body: WaiverIn, ws: WS, a: ActorDep
+    project: str, name: str, version: Version, body: WaiverIn, ws: WS, a: ActorDep
 ) -> dict[str, Any]:
     w = ws.gate.waive(
         a, project, f"{name}@{version}", rule=body.rule, reason=body.reason, expires=body.expires
