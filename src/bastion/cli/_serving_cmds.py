@@ -2,13 +2,16 @@
 
 ``bastion deploy MODEL@V --endpoint NAME`` runs the release gate, re-verifies the version
 and puts it in service; ``bastion deploy status ENDPOINT`` shows what serves and the full
-history; ``bastion rollback ENDPOINT [--to V]`` returns to the previous stable version.
+history; ``bastion rollback ENDPOINT [--to V]`` returns to the previous stable version;
+``bastion deploy manifests ENDPOINT [--out DIR]`` writes a Dockerfile and Kubernetes
+manifests for the version in service.
 A running ``bastion serve`` picks the change up within its refresh interval, switching
 without failing a request.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,8 +53,15 @@ def deploy(
         "--no-scores", help="answer the decision only (hinders model extraction)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     project: Project = DEFAULT_PROJECT,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="with 'manifests': the folder to write (default ENDPOINT-manifests)",
+        show_default=False)] = None,
 ) -> None:
-    """Deploy MODEL@V to an endpoint (release gate, re-verified), or show `status ENDPOINT`."""
+    """Deploy MODEL@V to an endpoint (release gate, re-verified), show `status ENDPOINT`,
+    or write `manifests ENDPOINT` (Dockerfile + Kubernetes) for a cluster."""
+    if target == "manifests":
+        _manifests(ctx, project, status_endpoint, out)
+        return
     if target == "status":
         if status_endpoint is None:
             raise InputError("name the endpoint: bastion deploy status ENDPOINT")
@@ -66,6 +76,27 @@ def deploy(
     with session(_home(ctx)) as s:
         d = s.ws.deployments.deploy(s.actor, project, target, endpoint, policy)
     print_json(d.to_dict()) if as_json else _done("deployed", d)
+
+
+def _manifests(ctx: typer.Context, project: str, endpoint: str | None,
+               out: Path | None) -> None:
+    from bastion.cli._context import settings
+    from bastion.serving.gateway import GatewayOptions
+    from bastion.serving.manifests import IMAGE_PLACEHOLDER, endpoint_manifests
+
+    if endpoint is None:
+        raise InputError("name the endpoint: bastion deploy manifests ENDPOINT [--out DIR]")
+    limits = GatewayOptions.from_settings(settings(_home(ctx))).limits
+    with session(_home(ctx)) as s:
+        files = endpoint_manifests(s.ws.deployments, s.actor, project, endpoint, limits)
+    folder = out if out is not None else Path(f"{endpoint}-manifests")  # a checked name
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        console.print(f"wrote {folder / name}")
+    console.print(f"[yellow]the image is a placeholder[/] ({IMAGE_PLACEHOLDER}): build the "
+                  "Dockerfile, push it, and set its registry/name@sha256:... in "
+                  "kubernetes.yaml before applying")
 
 
 def rollback(
