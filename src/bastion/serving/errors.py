@@ -8,6 +8,8 @@
     ├── InvalidFeatures     a prediction request breaks the input schema (an InputError; 422,
     │                       names the field and the reason)
     ├── Throttled           a rate limit is exhausted (a RateLimited; 429 with Retry-After)
+    ├── RateLimitUnavailable  the shared rate-limit storage does not answer (a StorageError;
+    │                       503: rate-limited routes fail closed)
     ├── NoDeployment        the endpoint has nothing in service (a NotFound)
     ├── UnsupportedContent  a prediction body that is not JSON (415; never read)
     ├── WorkerUnavailable   the sandboxed worker died, timed out or cannot start (503)
@@ -16,7 +18,14 @@
 
 from __future__ import annotations
 
-from bastion.core.errors import BastionError, InputError, NotFound, PolicyDenied, RateLimited
+from bastion.core.errors import (
+    BastionError,
+    InputError,
+    NotFound,
+    PolicyDenied,
+    RateLimited,
+    StorageError,
+)
 
 
 class ServingError(BastionError):
@@ -50,6 +59,13 @@ class Throttled(ServingError, RateLimited):
         self.retry_after = retry_after
 
 
+class RateLimitUnavailable(ServingError, StorageError):
+    """The shared rate-limit storage (Redis) does not answer: rate-limited routes fail
+    closed (503) rather than serve unlimited traffic."""
+
+    code = "rate_limit_unavailable"
+
+
 class NoDeployment(ServingError, NotFound):
     code = "no_deployment"
 
@@ -70,6 +86,7 @@ __all__ = [
     "DeploymentRefused",
     "InvalidFeatures",
     "NoDeployment",
+    "RateLimitUnavailable",
     "ServingError",
     "Throttled",
     "UnsupportedContent",

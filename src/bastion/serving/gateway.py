@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +55,7 @@ from bastion.serving.errors import (
     DeploymentRefused,
     InvalidFeatures,
     NoDeployment,
+    RateLimitUnavailable,
     Throttled,
     WorkerUnavailable,
 )
@@ -68,6 +70,7 @@ from bastion.serving.workers import SandboxedWorker, WorkerOptions, WorkerSpec, 
 Workdir = Callable[[str], AbstractContextManager[Path]]
 FeatureDigest = Callable[[bytes], str]
 _THROTTLE_AUDIT_WINDOW = 10.0
+_log = logging.getLogger("bastion.serving")
 
 
 @dataclass(frozen=True)
@@ -132,16 +135,29 @@ class Gateway:
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
         resource = endpoint_resource(project, endpoint)
         try:
-            self._rate.hit_principal(actor.name)
+            await self._limit(endpoint, lambda: self._rate.hit_principal(actor.name))
         except Throttled:
             await self._throttled(actor, project, endpoint, "principal")
             raise
         await anyio.to_thread.run_sync(
             lambda: self._access.authorize(actor, "predict", resource))
         try:
-            self._rate.hit_endpoint(project, endpoint)
+            await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))
         except Throttled:
             await self._throttled(actor, project, endpoint, "endpoint")
+            raise
+
+    async def _limit(self, endpoint: str, hit: Callable[[], None]) -> None:
+        """One rate-limit hit; a shared (Redis) storage is asked off the event loop, and
+        when it does not answer the request is refused (503), never let through."""
+        try:
+            if self._rate.remote:
+                await anyio.to_thread.run_sync(hit)
+            else:
+                hit()
+        except RateLimitUnavailable as e:
+            self.metrics.refusals.labels(endpoint, "rate_limit_unavailable").inc()
+            _log.error("%s", e.message)
             raise
 
     async def _throttled(self, actor: Actor, project: str, endpoint: str, kind: str) -> None:

@@ -5,6 +5,10 @@ Moving-window limits (``"50/second"``, ``"1000/minute"``) kept in process by def
 replicas then share one limit).  A refusal carries the seconds until the window frees
 a slot, for ``Retry-After``.
 
+Shared storage fails closed: when Redis cannot be reached or does not answer within
+``REMOTE_TIMEOUT`` seconds, a hit raises ``RateLimitUnavailable`` (503) instead of
+letting the request through unlimited.
+
 Example::
 
     limiter = RateLimiter(RateLimitOptions(per_principal="5/second"))
@@ -18,9 +22,13 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse, storage, strategies
+from limits.errors import StorageError as LimitsStorageError
 
 from bastion.core.errors import ConfigurationError
-from bastion.serving.errors import Throttled
+from bastion.serving.errors import RateLimitUnavailable, Throttled
+
+#: seconds to connect to / hear from a shared storage before failing closed
+REMOTE_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,14 @@ class RateLimiter:
         self.options = options or RateLimitOptions()
         self._principal = _parse(self.options.per_principal, "per-principal")
         self._endpoint = _parse(self.options.per_endpoint, "per-endpoint")
+        url = self.options.storage_url
+        #: the storage is over the network (shared): callers keep it off their event loop
+        self.remote = not url.startswith("memory://")
+        extra: dict[str, float | bool] = {}
+        if url.startswith(("redis://", "rediss://", "redis+unix://")):
+            extra = {"socket_timeout": REMOTE_TIMEOUT, "socket_connect_timeout": REMOTE_TIMEOUT}
         try:
-            store = storage.storage_from_string(self.options.storage_url)
+            store = storage.storage_from_string(url, wrap_exceptions=True, **extra)
         except Exception as e:  # limits raises several types for a bad URL
             raise ConfigurationError(
                 f"rate-limit storage {self.options.storage_url!r} is unusable: {e}",
@@ -54,9 +68,15 @@ class RateLimiter:
         self._limiter = strategies.MovingWindowRateLimiter(store)
 
     def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
-        if self._limiter.hit(item, kind, key):
-            return
-        reset = self._limiter.get_window_stats(item, kind, key).reset_time
+        try:
+            if self._limiter.hit(item, kind, key):
+                return
+            reset = self._limiter.get_window_stats(item, kind, key).reset_time
+        except LimitsStorageError as e:  # fail closed: never unlimited traffic
+            raise RateLimitUnavailable(
+                f"the rate-limit storage is unreachable ({type(e.storage_error).__name__}); "
+                "requests are refused until it answers again",
+                hint="check that the Redis server in BASTION_SERVING_RATE_STORAGE is up") from e
         wait = max(1, math.ceil(reset - time.time()))
         raise Throttled(f"rate limit of {item} per {kind} exceeded", retry_after=wait,
                         hint=f"retry after {wait} s")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import joblib
 import pytest
-from serving_fixtures import Credit, Toy, build_credit, toy_model
+from serving_fixtures import Credit, PrivateRedis, Toy, build_credit, toy_model
 
 from bastion.core.crypto.keyring import MasterKeySource
 from bastion.model_security.registry import RegisterRequest
@@ -74,3 +75,34 @@ def credit(request: pytest.FixtureRequest,
             yield c
         finally:
             c.ws.close()
+
+
+# -- Redis ------------------------------------------------------------------------------
+REDIS_ENV = "BASTION_TEST_REDIS_URL"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis server CI starts (``.ci/run``); skipped when unset, *failed* when CI=true."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must provide Redis ({REDIS_ENV} is not set)")
+        pytest.skip(f"{REDIS_ENV} is not set")
+    return url
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A Redis of this test's own (``redis-server`` on a free loopback port), which the
+    test may stop and start again; the shared CI instance is never stopped."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must provide redis-server (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    r = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()

@@ -210,3 +210,46 @@ def start_bastion_serve(home: Path, master_b64: str, env: dict[str, str]) -> Liv
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"bastion serve did not start:\n{log.read_text()}")
+
+
+class PrivateRedis:
+    """A ``redis-server`` on a free loopback port in ``folder`` (no persistence), which a
+    test can ``stop`` (to prove the gateway fails closed) and ``start`` again."""
+
+    def __init__(self, folder: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.folder = folder
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: object = None
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.folder), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        import subprocess
+
+        proc = self.proc
+        if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
