@@ -1,4 +1,5 @@
-"""The prediction gateway's routes: ``POST /v1/endpoints/{name}/predict`` and ``/metrics``.
+"""The prediction gateway's routes: ``POST /v1/endpoints/{name}/predict``, ``/metrics`` and
+``GET /v1/endpoints/{name}/manifests`` (Dockerfile + Kubernetes manifests).
 
 The request gate authenticates before the body and bounds it (size, deadline); the route
 refuses a body that is not JSON unread (415), then the gateway admits the caller (rate
@@ -26,6 +27,7 @@ from bastion.api.deps import ActorDep
 from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.serving.errors import UnsupportedContent
 from bastion.serving.gateway import Gateway, GatewayOptions, sha256_digest
+from bastion.serving.manifests import endpoint_manifests
 from bastion.serving.metrics import CONTENT_TYPE
 from bastion.workspace import Bastion
 
@@ -85,6 +87,20 @@ async def predict(
     body = await request.body()  # bounded by the request gate
     answer = await gw.predict(actor, project, name, body, request_id=actor.request_id)
     return JSONResponse(answer)
+
+
+@router.get("/v1/endpoints/{name}/manifests")
+def manifests(
+    request: Request,
+    name: str,
+    actor: ActorDep,
+    project: Annotated[str, Query(max_length=100)] = DEFAULT_PROJECT,
+) -> dict[str, str]:
+    """A Dockerfile and Kubernetes manifests for the version in service (``deployment.read``);
+    file name -> text.  The image in them is a placeholder to replace by your image digest."""
+    ws: Bastion = request.app.state.workspace
+    options = getattr(request.app.state, "gateway_options", None) or GatewayOptions()
+    return endpoint_manifests(ws.deployments, actor, project, name, options.limits)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -88,3 +88,36 @@ def test_cli_deploy_manifests_writes_valid_files(deployed: tuple[Credit, str],
     p = subprocess.run([tool, "--strict", str(out / "kubernetes.yaml")], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_api_manifests_route_answers_deployers_and_refuses_consumers(
+        deployed: tuple[Credit, str]) -> None:
+    import httpx
+    from serving_fixtures import start_bastion_serve
+
+    c, key = deployed
+    ws = c.ws
+    ws.access.create_principal(c.admin, "dora", PrincipalKind.USER)
+    ws.access.bind(c.admin, "dora", "deployer", P)
+    dora = ws.access.create_token(c.admin, "dora").secret
+    ws.access.create_principal(c.admin, "connie", PrincipalKind.USER)
+    ws.access.bind(c.admin, "connie", "consumer", P)
+    connie = ws.access.create_token(c.admin, "connie").secret
+    srv = start_bastion_serve(ws.home, key, {"BASTION_SERVING_WORKER_MEMORY_MIB": "768"})
+    try:
+        url = f"{srv.url}/v1/endpoints/scoring/manifests"
+        r = httpx.get(url, headers={"Authorization": f"Bearer {dora}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        files = r.json()
+        assert set(files) == {"Dockerfile", "kubernetes.yaml"}
+        container = _deployment(files)["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+        # the limits the server's sandbox uses: 512 MiB gateway + 768 MiB worker + 64 MiB /tmp
+        assert container["resources"]["limits"]["memory"] == "1344Mi"
+        refused = httpx.get(url, headers={"Authorization": f"Bearer {connie}"}, timeout=30)
+        assert refused.status_code == 403, refused.text
+        hostile = httpx.get(f"{srv.url}/v1/endpoints/a%0Akind:%20x/manifests",
+                            headers={"Authorization": f"Bearer {dora}"}, timeout=30)
+        assert hostile.status_code == 404, hostile.text  # no such endpoint: nothing rendered
+        assert "apiVersion" not in hostile.text
+    finally:
+        srv.stop()
