@@ -48,6 +48,9 @@ IMAGE_PLACEHOLDER = "image.invalid/set-me/bastion-gateway@sha256:" + "0" * 64
 GATEWAY_PORT = 8700
 RUN_UID = 10001
 WORKSPACE_MOUNT = "/var/lib/bastion"
+#: what the user provides: the workspace volume and the Secret holding its master key
+WORKSPACE_CLAIM = "bastion-workspace"
+MASTER_KEY_SECRET = "bastion-master-key"  # noqa: S105 (a Secret object's name)
 #: what the gateway process itself needs next to its model worker
 GATEWAY_MEMORY_BYTES = 512 * MIB
 _LABEL = "bastion.dev"
@@ -156,6 +159,10 @@ def deployment(spec: ManifestSpec) -> Doc:
         "args": ["serve", "--host", _POD_ADDRESS, "--port", str(GATEWAY_PORT)],
         "ports": [{"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "env": [{"name": "BASTION_HOME", "value": WORKSPACE_MOUNT},
+                # the workspace's master key from a Secret you create (never in the image;
+                # the sandboxed worker's environment is cleared)
+                {"name": "BASTION_MASTER_KEY", "valueFrom": {"secretKeyRef": {
+                    "name": MASTER_KEY_SECRET, "key": "master-key", "optional": False}}},
                 {"name": "BASTION_SERVING_WORKER_MEMORY_MIB",
                  "value": str(spec.limits.memory_bytes // MIB)}],
         "securityContext": _container_security(), "resources": _resources(spec),
@@ -172,7 +179,7 @@ def deployment(spec: ManifestSpec) -> Doc:
         "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory",
                                                  "sizeLimit": _mib(spec.limits.tmp_bytes)}},
                     {"name": "workspace",
-                     "persistentVolumeClaim": {"claimName": "bastion-workspace"}}],
+                     "persistentVolumeClaim": {"claimName": WORKSPACE_CLAIM}}],
     }
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(spec, name),
             "spec": {"replicas": 1, "selector": {"matchLabels": selector},

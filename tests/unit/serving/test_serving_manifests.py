@@ -110,7 +110,7 @@ def test_manifest_resources_follow_the_sandbox_limits() -> None:
     # 512 MiB gateway + 1024 MiB worker address space + 64 MiB tmpfs
     assert res["limits"] == {"cpu": "2000m", "memory": "1600Mi"}
     assert res["requests"] == {"cpu": "250m", "memory": "576Mi"}
-    env = {e["name"]: e["value"] for e in _container()["env"]}
+    env = {e["name"]: e.get("value") for e in _container()["env"]}
     assert env["BASTION_SERVING_WORKER_MEMORY_MIB"] == "1024"
     bigger = ManifestSpec("credit", "scoring", "scorer", 2, DIGEST,
                           SandboxLimits(memory_bytes=4096 * MIB))
@@ -218,3 +218,10 @@ def test_kubernetes_names_are_dns_labels_unique_per_endpoint() -> None:
 def test_every_document_has_one_name() -> None:
     docs = _docs()
     assert {d["metadata"]["name"] for d in docs.values()} == {k8s_name("credit", "scoring")}
+
+
+def test_manifest_master_key_comes_from_a_secret_not_the_image() -> None:
+    env = {e["name"]: e for e in _container()["env"]}
+    assert "value" not in env["BASTION_MASTER_KEY"]
+    assert env["BASTION_MASTER_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "bastion-master-key"
+    assert "MASTER_KEY" not in dockerfile(SPEC)
