@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -26,7 +27,7 @@ from bastion.api._limits import BodyKind
 from bastion.api.deps import ActorDep
 from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.serving.errors import UnsupportedContent
-from bastion.serving.gateway import Gateway, GatewayOptions, sha256_digest
+from bastion.serving.gateway import Gateway, GatewayOptions
 from bastion.serving.manifests import endpoint_manifests
 from bastion.serving.metrics import CONTENT_TYPE
 from bastion.workspace import Bastion
@@ -41,8 +42,10 @@ def gateway_of(app: FastAPI) -> Gateway:
     if gw is None:
         ws: Bastion = app.state.workspace
         options = getattr(app.state, "gateway_options", None) or GatewayOptions()
-        gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, sha256_digest,
-                     options)
+        # Features are logged as an HMAC under a keyring key: a plain hash of
+        # low-entropy rows (age, income band) is reversed by hashing candidates.
+        digest = functools.partial(ws.keyring.keyed_digest, "prediction-features")
+        gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest, options)
         app.state.gateway = gw
         app.state.gateway_flusher = asyncio.create_task(_flush_forever(gw))
     return gw

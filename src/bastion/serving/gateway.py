@@ -353,11 +353,4 @@ class Gateway:
         return (ep.live.worker for ep in self._endpoints.values() if ep.live is not None)
 
 
-def sha256_digest(body: bytes) -> str:
-    """The default feature digest: SHA-256 of the request body (see docs/serving.md)."""
-    import hashlib
-
-    return hashlib.sha256(body).hexdigest()
-
-
-__all__ = ["FeatureDigest", "Gateway", "GatewayOptions", "sha256_digest"]
+__all__ = ["FeatureDigest", "Gateway", "GatewayOptions"]

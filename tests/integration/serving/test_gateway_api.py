@@ -7,6 +7,7 @@ serving.  (One server per database; tests run in file order; revocation comes la
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
@@ -209,6 +210,10 @@ def test_every_prediction_is_logged_with_version_latency_and_hashed_features(env
     assert entry["model"] == "scorer" and entry["version"] == env.c.v2.version
     assert entry["outcome"] == "ok" and float(entry["latency_ms"]) > 0  # type: ignore[arg-type]
     assert len(str(entry["features_digest"])) == 64
+    # keyed: a plain SHA-256 of the body (guessable rows) must not match
+    body = json.dumps({"row": _row(env, 5)}).encode()
+    assert entry["features_digest"] != hashlib.sha256(body).hexdigest()
+    assert entry["features_digest"] == env.c.ws.keyring.keyed_digest("prediction-features", body)
     text = json.dumps(entry)
     assert str(_row(env, 5)["Income"]) not in text.replace(rid, "")
 
