@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 from typing import Annotated
 
@@ -45,6 +46,11 @@ def gateway_of(app: FastAPI) -> Gateway:
         # Features are logged as an HMAC under a keyring key: a plain hash of
         # low-entropy rows (age, income band) is reversed by hashing candidates.
         digest = functools.partial(ws.keyring.keyed_digest, "prediction-features")
+        # Rate-limit keys are prefixed per workspace (replicas share the keyring, so
+        # they share the prefix; another workspace on the same Redis does not).
+        namespace = ws.keyring.keyed_digest("rate-limit-namespace", b"")[:16]
+        options = dataclasses.replace(
+            options, rate=dataclasses.replace(options.rate, namespace=namespace))
         gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest, options)
         app.state.gateway = gw
         app.state.gateway_flusher = asyncio.create_task(_flush_forever(gw))

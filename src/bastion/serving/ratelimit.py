@@ -7,7 +7,9 @@ a slot, for ``Retry-After``.
 
 Shared storage fails closed: when Redis cannot be reached or does not answer within
 ``REMOTE_TIMEOUT`` seconds, a hit raises ``RateLimitUnavailable`` (503) instead of
-letting the request through unlimited.
+letting the request through unlimited.  Every key starts with the options' ``namespace``
+(the gateway uses an HMAC under the workspace's keyring): two workspaces pointed at one
+Redis keep separate limits, and one cannot drain or reset the other's.
 
 Example::
 
@@ -36,6 +38,8 @@ class RateLimitOptions:
     per_principal: str = "50/second"
     per_endpoint: str = "500/second"
     storage_url: str = "memory://"
+    #: prefix of every key: workspaces sharing one Redis never share (or reset) a limit
+    namespace: str = "default"
 
 
 def _parse(text: str, what: str) -> RateLimitItem:
@@ -69,9 +73,10 @@ class RateLimiter:
 
     def _hit(self, item: RateLimitItem, kind: str, key: str) -> None:
         try:
-            if self._limiter.hit(item, kind, key):
+            ns = self.options.namespace
+            if self._limiter.hit(item, ns, kind, key):
                 return
-            reset = self._limiter.get_window_stats(item, kind, key).reset_time
+            reset = self._limiter.get_window_stats(item, ns, kind, key).reset_time
         except LimitsStorageError as e:  # fail closed: never unlimited traffic
             raise RateLimitUnavailable(
                 f"the rate-limit storage is unreachable ({type(e.storage_error).__name__}); "

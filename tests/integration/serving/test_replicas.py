@@ -60,6 +60,26 @@ def test_two_limiters_on_one_redis_share_one_limit(redis_url: str) -> None:
         m2.hit_principal(who)
 
 
+def test_another_workspace_on_the_same_redis_cannot_drain_or_reset_our_limit(
+        redis_url: str) -> None:
+    """Two workspaces pointed at one Redis (a shared cache in a cluster): a principal of
+    the same name in the other workspace neither uses up our budget nor gets its own
+    refilled by ours; both keep 5/minute."""
+    who = f"alice-{uuid.uuid4().hex[:8]}"
+    ours = RateLimiter(RateLimitOptions(per_principal="5/minute", storage_url=redis_url,
+                                        namespace=f"ws-{uuid.uuid4().hex[:12]}"))
+    theirs = RateLimiter(RateLimitOptions(per_principal="5/minute", storage_url=redis_url,
+                                          namespace=f"ws-{uuid.uuid4().hex[:12]}"))
+    for _ in range(5):
+        theirs.hit_principal(who)  # the other workspace floods under the same name
+    with pytest.raises(Throttled):
+        theirs.hit_principal(who)
+    for _ in range(5):
+        ours.hit_principal(who)  # our budget is untouched
+    with pytest.raises(Throttled):
+        ours.hit_principal(who)
+
+
 def test_redis_down_fails_closed_instead_of_serving_unlimited(
         private_redis: PrivateRedis) -> None:
     limiter = RateLimiter(RateLimitOptions(per_principal="100/second",
