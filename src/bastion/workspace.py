@@ -318,6 +318,15 @@ class Bastion:
             self.gate, contract,
         )
 
+    def revoke_signing_key(self, actor: Actor, key_id: str) -> list[str]:
+        """Revoke a signing key, then re-verify every deployment in service at once: each
+        version that no longer verifies is revoked in the database, and every gateway
+        (every replica) stops serving it at its next refresh (about a second), not at its
+        next periodic re-verification.  Returns the endpoints taken out of service."""
+        self.keys.revoke_signing(actor, key_id)
+        return [f"{d.project}/{d.endpoint} ({d.ref})"
+                for d in self.deployments.enforce_revocations(actor)]
+
     @cached_property
     def cards(self) -> CardService:
         """Model cards: versioned, audited edits plus facts from signed evidence."""

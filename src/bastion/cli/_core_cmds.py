@@ -259,8 +259,10 @@ def keys_rotate_signing(ctx: typer.Context, purpose: str) -> None:
 @keys.command("revoke-signing")
 def keys_revoke_signing(ctx: typer.Context, key_id: str) -> None:
     with session(_home(ctx)) as s:
-        s.ws.keys.revoke_signing(s.actor, key_id)
+        taken_out = s.ws.revoke_signing_key(s.actor, key_id)
     console.print(f"revoked signing key {key_id}")
+    for endpoint in taken_out:
+        console.print(f"taken out of service: {endpoint} (signed by the revoked key)")
 
 
 @store.command("put")
