@@ -111,6 +111,9 @@ class RequestGate:
         rid = request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = rid
+        client = scope.get("client")
+        state["client"] = self._limits.proxies.client(
+            str(client[0]) if client else "", scope.get("headers", ()))
         matched = self._match(scope)
         route_rule = matched[0] if matched else RouteRule()
         limit = self._limits.body_limit(route_rule.body)
@@ -140,8 +143,7 @@ class RequestGate:
         scheme, _, token = header.partition(" ")
         secret = token.strip() if scheme.lower() == "bearer" else None
         access = self._ws.access
-        client = scope.get("client")
-        source = str(client[0]) if client else ""  # keys aggregated auth-failure records
+        source = str(scope["state"]["client"])  # keys aggregated auth-failure records
         actor = await anyio.to_thread.run_sync(
             lambda: access.authenticate(secret, request_id=rid, source=source)
         )

@@ -16,8 +16,9 @@ Example::
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bastion.api._proxies import TrustedProxies
 from bastion.core.errors import InputError
 from bastion.core.settings import BastionSettings
 
@@ -69,6 +70,7 @@ class ApiLimits:
     keep_alive: int = 5
     max_header_bytes: int = 16 * 1024
     max_connections: int = 512
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
     @classmethod
     def from_settings(cls, s: BastionSettings) -> ApiLimits:
@@ -84,6 +86,7 @@ class ApiLimits:
             keep_alive=s.api_keep_alive,
             max_header_bytes=s.api_max_header_bytes,
             max_connections=s.api_max_connections,
+            proxies=TrustedProxies.parse(s.api_trusted_proxies),
         )
 
     def body_limit(self, kind: BodyKind) -> int:

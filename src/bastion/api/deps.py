@@ -34,8 +34,18 @@ def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor
     return ws.access.authenticate(
         token.strip() if scheme.lower() == "bearer" else None,
         request_id=rid,
-        source=request.client.host if request.client else "",
+        source=client_address(request),
     )
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the request gate's (trusted proxies applied), else the peer."""
+    found = getattr(request.state, "client", None)
+    if isinstance(found, str):
+        return found
+    peer = request.client.host if request.client else ""
+    proxies = limits(request).proxies
+    return proxies.client(peer, request.scope.get("headers", ()))
 
 
 def limits(request: Request) -> ApiLimits:
@@ -59,4 +69,4 @@ def _ascii_digits(value: object) -> object:
 #: a version number in a route: ASCII digits, 1 .. 2**63 - 1 (422 otherwise)
 Version = Annotated[int, BeforeValidator(_ascii_digits), Field(ge=1, le=2**63 - 1)]
 
-__all__ = ["WS", "ActorDep", "LimitsDep", "actor", "limits", "workspace"]
+__all__ = ["WS", "ActorDep", "LimitsDep", "actor", "client_address", "limits", "workspace"]

@@ -68,6 +68,10 @@ def uvicorn_options(limits: ApiLimits) -> dict[str, Any]:
         "h11_max_incomplete_event_size": limits.max_header_bytes,
         "timeout_keep_alive": limits.keep_alive,
         "limit_concurrency": limits.max_connections,
+        # uvicorn's own default believes X-Forwarded-For from 127.0.0.1 (any local
+        # process could claim any address); the request gate reads it, behind
+        # BASTION_API_TRUSTED_PROXIES only (api/_proxies.py)
+        "proxy_headers": False,
     }
 
 

@@ -49,6 +49,8 @@ class BastionSettings(BaseSettings):
     api_keep_alive: int = Field(default=5, ge=1)
     api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     api_max_connections: int = Field(default=512, ge=1)
+    #: CIDRs of the proxies whose X-Forwarded-For / Forwarded is believed (api/_proxies.py)
+    api_trusted_proxies: str = ""
 
     # The prediction gateway (bastion.serving.gateway.GatewayOptions; docs/serving.md).
     serving_rate_principal: str = "50/second"  # per principal, every endpoint together
@@ -58,6 +60,8 @@ class BastionSettings(BaseSettings):
     serving_verify_seconds: float = Field(default=60.0, gt=0)  # re-verify what serves
     serving_worker_memory_mib: int = Field(default=2048, ge=256)
     serving_request_timeout: float = Field(default=10.0, gt=0)
+    #: what the adversarial-query detector does to a suspected principal (serving/adversarial.py)
+    serving_adversarial: str = Field(default="throttle", pattern="^(flag|throttle|block)$")
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
