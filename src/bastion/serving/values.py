@@ -22,6 +22,7 @@ class DeploymentState(enum.StrEnum):
     SUPERSEDED = "superseded"  # replaced by a later deploy: a stable version to roll back to
     ROLLED_BACK = "rolled_back"  # taken out by a rollback: not a rollback target
     REVOKED = "revoked"  # its signature or scan no longer passes: out of service for good
+    CANARY = "canary"  # served to a share of the traffic beside the active one (a canary)
 
 
 class FieldKind(enum.StrEnum):
