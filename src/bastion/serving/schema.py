@@ -26,6 +26,7 @@ from bastion.core.canonical import nesting_depth
 from bastion.data_security.contract import DataContract
 from bastion.data_security.profile import LogicalType
 from bastion.serving.errors import DeploymentRefused, InvalidFeatures
+from bastion.serving.ood import derive_reference
 from bastion.serving.values import FieldKind, FieldSpec, InputSchema
 
 MAX_DEPTH = 8  # {"rows": [{"field": value}]} needs 3
@@ -58,7 +59,7 @@ def derive_schema(contract: DataContract, features: Sequence[str], *, source: st
         nullable = col.nullable and (seen is None or seen.nulls > 0)
         fields.append(FieldSpec(name, _KINDS[col.logical], nullable, col.minimum,
                                 col.maximum, allowed))
-    return InputSchema(tuple(fields), source)
+    return InputSchema(tuple(fields), source, derive_reference(contract, features))
 
 
 def _bad(field: str, reason: str, hint: str | None = None) -> InvalidFeatures:

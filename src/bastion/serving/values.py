@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from bastion.core.canonical import JSON
+from bastion.serving.ood import OodPolicy, OodReference
 
 
 class DeploymentState(enum.StrEnum):
@@ -64,19 +65,26 @@ class InputSchema:
 
     fields: tuple[FieldSpec, ...]
     source: str  # "project/dataset contract vN" it was derived from
+    #: the training distribution's bands (serving/ood.py), fixed at deploy time
+    ood: OodReference | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
     def to_json(self) -> str:
-        return json.dumps({"source": self.source, "fields": [f.to_dict() for f in self.fields]},
-                          sort_keys=True)
+        doc: dict[str, JSON] = {"source": self.source,
+                                "fields": [f.to_dict() for f in self.fields]}
+        if self.ood is not None:
+            doc["ood"] = self.ood.to_dict()
+        return json.dumps(doc, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> InputSchema:
         doc = json.loads(text)
-        return cls(tuple(FieldSpec.from_dict(f) for f in doc["fields"]), str(doc["source"]))
+        ood = OodReference.from_dict(doc["ood"]) if isinstance(doc.get("ood"), dict) else None
+        return cls(tuple(FieldSpec.from_dict(f) for f in doc["fields"]), str(doc["source"]),
+                   ood)
 
 
 @dataclass(frozen=True)
@@ -85,14 +93,17 @@ class ResponsePolicy:
 
     decimals: int = 2  # scores rounded to this many decimals
     scores: bool = True  # False: the decision only
+    ood: OodPolicy = OodPolicy.FLAG  # rows far outside the training data: flag or refuse
 
     def to_json(self) -> str:
-        return json.dumps({"decimals": self.decimals, "scores": self.scores}, sort_keys=True)
+        return json.dumps({"decimals": self.decimals, "scores": self.scores,
+                           "ood": self.ood.value}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ResponsePolicy:
         doc = json.loads(text)
-        return cls(int(doc["decimals"]), bool(doc["scores"]))
+        return cls(int(doc["decimals"]), bool(doc["scores"]),
+                   OodPolicy(doc.get("ood", OodPolicy.FLAG.value)))
 
 
 @dataclass(frozen=True)
