@@ -89,6 +89,9 @@ ACTIONS: Mapping[str, str] = {
     "deployment.rollback": "roll back a deployment",
     "deployment.read": "read deployments",
     "predict": "call a prediction endpoint",
+    "alert.read": "list alerts of deployed models and their webhooks",
+    "alert.ack": "acknowledge (close) an alert",
+    "alert.webhook": "add or remove alert webhooks (SSRF-checked targets)",
 }
 
 _STEWARD = {
@@ -127,6 +130,8 @@ _ENGINEER = {
     "blob.read",
     "project.read",
     "deployment.read",
+    "alert.read",
+    "alert.ack",
 }
 _REVIEWER = {
     "dataset.list",
@@ -151,6 +156,8 @@ _DEPLOYER = {
     "deployment.read",
     "monitor.run",
     "project.read",
+    "alert.read",
+    "alert.ack",
 }
 _AUDITOR = {
     "card.read",
@@ -169,6 +176,7 @@ _AUDITOR = {
     "keys.read",
     "project.read",
     "deployment.read",
+    "alert.read",
 }
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = {
