@@ -69,6 +69,7 @@ from bastion.serving.workers import SandboxedWorker, WorkerOptions, WorkerSpec, 
 
 Workdir = Callable[[str], AbstractContextManager[Path]]
 FeatureDigest = Callable[[bytes], str]
+Observer = Callable[[Deployment, list[list[Any]], list[Any]], None]
 _THROTTLE_AUDIT_WINDOW = 10.0
 _log = logging.getLogger("bastion.serving")
 
@@ -130,6 +131,9 @@ class Gateway:
         self._log: list[dict[str, JSON]] = []
         self._throttle_seen: dict[tuple[str, str, str], tuple[float, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: called with (deployment, validated rows, labels) after each answered request, on
+        #: the event loop (must not block): the drift monitor's live sample
+        self.observers: list[Observer] = []
 
     # -- before the body --------------------------------------------------------------
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
@@ -198,6 +202,8 @@ class Gateway:
             self._record(actor, d, request_id, len(rows), started, "error", body)
             raise
         answer = self._shape(d, live.worker.classes, labels, scores, request_id)
+        for observe in self.observers:
+            observe(d, rows, labels)
         self.metrics.requests.labels(endpoint, "ok").inc()
         self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
         self._record(actor, d, request_id, len(rows), started, "ok", body)
