@@ -121,6 +121,18 @@ class CanaryPlan:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One answered (or failed) request of one arm, as the analysis reads it.
+    ``ood`` is the count of rows flagged out of distribution, -1 when not flagged at all."""
+
+    outcome: str  # "ok" or "error"
+    latency_ms: float
+    labels: tuple[str, ...]  # predicted labels (first rows of the request)
+    ood: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class Check:
     """One comparison of the analysis: its measurements and whether it failed."""
 
@@ -220,4 +232,4 @@ def _num(v: float | None) -> JSON:
 
 
 __all__ = ["DEFAULT_STICKY_HEADER", "Analysis", "Arm", "Canary", "CanaryPlan", "CanaryState",
-           "CanaryThresholds", "Check"]
+           "CanaryThresholds", "Check", "Sample"]

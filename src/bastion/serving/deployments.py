@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -26,12 +27,14 @@ from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
-from bastion.core.errors import BastionError, InputError, NotFound
+from bastion.core.errors import BastionError, Conflict, InputError, NotFound
 from bastion.core.names import check_name
 from bastion.data_security.contract import DataContract
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
 from bastion.model_security.values import ModelRef, ModelVersion
+from bastion.serving.canary_ports import CanaryRepository
+from bastion.serving.canary_values import Canary, CanaryPlan, CanaryState
 from bastion.serving.errors import DeploymentRefused
 from bastion.serving.ports import ContractSource, DeploymentRepository, GateVerdict, ReleaseGate
 from bastion.serving.schema import derive_schema
@@ -57,25 +60,32 @@ class DeploymentService:
 
     def __init__(self, access: AccessService, registry: ModelRegistry,
                  repo: DeploymentRepository, gate: ReleaseGate,
-                 contracts: ContractSource) -> None:
+                 contracts: ContractSource, canaries: CanaryRepository | None = None) -> None:
         self._access = access
         self._registry = registry
         self._repo = repo
         self._gate = gate
         self._contracts = contracts
+        self._canaries = canaries
 
     # -- deploy -----------------------------------------------------------------------
     def deploy(self, actor: Actor, project: str, ref: str, endpoint: str,
-               policy: ResponsePolicy | None = None) -> Deployment:
+               policy: ResponsePolicy | None = None,
+               canary: CanaryPlan | None = None) -> Deployment:
+        """Deploy ``ref``; with ``canary``, beside the active version as its canary."""
         check_name("endpoint", endpoint, max_length=100)
         resource = endpoint_resource(project, endpoint)
-        self._access.authorize(actor, "deployment.create", resource, details={"model": ref})
+        details: dict[str, JSON] = {"model": ref}
+        if canary is not None:
+            details["canary_weight"] = canary.weight
+        self._access.authorize(actor, "deployment.create", resource, details=details)
         self._access.require_project(project)
         r = ModelRef.parse(ref)
         if r.version is None:
             raise InputError(f"deploy names an exact version: {ref}@N",
                              hint="the gate and the signature are checked on one version")
         try:
+            self._refuse_over_canary(project, endpoint)
             verdict = self._gate.check(actor, project, ref)
             if not verdict.passed:
                 raise DeploymentRefused(
@@ -93,6 +103,8 @@ class DeploymentService:
             schema=schema, policy=policy or ResponsePolicy(),
             gate=json.dumps(_gate_summary(verdict), sort_keys=True),
             created_at=_now(), created_by=actor.name, reason="deploy")
+        if canary is not None:
+            return self._start_canary(actor, new, canary, resource)
         previous = self._repo.active(project, endpoint)
         stored = self._repo.switch(new, DeploymentState.SUPERSEDED, actor.name,
                                    f"superseded by {v.ref}")
@@ -100,6 +112,55 @@ class DeploymentService:
             "model": v.ref, "root_digest": v.root_digest, "seq": stored.seq,
             "previous": previous.ref if previous else None, "deployment": stored.id})
         return stored
+
+    def _refuse_over_canary(self, project: str, endpoint: str) -> None:
+        running = self._canaries.running(project, endpoint) if self._canaries else None
+        if running is not None:
+            raise DeploymentRefused(
+                f"endpoint {endpoint!r} has a running canary ({running.plan.weight} % of "
+                f"traffic, started {running.created_at} by {running.created_by})",
+                hint="wait for its promotion or rollback (bastion deploy status), or abort "
+                     f"it: bastion rollback {endpoint}")
+
+    def _start_canary(self, actor: Actor, new: Deployment, plan: CanaryPlan,
+                      resource: str) -> Deployment:
+        """The gate passed: store ``new`` as the endpoint's canary (see serving.canary)."""
+        assert self._canaries is not None, "the composition root wires the canary store"
+        stable = self._repo.active(new.project, new.endpoint)
+        try:
+            if stable is None:
+                raise DeploymentRefused(
+                    f"endpoint {new.endpoint!r} has no version in service to compare a "
+                    "canary with", hint="deploy it without --canary first")
+            if stable.root_digest == new.root_digest:
+                raise DeploymentRefused(f"{new.ref} is already the version in service")
+            c = Canary(uuid.uuid4().hex, new.project, new.endpoint, new.id, stable.id, plan,
+                       CanaryState.RUNNING, 0, new.created_at, actor.name)
+            stored = self._canaries.start(
+                dataclasses.replace(new, reason=f"canary {plan.weight} %"), c)
+        except BastionError as e:
+            self._access.record(actor, "deployment.refused", resource, Outcome.FAILED,
+                                {"model": new.ref, "error": e.code, "reason": e.message[:300]})
+            raise
+        self._access.record(actor, "deployment.canary.started", resource, Outcome.OK, {
+            "model": new.ref, "root_digest": new.root_digest, "seq": stored.seq,
+            "stable": stable.ref, "weight": plan.weight, "promote_after": plan.promote_after,
+            "canary": c.id, "deployment": stored.id})
+        return stored
+
+    def _abort_canary(self, actor: Actor, c: Canary, resource: str) -> Deployment:
+        """``rollback`` while a canary runs: the canary is aborted, the stable one stays."""
+        assert self._canaries is not None
+        reason = f"aborted by {actor.name} (bastion rollback)"
+        if not self._canaries.decide(c, CanaryState.ABORTED, actor.name, reason, _now(), None):
+            raise Conflict(f"the canary of endpoint {c.endpoint!r} was decided at this moment",
+                           hint="see bastion deploy status, then roll back again if needed")
+        self._access.record(actor, "deployment.canary.aborted", resource, Outcome.OK, {
+            "canary": c.id, "deployment": c.deployment_id, "stable": c.stable_id})
+        active = self._repo.active(c.project, c.endpoint)
+        if active is None:
+            raise NotFound(f"endpoint {c.endpoint!r} has nothing in service")
+        return active
 
     def _verified(self, project: str, ref: str,
                   verdict: GateVerdict) -> tuple[ModelVersion, InputSchema]:
@@ -138,7 +199,8 @@ class DeploymentService:
             raise NotFound(f"no endpoint {endpoint!r} in project {project}",
                            hint="deploy one: bastion deploy MODEL@V --endpoint NAME")
         active = next((d for d in history if d.state is DeploymentState.ACTIVE), None)
-        return EndpointStatus(project, endpoint, active, tuple(history))
+        canary = self._canaries.latest(project, endpoint) if self._canaries else None
+        return EndpointStatus(project, endpoint, active, tuple(history), canary)
 
     def active(self, project: str, endpoint: str) -> Deployment | None:
         """The deployment in service (no check: the gateway authorized ``predict``)."""
@@ -150,6 +212,11 @@ class DeploymentService:
         resource = endpoint_resource(project, endpoint)
         self._access.authorize(actor, "deployment.rollback", resource,
                                details={"to": to})
+        running = self._canaries.running(project, endpoint) if self._canaries else None
+        if running is not None:  # a rollback during a canary aborts it first
+            aborted = self._abort_canary(actor, running, resource)
+            if to is None:
+                return aborted
         history = self._repo.history(project, endpoint)
         current = next((d for d in history if d.state is DeploymentState.ACTIVE), None)
         try:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from bastion.core.canonical import JSON
+from bastion.serving.canary_values import Canary
 from bastion.serving.ood import OodPolicy, OodReference
 
 
@@ -146,11 +147,13 @@ class EndpointStatus:
     endpoint: str
     active: Deployment | None
     history: tuple[Deployment, ...]  # oldest first
+    canary: Canary | None = None  # the latest canary release (running or ended)
 
     def to_dict(self) -> dict[str, JSON]:
         return {"project": self.project, "endpoint": self.endpoint,
                 "active": self.active.to_dict() if self.active else None,
-                "history": [d.to_dict() for d in self.history]}
+                "history": [d.to_dict() for d in self.history],
+                "canary": self.canary.to_dict() if self.canary else None}
 
 
 __all__ = [

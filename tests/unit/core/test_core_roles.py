@@ -25,8 +25,8 @@ def test_admin_has_every_action() -> None:
     assert PERMISSIONS[Role.ADMIN] == frozenset(ACTIONS)
 
 
-def test_consumer_may_only_predict_and_read_projects() -> None:
-    assert PERMISSIONS[Role.CONSUMER] == frozenset({"predict", "project.read"})
+def test_consumer_may_only_predict_label_its_predictions_and_read_projects() -> None:
+    assert PERMISSIONS[Role.CONSUMER] == frozenset({"predict", "predict.feedback", "project.read"})
 
 
 def test_permissions_name_only_known_actions() -> None:

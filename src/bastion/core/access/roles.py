@@ -13,7 +13,7 @@ action on a resource when a binding in the resource's project grants it.
 | reviewer     | read models, evaluations and lineage; approve or reject releases      |
 | deployer     | deploy, promote and roll back approved models; verify models          |
 | auditor      | read and verify the audit log, lineage, metadata; compliance reports  |
-| consumer     | call prediction endpoints                                             |
+| consumer     | call prediction endpoints, label its own answered predictions         |
 
 Nobody may change their own role bindings (no self-grant), whatever their role.
 """
@@ -89,6 +89,7 @@ ACTIONS: Mapping[str, str] = {
     "deployment.rollback": "roll back a deployment",
     "deployment.read": "read deployments",
     "predict": "call a prediction endpoint",
+    "predict.feedback": "label one's own answered predictions (the canary accuracy check)",
     "alert.read": "list alerts of deployed models and their webhooks",
     "alert.ack": "acknowledge (close) an alert",
     "alert.webhook": "add or remove alert webhooks (SSRF-checked targets)",
@@ -186,7 +187,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = {
     Role.REVIEWER: frozenset(_REVIEWER),
     Role.DEPLOYER: frozenset(_DEPLOYER),
     Role.AUDITOR: frozenset(_AUDITOR),
-    Role.CONSUMER: frozenset({"predict", "project.read"}),
+    Role.CONSUMER: frozenset({"predict", "predict.feedback", "project.read"}),
 }
 
 #: actions a principal may always take on itself (own tokens), still audited

@@ -30,6 +30,7 @@ from bastion.serving.canary_values import (
     CanaryPlan,
     CanaryState,
     CanaryThresholds,
+    Sample,
 )
 from bastion.serving.values import Deployment, DeploymentState
 
@@ -59,17 +60,6 @@ feedback = sa.Table(
     *(sa.Column(n, sa.String) for n in (
         "id", "project", "endpoint", "request_id", "principal", "label", "created_at")),
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One answered (or failed) request of one arm, as the analysis reads it."""
-
-    outcome: str
-    latency_ms: float
-    labels: tuple[str, ...]
-    ood: int
-    rows: int
 
 
 def _canary(r: sa.Row[tuple[object, ...]]) -> Canary:
@@ -251,4 +241,4 @@ class SqlCanaryRepository:
         return True
 
 
-__all__ = ["Sample", "SqlCanaryRepository", "canaries", "feedback", "samples"]
+__all__ = ["SqlCanaryRepository", "canaries", "feedback", "samples"]
