@@ -80,8 +80,10 @@ if TYPE_CHECKING:
     from bastion.model_security.lab import ModelLab
     from bastion.model_security.registry import ModelRegistry
     from bastion.model_security.values import ModelVersion
+    from bastion.serving.alerts import AlertService
     from bastion.serving.canary import CanaryService
     from bastion.serving.deployments import DeploymentService
+    from bastion.serving.monitor import DriftMonitor
 
 
 @dataclass(frozen=True)
@@ -305,8 +307,8 @@ class Bastion:
         """Deploy, status, rollback and revocation of model versions behind endpoints;
         a deploy runs governance's release gate (``self.gate``) on the exact version."""
         from bastion.data_security._adapters.sql_repo import SqlDatasetRepository
-        from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
         from bastion.serving._adapters.sql_canary import SqlCanaryRepository
+        from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
         from bastion.serving.deployments import DeploymentService
 
         datasets = SqlDatasetRepository(self.engine)
@@ -336,6 +338,51 @@ class Bastion:
         self.keys.revoke_signing(actor, key_id)
         return [f"{d.project}/{d.endpoint} ({d.ref})"
                 for d in self.deployments.enforce_revocations(actor)]
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        """Alerts of deployed models (one open per endpoint and kind) and their webhooks:
+        signed deliveries off the request path, targets SSRF-checked at registration and at
+        every delivery.  Each webhook's secret is an HMAC under a keyring key of its id."""
+        from bastion.serving._adapters.sql_alerts import SqlAlertRepository
+        from bastion.serving._adapters.webhook_http import HttpPoster
+        from bastion.serving.alerts import AlertService
+        from bastion.serving.delivery import Deliveries
+        from bastion.serving.webhooks import TargetGuard
+
+        repo = SqlAlertRepository(self.engine)
+        guard = TargetGuard()  # the loopback allowance exists for tests only, never here
+        deliveries = Deliveries(HttpPoster(), guard, repo.record_delivery)
+        return AlertService(self.access, repo, self.webhook_secret, deliveries, guard)
+
+    def webhook_secret(self, webhook_id: str) -> bytes:
+        return bytes.fromhex(self.keyring.keyed_digest("alert-webhook", webhook_id.encode()))
+
+    @cached_property
+    def monitor(self) -> DriftMonitor:
+        """Drift monitors on live traffic (the gateway's encrypted samples) against the
+        stored drift reference of each deployed model's training data."""
+        from bastion.model_security.monitoring import DriftReference
+        from bastion.serving._adapters.sql_alerts import SqlLiveWindows
+        from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
+        from bastion.serving.live import LiveStore
+        from bastion.serving.monitor import DriftMonitor
+        from bastion.serving.values import Deployment
+
+        def reference(actor: Actor | None, d: Deployment) -> tuple[str, DriftReference | None]:
+            v = self._model_repo.version(d.project, d.model, d.version)
+            lineage = v.trained_on[0].split("#")[0] if v is not None and v.trained_on else ""
+            digest = self._model_repo.drift_reference(d.project, lineage) if lineage else None
+            if digest is not None:
+                return lineage, DriftReference.from_bytes(self.blobs.read_bytes(digest))
+            if actor is None or not lineage:  # the gateway never reads training data
+                return lineage, None
+            return lineage, self.lab.drift_reference(actor, d.project, lineage.split("/", 1)[1])
+
+        live = LiveStore(SqlLiveWindows(self.engine), lambda b: self.blobs.put_bytes(b).digest,
+                         self.blobs.read_bytes, self.blobs.delete)
+        return DriftMonitor(self.access, SqlDeploymentRepository(self.engine), live, reference,
+                            self.alerts)
 
     @cached_property
     def cards(self) -> CardService:
