@@ -21,6 +21,7 @@ from bastion.cli._context import session
 from bastion.cli._render import console, print_json, table
 from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.core.errors import InputError
+from bastion.serving.canary_values import Canary, canary_plan
 from bastion.serving.values import Deployment, EndpointStatus, ResponsePolicy
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
@@ -34,6 +35,23 @@ def _show(status: EndpointStatus) -> None:
     table("history", ["#", "model", "state", "why", "when", "by", "ended"],
           [[d.seq, d.ref, d.state.value, d.reason, d.created_at, d.created_by,
             f"{d.end_reason or ''} {d.ended_at or ''}".strip()] for d in status.history])
+    if status.canary is not None:
+        _show_canary(status.canary)
+
+
+def _show_canary(c: Canary) -> None:
+    console.print(
+        f"canary [bold]{c.state.value}[/] at {c.plan.weight} % (promote after "
+        f"{c.plan.promote_after}): {c.canary_requests} canary / {c.stable_requests} stable "
+        f"requests" + (f"; ended {c.ended_at}: {c.end_reason}" if c.ended_at else ""))
+    a = c.analysis
+    if a is None:
+        console.print("  no analysis yet")
+        return
+    table(f"last analysis {a.at} (window: {a.canary_requests} canary, {a.stable_requests} "
+          "stable)", ["check", "judged", "failed", "canary", "stable", "limit", "why"],
+          [[x.name, x.judged, x.failed, x.canary, x.stable, x.limit, x.reason]
+           for x in a.checks])
 
 
 def _done(verb: str, d: Deployment) -> None:
@@ -53,6 +71,18 @@ def deploy(
         "--no-scores", help="answer the decision only (hinders model extraction)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     project: Project = DEFAULT_PROJECT,
+    canary: Annotated[int | None, typer.Option(
+        "--canary", help="deploy as a canary taking PERCENT of the traffic (1..99)",
+        show_default=False)] = None,
+    promote_after: Annotated[int, typer.Option(
+        "--promote-after", help="with --canary: healthy canary requests before promotion")
+    ] = 500,
+    sticky_header: Annotated[str, typer.Option(
+        "--sticky-header", help="with --canary: header whose value keeps a client on one "
+        "version")] = "X-Bastion-Request-Key",
+    thresholds: Annotated[list[str] | None, typer.Option(
+        "--threshold", help="with --canary: analysis threshold NAME=VALUE (repeatable), "
+        "e.g. max_prediction_shift=0.2", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="with 'manifests': the folder to write (default ENDPOINT-manifests)",
         show_default=False)] = None,
@@ -73,9 +103,12 @@ def deploy(
         raise InputError("usage: bastion deploy MODEL@V --endpoint NAME",
                          hint="or: bastion deploy status ENDPOINT")
     policy = ResponsePolicy(decimals=decimals, scores=not no_scores)
+    plan = (canary_plan(canary, promote_after, sticky_header, thresholds or [])
+            if canary is not None else None)
     with session(_home(ctx)) as s:
-        d = s.ws.deployments.deploy(s.actor, project, target, endpoint, policy)
-    print_json(d.to_dict()) if as_json else _done("deployed", d)
+        d = s.ws.deployments.deploy(s.actor, project, target, endpoint, policy, canary=plan)
+    print_json(d.to_dict()) if as_json else _done(
+        f"deployed as a {plan.weight} % canary" if plan else "deployed", d)
 
 
 def _manifests(ctx: typer.Context, project: str, endpoint: str | None,

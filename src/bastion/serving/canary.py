@@ -145,6 +145,11 @@ class CanaryService:
                             evidence)
         return self._repo.latest(c.project, c.endpoint)
 
+    def abandon(self, c: Canary, reason: str) -> Canary | None:
+        """Roll back a canary that cannot serve (its worker did not start), audited."""
+        a = Analysis(0, 0, (), _now())
+        return self._decide(c, a, CanaryState.ROLLED_BACK, reason[:300])
+
     # -- feedback -----------------------------------------------------------------------
     def feedback(self, actor: Actor, project: str, endpoint: str, request_id: str,
                  label: JSON) -> FeedbackReceipt:

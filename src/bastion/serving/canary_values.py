@@ -120,6 +120,27 @@ class CanaryPlan:
                              hint="letters, digits and '-', e.g. X-Bastion-Request-Key")
 
 
+def canary_plan(weight: int, promote_after: int = 500,
+                sticky_header: str | None = DEFAULT_STICKY_HEADER,
+                thresholds: list[str] | tuple[str, ...] = ()) -> CanaryPlan:
+    """A plan from the command line's words: ``thresholds`` as ``NAME=VALUE`` items."""
+    known = {f.name: f for f in fields(CanaryThresholds)}
+    base = CanaryThresholds()
+    values: dict[str, Any] = {}
+    for item in thresholds:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in known:
+            raise InputError(f"--threshold {item!r} is not NAME=VALUE with a known name",
+                             hint=f"names: {', '.join(known)}")
+        try:
+            values[name] = type(getattr(base, name))(text.strip())
+        except ValueError:
+            raise InputError(f"--threshold {name}: {text!r} is not a number") from None
+    return CanaryPlan(weight, promote_after, sticky_header or None,
+                      CanaryThresholds(**values))
+
+
 @dataclass(frozen=True)
 class Sample:
     """One answered (or failed) request of one arm, as the analysis reads it.
@@ -231,5 +252,15 @@ def _num(v: float | None) -> JSON:
     return round(v, 6) if v is not None and math.isfinite(v) else None
 
 
-__all__ = ["DEFAULT_STICKY_HEADER", "Analysis", "Arm", "Canary", "CanaryPlan", "CanaryState",
-           "CanaryThresholds", "Check", "Sample"]
+__all__ = [
+    "DEFAULT_STICKY_HEADER",
+    "Analysis",
+    "Arm",
+    "Canary",
+    "CanaryPlan",
+    "CanaryState",
+    "CanaryThresholds",
+    "Check",
+    "Sample",
+    "canary_plan",
+]
