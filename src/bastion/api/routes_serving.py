@@ -29,6 +29,7 @@ from bastion.api.deps import ActorDep
 from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.serving.errors import UnsupportedContent
 from bastion.serving.gateway import Gateway, GatewayOptions
+from bastion.serving.live import LiveSampler
 from bastion.serving.manifests import endpoint_manifests
 from bastion.serving.metrics import CONTENT_TYPE
 from bastion.workspace import Bastion
@@ -54,6 +55,11 @@ def gateway_of(app: FastAPI) -> Gateway:
         gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest, options)
         app.state.gateway = gw
         app.state.gateway_flusher = asyncio.create_task(_flush_forever(gw))
+        # drift monitoring: a bounded sample of answered rows, flushed encrypted, checked
+        sampler = app.state.gateway_sampler = LiveSampler()
+        gw.observers.append(sampler.observe)
+        app.state.gateway_monitor = asyncio.create_task(ws.monitor.follow(
+            sampler, check_seconds=getattr(app.state, "monitor_seconds", 60.0)))
     return gw
 
 
@@ -72,6 +78,12 @@ async def shutdown(app: FastAPI) -> None:
     flusher = getattr(app.state, "gateway_flusher", None)
     if flusher is not None:
         flusher.cancel()
+    monitor = getattr(app.state, "gateway_monitor", None)
+    if monitor is not None:
+        monitor.cancel()
+        ws: Bastion = app.state.workspace
+        with contextlib.suppress(Exception):  # the last sampled rows, as for the log
+            await asyncio.to_thread(ws.monitor.flush, app.state.gateway_sampler)
     await gw.close()
 
 

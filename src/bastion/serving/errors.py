@@ -13,7 +13,10 @@
     ├── NoDeployment        the endpoint has nothing in service (a NotFound)
     ├── UnsupportedContent  a prediction body that is not JSON (415; never read)
     ├── WorkerUnavailable   the sandboxed worker died, timed out or cannot start (503)
-    └── WireError           a frame breaks the gateway <-> worker format (too large, not JSON)
+    ├── WireError           a frame breaks the gateway <-> worker format (too large, not JSON)
+    ├── WebhookRefused      a webhook target that could reach loopback, link-local, private
+    │                       or reserved addresses, or carries credentials (an InputError)
+    └── AlertNotFound       no such alert in the project (a NotFound)
 """
 
 from __future__ import annotations
@@ -99,3 +102,17 @@ class UnsupportedContent(ServingError, InputError):
     """A prediction body that is not JSON (a pickle, a binary upload): refused unread."""
 
     code = "unsupported_media_type"
+
+
+class WebhookRefused(ServingError, InputError):
+    """A webhook target that could reach the machine's own network (loopback, link-local,
+    private, reserved), or is not a plain http(s) URL (SSRF guard; nothing is stored)."""
+
+    code = "webhook_refused"
+
+
+class AlertNotFound(ServingError, NotFound):
+    code = "alert_not_found"
+
+
+__all__ += ["AlertNotFound", "WebhookRefused"]

@@ -1,0 +1,193 @@
+"""The alert store and webhook deliveries on real SQLite and PostgreSQL, delivering to a
+real HTTP receiver on loopback (allowed only through the guard's test-only constructor
+argument): one open alert per endpoint and kind, acknowledgement, signatures, retries with
+backoff, redirects not followed, SSRF refusals at registration audited."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alert_receiver import Receiver
+
+from bastion.core.access.values import PrincipalKind
+from bastion.core.audit.entries import AuditQuery
+from bastion.core.errors import AccessDenied
+from bastion.serving._adapters.sql_alerts import (
+    SqlAlertRepository,
+    alerts,
+    deliveries,
+    webhooks,
+    windows,
+)
+from bastion.serving._adapters.webhook_http import HttpPoster
+from bastion.serving.alerts import AlertKind, AlertService, Severity
+from bastion.serving.delivery import Deliveries, DeliveryOptions
+from bastion.serving.errors import AlertNotFound, WebhookRefused
+from bastion.serving.webhooks import TargetGuard, verify_signature
+
+P = "default"
+
+
+def loopback_alerts(ws: Any, **options: Any) -> AlertService:
+    """The workspace's alert service, but allowed to deliver to a loopback receiver."""
+    repo = SqlAlertRepository(ws.engine)
+    guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
+    opts = DeliveryOptions(**{"backoff": 0.05, "timeout": 2.0, **options})
+    return AlertService(ws.access, repo, ws.webhook_secret,
+                        Deliveries(HttpPoster(), guard, repo.record_delivery, opts), guard)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_alert_tables_of_the_adapter_match_the_migration(workspace: Any) -> None:
+    inspector = sa.inspect(workspace.ws.engine)
+    for table in (alerts, webhooks, deliveries, windows):
+        migrated = {c["name"] for c in inspector.get_columns(table.name)}
+        assert migrated == set(table.c.keys()), table.name
+
+
+def test_second_open_alert_of_one_kind_is_refused_by_the_database(workspace: Any) -> None:
+    row = {"project": P, "endpoint": "scoring", "kind": "drift", "severity": "warning",
+           "summary": "s", "evidence": "{}", "created_at": "t", "last_seen_at": "t",
+           "occurrences": 1, "open_slot": "open"}
+    with workspace.ws.engine.begin() as c:
+        c.execute(alerts.insert().values(id="a1", **row))
+        c.execute(alerts.insert().values(id="a2", **{**row, "open_slot": "a2"}))  # acked
+    with pytest.raises(sa.exc.IntegrityError), workspace.ws.engine.begin() as c:
+        c.execute(alerts.insert().values(id="a3", **row))
+
+
+def test_repeat_detection_counts_on_the_open_alert_and_ack_closes_it(workspace: Any) -> None:
+    ws, admin = workspace.ws, workspace.admin
+    svc = ws.alerts
+    a, new = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {"n": 1})
+    b, again = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {"n": 2})
+    assert new and not again and b.id == a.id and b.occurrences == 2
+    other, fresh = svc.raise_alert(P, "other", AlertKind.DRIFT, Severity.WARNING, "y", {})
+    assert fresh and other.id != a.id  # dedup is per endpoint
+    assert [x.id for x in svc.alerts(admin, P, endpoint="scoring", only_open=True)] == [a.id]
+    done = svc.ack(admin, P, a.id, note="retraining")
+    assert not done.open and done.acknowledged_by == admin.name
+    assert svc.alerts(admin, P, endpoint="scoring", only_open=True) == []
+    with pytest.raises(AlertNotFound, match="already acknowledged"):
+        svc.ack(admin, P, a.id)
+    c, reopened = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert reopened and c.id != a.id  # after an ack the same detection opens a new one
+    raised = ws.audit.query(AuditQuery(action="alert.raised"))
+    assert {json.loads(e.details)["alert"] for e in raised} >= {a.id, c.id}
+
+
+def test_consumer_acknowledging_an_alert_is_refused_and_audited(workspace: Any) -> None:
+    ws, admin = workspace.ws, workspace.admin
+    ws.access.create_principal(admin, "app", PrincipalKind.USER)
+    ws.access.bind(admin, "app", "consumer", P)
+    app = ws.access.authenticate(ws.access.create_token(admin, "app").secret)
+    a, _ = ws.alerts.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    with pytest.raises(AccessDenied):
+        ws.alerts.ack(app, P, a.id)
+    with pytest.raises(AccessDenied):
+        ws.alerts.alerts(app, P)
+    assert ws.alerts.show(admin, P, a.id).open  # nothing changed
+    denied = ws.audit.query(AuditQuery(action="alert.ack", actor="app"))
+    assert denied and denied[-1].outcome == "denied"
+
+
+ATTACKS = ("http://127.0.0.1:8080/", "http://[::1]/", "http://169.254.169.254/latest/meta-data/",
+           "http://10.0.0.1/", "http://2130706433/", "http://0177.0.0.1/", "http://0x7f.1/",
+           "http://[::ffff:127.0.0.1]/", "http://evil@127.0.0.1/")
+
+
+def test_webhook_to_an_internal_address_is_refused_at_registration_and_audited(
+        workspace: Any) -> None:
+    ws, admin = workspace.ws, workspace.admin
+    for url in ATTACKS:
+        with pytest.raises(WebhookRefused):
+            ws.alerts.add_webhook(admin, P, url)  # the production guard: no allowance
+    assert ws.alerts.webhooks(admin, P) == []
+    refused = ws.audit.query(AuditQuery(action="alert.webhook.refused"))
+    assert len(refused) == len(ATTACKS)
+    assert all(e.outcome == "failed" and "refused" in e.details for e in refused)
+
+
+def test_webhook_delivery_is_signed_and_retried_with_backoff(workspace: Any,
+                                                            receiver: Receiver) -> None:
+    ws, admin = workspace.ws, workspace.admin
+    svc = loopback_alerts(ws)
+    hook, secret = svc.add_webhook(admin, P, receiver.url + "/hook")
+    receiver.statuses = [500, 503]  # two failures, then 200
+    started = time.monotonic()
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.CRITICAL, "moved", {})
+    assert svc.deliveries.wait_idle(10)
+    assert len(receiver.got) == 3 and time.monotonic() - started >= 0.05 + 0.1
+    last = receiver.got[-1]
+    ts = int(last.headers["X-Bastion-Timestamp"])
+    assert verify_signature(secret, last.body, ts, last.headers["X-Bastion-Signature"])
+    assert not verify_signature(b"wrong" * 8, last.body, ts, last.headers["X-Bastion-Signature"])
+    assert json.loads(last.body)["alert"]["id"] == alert.id
+    assert secret == ws.webhook_secret(hook.id)  # recomputable from the keyring, not stored
+    log = svc.delivery_log(admin, P, alert.id)
+    assert [(d["status"], d["attempts"]) for d in log] == [("delivered", 3)]
+
+
+def test_webhook_gives_up_after_the_configured_attempts(workspace: Any,
+                                                       receiver: Receiver) -> None:
+    svc = loopback_alerts(workspace.ws, attempts=3)
+    svc.add_webhook(workspace.admin, P, receiver.url + "/down")
+    receiver.statuses = [500] * 10
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)
+    assert len(receiver.got) == 3
+    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    assert d["status"] == "failed" and d["attempts"] == 3 and "HTTP 500" in str(d["error"])
+
+
+def test_redirect_to_a_private_address_is_not_followed(workspace: Any,
+                                                       receiver: Receiver) -> None:
+    svc = loopback_alerts(workspace.ws)
+    svc.add_webhook(workspace.admin, P, receiver.url + "/moved")
+    receiver.statuses = [302]
+    receiver.redirect_to = receiver.url + "/internal"  # loopback: followed, it would land
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)
+    assert [g.path for g in receiver.got] == ["/moved"]  # never /internal
+    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    assert d["status"] == "failed" and "redirects are not followed" in str(d["error"])
+
+
+def test_dns_rebinding_after_registration_is_refused_at_delivery(workspace: Any,
+                                                                receiver: Receiver) -> None:
+    answers = {"hooks.example": ["93.184.216.34"]}
+    guard = TargetGuard(lambda host, port: answers[host])
+    repo = SqlAlertRepository(workspace.ws.engine)
+    svc = AlertService(workspace.ws.access, repo, workspace.ws.webhook_secret,
+                       Deliveries(HttpPoster(), guard, repo.record_delivery), guard)
+    svc.add_webhook(workspace.admin, P, "http://hooks.example/hook")  # public at registration
+    answers["hooks.example"] = ["127.0.0.1"]  # the attacker's DNS now answers loopback
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)
+    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    assert d["status"] == "refused" and "127.0.0.1" in str(d["error"])
+
+
+def test_full_queue_drops_instead_of_blocking_the_caller(workspace: Any,
+                                                         receiver: Receiver) -> None:
+    svc = loopback_alerts(workspace.ws, queue_size=1, attempts=1)
+    for i in range(5):
+        svc.add_webhook(workspace.admin, P, receiver.url + f"/h{i}")
+    started = time.monotonic()
+    svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert time.monotonic() - started < 1.0
+    assert svc.deliveries.wait_idle(10)
+    assert svc.deliveries.dropped >= 1 and len(receiver.got) + svc.deliveries.dropped == 5
