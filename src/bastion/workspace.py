@@ -446,6 +446,9 @@ class Bastion:
             SqlIdentityDirectory(self.engine),
             self.provider_check,
             self.models.signing_key_pem,
+            drift_alerts=lambda p, ids: [
+                f"alert {a.id} open on endpoint {a.endpoint}"
+                for a in self.alerts.open_drift_on(p, ids)],
         )
 
     @cached_property

@@ -17,9 +17,9 @@ Every fact is computed from evidence that a database edit cannot improve:
 - ``card``: the current card version; complete when every hand-written field
   has content;
 - ``providers``: the provider register's answer for the model's lineage;
-- ``drift``: no drift store exists yet, so an *open alert* is the latest
-  ``monitor.drift`` audit entry against one of the model's training datasets
-  whose verdict is not ``no_drift``.
+- ``drift``: an *open alert* is the latest ``monitor.drift`` audit entry against
+  one of the model's training datasets whose verdict is not ``no_drift``, or an
+  open (unacknowledged) ``drift`` alert of the live monitors on that training data.
 
 Example::
 
@@ -280,7 +280,9 @@ def _drift(v: ModelVersion, s: ReleaseSources) -> Group:
             latest[wanted[ref]] = (e.seq, str(details(e).get("verdict", "")))
     open_alerts = [(seq, verdict) for seq, verdict in latest.values() if verdict != "no_drift"]
     evidence = tuple(f"audit#{seq} {verdict}" for seq, verdict in sorted(latest.values()))
-    return {"open_alerts": len(open_alerts), "checked": bool(latest)}, evidence
+    live = s.drift_alerts(v.project, tuple(t.partition("#")[0] for t in v.trained_on))
+    return {"open_alerts": len(open_alerts) + len(live),
+            "checked": bool(latest) or bool(live)}, evidence + tuple(live)
 
 
 __all__ = ["GateFacts", "VerifyModel", "compute_facts"]

@@ -55,6 +55,9 @@ class ReleaseSources:
     #: the project's active signing key: (key id, private PEM), in memory only
     signing_key: Callable[[str], tuple[str, bytes]]
     now: Callable[[], dt.datetime] = utc_now
+    #: (project, training-data lineage ids "p/ds@v") -> the open drift alerts the live
+    #: monitors raised on endpoints serving models trained on that data (descriptions)
+    drift_alerts: Callable[[str, tuple[str, ...]], list[str]] = lambda _p, _ids: []
 
 
 def model_resource(project: str, name: str) -> str:

@@ -207,6 +207,13 @@ class AlertService:
         self.show(actor, project, alert_id)
         return self._repo.deliveries(alert_id)
 
+    def open_drift_on(self, project: str, lineage_ids: tuple[str, ...]) -> list[Alert]:
+        """Open drift alerts whose reference is one of ``lineage_ids`` (for the release
+        gate, which authorized ``gate.check`` itself)."""
+        found = self._repo.alerts(project, None, True, 10_000)
+        return [a for a in found if a.kind == AlertKind.DRIFT
+                and json.loads(a.evidence).get("reference") in lineage_ids]
+
     # -- webhooks -----------------------------------------------------------------------------
     def add_webhook(self, actor: Actor, project: str, url: str,
                     endpoint: str | None = None) -> tuple[Webhook, bytes]:
