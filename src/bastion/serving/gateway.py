@@ -49,6 +49,7 @@ from bastion.core.errors import BastionError
 from bastion.core.settings import BastionSettings
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
+from bastion.serving.adversarial import AdversarialGuard, AdversarialPolicy, DetectorOptions
 from bastion.serving.artifact import stage_artifact
 from bastion.serving.deployments import DeploymentService, endpoint_resource
 from bastion.serving.errors import (
@@ -61,6 +62,7 @@ from bastion.serving.errors import (
 )
 from bastion.serving.events import GATEWAY, audited
 from bastion.serving.metrics import GatewayMetrics
+from bastion.serving.ood import OodPolicy, OutOfDistribution, out_of_band, refusal
 from bastion.serving.ratelimit import RateLimiter, RateLimitOptions
 from bastion.serving.sandbox import MIB, Sandbox, SandboxLimits
 from bastion.serving.schema import parse_request, validate_rows
@@ -82,6 +84,7 @@ class GatewayOptions:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     worker: WorkerOptions = field(default_factory=WorkerOptions)
     rate: RateLimitOptions = field(default_factory=RateLimitOptions)
+    adversarial: DetectorOptions = field(default_factory=DetectorOptions)
 
     @classmethod
     def from_settings(cls, s: BastionSettings) -> GatewayOptions:
@@ -92,6 +95,7 @@ class GatewayOptions:
             worker=WorkerOptions(request_timeout=s.serving_request_timeout),
             rate=RateLimitOptions(s.serving_rate_principal, s.serving_rate_endpoint,
                                   s.serving_rate_storage),
+            adversarial=DetectorOptions(policy=AdversarialPolicy(s.serving_adversarial)),
         )
 
 
@@ -134,6 +138,10 @@ class Gateway:
         #: called with (deployment, validated rows, labels) after each answered request, on
         #: the event loop (must not block): the drift monitor's live sample
         self.observers: list[Observer] = []
+        #: evasion / extraction query patterns per principal (serving/adversarial.py)
+        self.guard = AdversarialGuard(
+            access, self.options.adversarial,
+            on_count=lambda ep, what: self.metrics.adversarial.labels(ep, what).inc())
 
     # -- before the body --------------------------------------------------------------
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
@@ -145,6 +153,7 @@ class Gateway:
             raise
         await anyio.to_thread.run_sync(
             lambda: self._access.authorize(actor, "predict", resource))
+        await self.guard.admit(actor, project, endpoint)
         try:
             await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))
         except Throttled:
@@ -186,10 +195,14 @@ class Gateway:
         d = live.deployment
         try:
             rows = validate_rows(d.schema, parse_request(body))
+            ood = out_of_band(d.schema.ood, d.schema.columns, rows)
+            if d.policy.ood is OodPolicy.REFUSE and any(ood):
+                raise refusal(ood)
         except InvalidFeatures as e:
-            self.metrics.refusals.labels(endpoint, "invalid_input").inc()
-            self._record(actor, d, request_id, 0, started, "invalid_input", b"")
-            details: dict[str, JSON] = {"reason": "invalid_input", "field": e.field[:100],
+            why = e.code if isinstance(e, OutOfDistribution) else "invalid_input"
+            self.metrics.refusals.labels(endpoint, why).inc()
+            self._record(actor, d, request_id, 0, started, why, b"")
+            details: dict[str, JSON] = {"reason": why, "field": e.field[:100],
                                         "problem": e.reason[:200]}
             await anyio.to_thread.run_sync(lambda: self._access.record(
                 actor, "predict.refused", endpoint_resource(project, endpoint),
@@ -202,11 +215,15 @@ class Gateway:
             self._record(actor, d, request_id, len(rows), started, "error", body)
             raise
         answer = self._shape(d, live.worker.classes, labels, scores, request_id)
+        flagged = _mark_ood(answer, ood)
+        if flagged:
+            self.metrics.ood_rows.labels(endpoint).inc(flagged)
+        await self.guard.observe(actor, d, rows, scores)
         for observe in self.observers:
             observe(d, rows, labels)
         self.metrics.requests.labels(endpoint, "ok").inc()
         self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
-        self._record(actor, d, request_id, len(rows), started, "ok", body)
+        self._record(actor, d, request_id, len(rows), started, "ok", body, ood=flagged)
         return answer
 
     async def _ask(self, project: str, endpoint: str, live: _Live,
@@ -231,13 +248,13 @@ class Gateway:
                 "predictions": out}
 
     def _record(self, actor: Actor, d: Deployment, request_id: str, rows: int,
-                started: float, outcome: str, body: bytes) -> None:
+                started: float, outcome: str, body: bytes, *, ood: int = 0) -> None:
         self._log.append({
             "id": uuid.uuid4().hex, "request_id": request_id, "project": d.project,
             "endpoint": d.endpoint, "deployment_id": d.id, "model": d.model,
             "version": d.version, "rows": rows,
             "latency_ms": round((time.monotonic() - started) * 1000, 3), "outcome": outcome,
-            "features_digest": self._digest(body), "principal": actor.name,
+            "features_digest": self._digest(body), "principal": actor.name, "ood": ood,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         })
 
@@ -357,6 +374,17 @@ class Gateway:
     def workers(self) -> Iterator[SandboxedWorker]:
         """The workers serving now (for tests and diagnostics)."""
         return (ep.live.worker for ep in self._endpoints.values() if ep.live is not None)
+
+
+def _mark_ood(answer: dict[str, JSON], flags: list[tuple[str, ...]]) -> int:
+    """Mark the rows out of the training distribution (``"ood": true``); their count."""
+    predictions = answer["predictions"]
+    assert isinstance(predictions, list)
+    for item, out in zip(predictions, flags, strict=False):
+        if out and isinstance(item, dict):
+            item["ood"] = True
+            item["ood_fields"] = list(out)
+    return sum(1 for out in flags if out)
 
 
 __all__ = ["FeatureDigest", "Gateway", "GatewayOptions"]

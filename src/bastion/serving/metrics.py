@@ -32,6 +32,12 @@ class GatewayMetrics:
             registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.restarts = Counter("bastion_worker_restarts", "sandboxed worker restarts",
                                 ["endpoint"], registry=r)
+        self.ood_rows = Counter("bastion_predict_ood_rows",
+                                "answered rows flagged out of the training distribution",
+                                ["endpoint"], registry=r)
+        self.adversarial = Counter(
+            "bastion_predict_adversarial", "adversarial-query detector: principals suspected, "
+            "requests refused by policy", ["endpoint", "event"], registry=r)
         self.serving = Gauge("bastion_endpoint_version", "model version in service",
                              ["endpoint", "model"], registry=r)
 

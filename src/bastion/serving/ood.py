@@ -62,6 +62,9 @@ class Band:
     name: str
     low: float
     high: float
+    #: the training sample's own extremes (inside the band; None in older references)
+    seen_low: float | None = None
+    seen_high: float | None = None
 
     def holds(self, value: Any) -> bool:
         if value is None or isinstance(value, bool) or not isinstance(value, int | float):
@@ -78,7 +81,9 @@ class OodReference:
 
     def to_dict(self) -> dict[str, JSON]:
         return {"alpha": self.alpha,
-                "bands": [{"name": b.name, "low": b.low, "high": b.high} for b in self.bands]}
+                "bands": [{"name": b.name, "low": b.low, "high": b.high,
+                           "seen_low": b.seen_low, "seen_high": b.seen_high}
+                          for b in self.bands]}
 
     @classmethod
     def from_dict(cls, d: dict[str, JSON]) -> OodReference:
@@ -86,13 +91,17 @@ class OodReference:
         bands: list[Band] = []
         for b in raw if isinstance(raw, list) else []:
             if isinstance(b, dict):
-                lo, hi = b.get("low"), b.get("high")
-                bands.append(Band(str(b.get("name")), float(lo) if isinstance(lo, int | float)
-                                  else -math.inf, float(hi) if isinstance(hi, int | float)
-                                  else math.inf))
+                lo, hi = _num(b.get("low")), _num(b.get("high"))
+                bands.append(Band(str(b.get("name")), -math.inf if lo is None else lo,
+                                  math.inf if hi is None else hi,
+                                  _num(b.get("seen_low")), _num(b.get("seen_high"))))
         alpha = d.get("alpha")
         return cls(float(alpha) if isinstance(alpha, int | float) else DEFAULT_ALPHA,
                    tuple(bands))
+
+
+def _num(v: JSON) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _edge(tail: TailFit, p: float) -> float:
@@ -120,7 +129,8 @@ def derive_reference(contract: DataContract, features: Sequence[str],
     if not tails:
         return None
     p = alpha / (2 * len(tails))
-    bands = tuple(Band(name, -_edge(lower, p), _edge(upper, p)) for name, lower, upper in tails)
+    bands = tuple(Band(name, -_edge(lower, p), _edge(upper, p), -lower.edge, upper.edge)
+                  for name, lower, upper in tails)
     return OodReference(alpha, bands)
 
 

@@ -38,6 +38,7 @@ predictions = sa.Table(
     sa.Column("version", sa.Integer),
     sa.Column("rows", sa.Integer),
     sa.Column("latency_ms", sa.Float),
+    sa.Column("ood", sa.Integer),  # rows flagged out of distribution (0015_adversarial)
 )
 
 

@@ -1,0 +1,325 @@
+"""Black-box evasion and model-extraction query patterns, per principal and endpoint.
+
+Every answered row is fed to :meth:`AdversarialGuard.observe` with the scores the worker
+returned (the gateway sees them even when the response withholds them).  For each
+(principal, endpoint) the guard keeps the last ``window`` rows in a ring buffer and four
+running shares over it, each updated in O(window x features) per row:
+
+- **near-duplicate**: the row lies within ``near`` (L-infinity, as a share of each
+  feature's out-of-distribution band; a different category is far) of one of the
+  previous rows.  HopSkipJump's binary searches and gradient estimates are bursts of
+  such rows walking toward the decision boundary.
+- **sweep**: the row differs from the previous one in exactly one feature: a systematic
+  sweep of one feature with the others fixed.
+- **boundary**: the top two class scores are within ``2 * boundary`` of each other
+  (``|p - 0.5| < boundary`` for two classes): queries probing the decision boundary.
+- **off-range**: a numeric feature beyond the training sample's observed extremes:
+  synthetic rows drawn from a box (extraction by uniform random queries) land there
+  constantly; rows of the training population almost never (about ``2 / (n + 1)`` per
+  feature).
+
+Once ``min_rows`` rows are in the window, a share above its limit makes the principal
+*suspected* on that endpoint for ``hold_seconds`` (renewed while the pattern goes on).
+A new suspicion is audited (``predict.adversarial_suspected``, actor the principal,
+with the shares and counts as evidence), counted in Prometheus and handed to the
+``on_suspect`` sink (the alert store).  By policy (``BASTION_SERVING_ADVERSARIAL``) a
+suspected principal is then only *flagged*, *throttled* (one request per
+``throttle_seconds`` on that endpoint, 429 with Retry-After) or *blocked* (403) until
+the hold ends; every refusal is audited (one entry per 10 s with the count).
+
+Memory is bounded: at most ``max_tracked`` (principal, endpoint) pairs, least recently
+used evicted first, each holding ``window`` rows.  The state lives in each gateway's
+memory: replicas behind a load balancer each judge the share of traffic they see.
+
+Example::
+
+    guard = AdversarialGuard(access, DetectorOptions(policy=AdversarialPolicy.BLOCK))
+    await guard.admit(actor, "credit", "scoring")          # 403 once suspected
+    await guard.observe(actor, deployment, rows, classes, scores)
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+
+from bastion.core.access.service import AccessService
+from bastion.core.access.values import Actor
+from bastion.core.audit.entries import Outcome
+from bastion.core.canonical import JSON
+from bastion.core.errors import AccessDenied
+from bastion.serving.deployments import endpoint_resource
+from bastion.serving.errors import ServingError, Throttled
+from bastion.serving.values import Deployment
+
+_AUDIT_WINDOW = 10.0
+SIGNALS = ("near_duplicate", "sweep", "boundary", "off_range")
+
+
+class AdversarialPolicy(enum.StrEnum):
+    FLAG = "flag"  # audit and alert only
+    THROTTLE = "throttle"  # one request per throttle_seconds on the endpoint (429)
+    BLOCK = "block"  # refused (403) until the hold ends
+
+
+class AdversarialBlocked(ServingError, AccessDenied):
+    """A principal whose queries match an evasion or extraction pattern, blocked by policy."""
+
+    code = "adversarial_blocked"
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    policy: AdversarialPolicy = AdversarialPolicy.THROTTLE
+    window: int = 64  # rows remembered per principal and endpoint
+    min_rows: int = 24  # rows in the window before any verdict
+    near: float = 0.02  # near-duplicate distance, share of each feature's band
+    limits: tuple[tuple[str, float], ...] = (
+        ("near_duplicate", 0.5), ("sweep", 0.5), ("boundary", 0.6), ("off_range", 0.3))
+    boundary: float = 0.1  # |p - 0.5| below this is the boundary region (two classes)
+    hold_seconds: float = 600.0
+    throttle_seconds: float = 5.0
+    max_tracked: int = 10_000
+
+
+@dataclass(frozen=True)
+class Suspicion:
+    principal: str
+    project: str
+    endpoint: str
+    signals: tuple[str, ...]
+    evidence: dict[str, JSON]
+
+
+@dataclass
+class _Track:
+    numbers: npt.NDArray[np.float64]  # ring buffer: the scaled numeric features
+    others: list[tuple[Any, ...]]  # ring buffer: the other features (compared by equality)
+    flags: collections.deque[tuple[bool, ...]]
+    previous: tuple[Any, ...] | None = None
+    head: int = 0  # the next slot of the ring buffers
+    sums: list[int] = field(default_factory=lambda: [0] * len(SIGNALS))
+    seen: int = 0
+    until: float = float("-inf")
+    signals: tuple[str, ...] = ()
+    last_allowed: float = float("-inf")
+    refused: tuple[float, int] = (float("-inf"), 0)
+
+
+def _scales(d: Deployment) -> tuple[list[float | None], list[tuple[int, float, float]]]:
+    """Per column: the band width of numeric features (None: compared by equality); and
+    (index, observed low, observed high) of the features with training extremes.
+    (A few microseconds per request; a deployment's schema is immutable.)"""
+    ref = d.schema.ood
+    bands = {b.name: b for b in ref.bands} if ref is not None else {}
+    scales: list[float | None] = []
+    seen: list[tuple[int, float, float]] = []
+    for i, name in enumerate(d.schema.columns):
+        b = bands.get(name)
+        if b is None:
+            scales.append(None)
+            continue
+        scales.append(max(b.high - b.low, 1e-12) if math.isfinite(b.high - b.low) else None)
+        if b.seen_low is not None and b.seen_high is not None:
+            seen.append((i, b.seen_low, b.seen_high))
+    return scales, seen
+
+
+def _split(values: Sequence[Any], scales: Sequence[float | None]) -> tuple[
+        npt.NDArray[np.float64], tuple[Any, ...]]:
+    """A row as (scaled numeric features, the others); a null numeric value is NaN."""
+    nums = [float(v) / sc if isinstance(v, int | float) else math.nan
+            for v, sc in zip(values, scales, strict=True) if sc is not None]
+    rest = tuple(v for v, sc in zip(values, scales, strict=True) if sc is None)
+    return np.asarray(nums, dtype=np.float64), rest
+
+
+def _on_boundary(scores: Sequence[float], margin: float) -> bool:
+    top = sorted(scores, reverse=True)
+    return len(top) >= 2 and top[0] - top[1] < 2 * margin
+
+
+class AdversarialGuard:
+    """See the module docstring."""
+
+    def __init__(self, access: AccessService, options: DetectorOptions | None = None, *,
+                 on_suspect: Callable[[Suspicion], None] | None = None,
+                 on_count: Callable[[str, str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._access = access
+        self.options = options or DetectorOptions()
+        self._on_suspect = on_suspect
+        self._on_count = on_count  # (endpoint, what) for the metrics
+        self._clock = clock
+        self._limits = dict(self.options.limits)
+        self._tracks: collections.OrderedDict[tuple[str, str, str], _Track] = (
+            collections.OrderedDict())
+
+    # -- before the body -------------------------------------------------------------------
+    async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
+        """Refuse a suspected principal by policy (403 blocked, 429 throttled), audited."""
+        t = self._tracks.get((actor.name, project, endpoint))
+        now = self._clock()
+        if t is None or now >= t.until or self.options.policy is AdversarialPolicy.FLAG:
+            return
+        signals = ", ".join(t.signals)
+        if self.options.policy is AdversarialPolicy.BLOCK:
+            e: ServingError = AdversarialBlocked(
+                f"{actor.name} is blocked on endpoint {endpoint!r} for "
+                f"{math.ceil(t.until - now)} s: its queries match {signals}",
+                hint="the queries look like a model-evasion or extraction attack; an "
+                     "administrator can see the evidence in the audit log "
+                     "(predict.adversarial_suspected)")
+        else:
+            wait = t.last_allowed + self.options.throttle_seconds - now
+            if wait <= 0:
+                t.last_allowed = now
+                return
+            e = Throttled(
+                f"{actor.name} is throttled on endpoint {endpoint!r} to one request per "
+                f"{self.options.throttle_seconds:g} s: its queries match {signals}",
+                retry_after=max(1, math.ceil(wait)),
+                hint="the queries look like a model-evasion or extraction attack")
+        await self._refused(actor, project, endpoint, t, now, e)
+        raise e
+
+    async def _refused(self, actor: Actor, project: str, endpoint: str, t: _Track,
+                       now: float, e: ServingError) -> None:
+        reason = f"adversarial_{self.options.policy.value}"
+        if self._on_count is not None:
+            self._on_count(endpoint, reason)
+        first, count = t.refused
+        if now - first < _AUDIT_WINDOW:
+            t.refused = (first, count + 1)
+            return
+        t.refused = (now, 0)
+        details: dict[str, JSON] = {"reason": reason, "signals": list(t.signals),
+                                    "suppressed_before": count, "error": e.code}
+        await anyio.to_thread.run_sync(lambda: self._access.record(
+            actor, "predict.refused", endpoint_resource(project, endpoint), Outcome.DENIED,
+            details))
+
+    # -- after the answer ------------------------------------------------------------------
+    async def observe(self, actor: Actor, d: Deployment, rows: Sequence[Sequence[Any]],
+                      scores: Sequence[Sequence[float]] | None) -> Suspicion | None:
+        """Feed answered rows; a new suspicion is audited, counted and sunk, and returned."""
+        found = self.feed(actor.name, d, rows, scores)
+        if found is None:
+            return None
+        if self._on_count is not None:
+            self._on_count(d.endpoint, "suspected")
+        details = {"signals": list(found.signals), **found.evidence,
+                   "policy": self.options.policy.value}
+        await anyio.to_thread.run_sync(lambda: self._access.record(
+            actor, "predict.adversarial_suspected", endpoint_resource(d.project, d.endpoint),
+            Outcome.DENIED, details))
+        if self._on_suspect is not None:
+            sink = self._on_suspect
+            await anyio.to_thread.run_sync(lambda: sink(found))
+        return found
+
+    def feed(self, principal: str, d: Deployment, rows: Sequence[Sequence[Any]],
+             scores: Sequence[Sequence[float]] | None) -> Suspicion | None:
+        """The detector itself (synchronous, no I/O): the new suspicion, if any."""
+        scales, seen = _scales(d)
+        t = self._track(principal, d.project, d.endpoint,
+                        sum(1 for sc in scales if sc is not None))
+        for i, row in enumerate(rows):
+            values = tuple(row)
+            near = self._near(t, *_split(values, scales))
+            sweep = t.previous is not None and len(t.previous) == len(values) and sum(
+                1 for x, y in zip(values, t.previous, strict=True) if x != y) == 1
+            boundary = scores is not None and i < len(scores) and _on_boundary(
+                scores[i], self.options.boundary)
+            off = any(isinstance(values[j], int | float) and not lo <= values[j] <= hi
+                      for j, lo, hi in seen)
+            self._push(t, values, (near, sweep, boundary, off))
+        return self._judge(t, principal, d)
+
+    def _near(self, t: _Track, nums: npt.NDArray[np.float64], rest: tuple[Any, ...]) -> bool:
+        """Whether the row is within ``near`` of a remembered row; then remembers it."""
+        n = len(t.flags)
+        found = False
+        if n:
+            gaps = np.abs(t.numbers[:n] - nums)  # NaN (a null) is never near
+            close = np.flatnonzero((gaps <= self.options.near).all(axis=1))
+            found = any(t.others[k] == rest for k in close)
+        slot = t.head
+        t.numbers[slot] = nums
+        if slot < len(t.others):
+            t.others[slot] = rest
+        else:
+            t.others.append(rest)
+        t.head = (slot + 1) % self.options.window
+        return found
+
+    def _track(self, principal: str, project: str, endpoint: str, width: int) -> _Track:
+        key = (principal, project, endpoint)
+        t = self._tracks.get(key)
+        if t is None or t.numbers.shape[1] != width:  # new, or the endpoint's schema changed
+            w = self.options.window
+            t = _Track(np.full((w, width), np.nan), [], collections.deque(maxlen=w))
+            self._tracks[key] = t
+            while len(self._tracks) > self.options.max_tracked:
+                self._tracks.popitem(last=False)  # least recently used
+        else:
+            self._tracks.move_to_end(key)
+        return t
+
+    @staticmethod
+    def _push(t: _Track, values: tuple[Any, ...], flags: tuple[bool, ...]) -> None:
+        if t.flags and len(t.flags) == t.flags.maxlen:
+            for k, f in enumerate(t.flags[0]):
+                t.sums[k] -= int(f)
+        t.previous = values
+        t.flags.append(flags)
+        for k, f in enumerate(flags):
+            t.sums[k] += int(f)
+        t.seen += 1
+
+    def _judge(self, t: _Track, principal: str, d: Deployment) -> Suspicion | None:
+        n = len(t.flags)
+        if n < self.options.min_rows:
+            return None
+        shares = {s: t.sums[k] / n for k, s in enumerate(SIGNALS)}
+        hits = tuple(s for s in SIGNALS if shares[s] > self._limits[s])
+        if not hits:
+            return None
+        now = self._clock()
+        new = now >= t.until
+        t.until = now + self.options.hold_seconds
+        t.signals = tuple(sorted(set(hits) | (set() if new else set(t.signals))))
+        if not new:
+            return None  # the same suspicion goes on: held longer, not raised again
+        evidence: dict[str, JSON] = {
+            "window_rows": n, "rows_seen": t.seen,
+            "shares": {s: round(v, 3) for s, v in shares.items()},
+            "limits": {s: v for s, v in self._limits.items()},
+            "model": d.ref, "hold_seconds": self.options.hold_seconds}
+        return Suspicion(principal, d.project, d.endpoint, hits, evidence)
+
+    def suspected(self, principal: str, project: str, endpoint: str) -> bool:
+        t = self._tracks.get((principal, project, endpoint))
+        return t is not None and self._clock() < t.until
+
+    def tracked(self) -> int:
+        return len(self._tracks)
+
+
+__all__ = [
+    "SIGNALS",
+    "AdversarialBlocked",
+    "AdversarialGuard",
+    "AdversarialPolicy",
+    "DetectorOptions",
+    "Suspicion",
+]
