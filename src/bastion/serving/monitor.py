@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -112,6 +113,11 @@ class DriftMonitor:
         self._alerts = alerts
         self.options = options or MonitorOptions()
 
+    def with_alerts(self, alerts: AlertService) -> DriftMonitor:
+        """The same monitor raising into another alert service (tests deliver to loopback)."""
+        return DriftMonitor(self._access, self._deployments, self._live, self._references,
+                            alerts, self.options)
+
     def run(self, actor: Actor, project: str, endpoint: str) -> MonitorResult:
         """On demand (``bastion monitor run``): authorized ``monitor.run`` on the endpoint."""
         self._access.authorize(actor, "monitor.run", endpoint_resource(project, endpoint))
@@ -138,6 +144,9 @@ class DriftMonitor:
         if reference is None:
             _log.info("no stored drift reference for %s yet", lineage)
             return MonitorResult(project, endpoint, d.ref, lineage, len(rows), "no_reference")
+        # the model's inputs only (the reference covers every column of the training data)
+        reference = dataclasses.replace(reference, columns=tuple(
+            c for c in reference.columns if c.name in d.schema.columns))
         report = detect_drift(reference, _frame(d, rows), policy=self._policy(reference))
         prediction_js = self._prediction_shift(d, windows, labels)
         drifted = report.drifted_features
