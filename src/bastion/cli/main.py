@@ -48,6 +48,7 @@ _backup_cmds.register(app)
 def _register_optional() -> None:
     # Layers register their commands here (kept in one place, no import side effects).
     from bastion.cli import (
+        _alert_cmds,
         _compliance_cmds,
         _data_cmds,
         _demo_cmd,
@@ -64,6 +65,7 @@ def _register_optional() -> None:
     _model_cmds.register_cmds(app)
     _provider_cmds.register_cmds(app)
     _serving_cmds.register_cmds(app)
+    _alert_cmds.register_cmds(app, _model_cmds.monitor)
     _compliance_cmds.register_cmds(app)
     _demo_cmd.register(app)
 
