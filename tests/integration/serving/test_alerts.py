@@ -191,3 +191,24 @@ def test_full_queue_drops_instead_of_blocking_the_caller(workspace: Any,
     assert time.monotonic() - started < 1.0
     assert svc.deliveries.wait_idle(10)
     assert svc.deliveries.dropped >= 1 and len(receiver.got) + svc.deliveries.dropped == 5
+
+
+def test_cli_lists_and_acknowledges_alerts_and_refuses_a_metadata_webhook(
+        sqlite_workspace: Any, master_key_b64: str) -> None:
+    from serving_fixtures import run_cli
+
+    ws = sqlite_workspace.ws
+    a, _ = ws.alerts.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "moved", {})
+
+    def cli(*args: str) -> tuple[int, str]:
+        return run_cli(ws.home, master_key_b64, *args)
+
+    code, out = cli("alerts", "list", "--open", "--json")
+    assert code == 0 and [x["id"] for x in json.loads(out)] == [a.id], out
+    code, out = cli("alerts", "ack", a.id, "--note", "looked at it")
+    assert code == 0 and "acknowledged" in out, out
+    assert ws.alerts.alerts(sqlite_workspace.admin, P, only_open=True) == []
+    code, out = cli("alerts", "webhook", "add", "http://169.254.169.254/latest/meta-data/")
+    assert code != 0 and "link-local" in out, out
+    code, out = cli("monitor", "run", "scoring")
+    assert code != 0 and "no model in service" in out, out
