@@ -196,3 +196,13 @@ def test_demo_proves_every_control(tmp_path: Path) -> None:
     for rule in ("evaluation", "fairness", "robustness", "approvals"):
         assert f"{rule}: fail" in out, rule
     assert re.search(r"release_approvals: 1 released model version", out), out
+    # serving: a real bastion serve, each control named
+    assert re.search(r"credit-scorer@1 on endpoint credit-scoring \(#1\): release gate passed",
+                     out), out
+    assert re.search(r"POST /v1/endpoints/credit-scoring/predict → 200", out), out
+    assert "422 invalid_features: field rows[0].Income — must be a number" in out
+    assert re.search(r"\d+/60 requests from flood-bot → 429 rate_limited, Retry-After \d+ s",
+                     out), out
+    assert "169.254.169.254 is a link-local address" in out
+    assert re.search(r"drift alert \w+… \(\w+\): credit-scorer@1: \d+/13 features drifted "
+                     r"\([^)]*Income", out), out

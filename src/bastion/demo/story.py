@@ -21,6 +21,7 @@ from bastion.demo.foundation import DemoState, run_foundation
 from bastion.demo.governance_steps import run_governance
 from bastion.demo.model_steps import run_models, run_monitoring
 from bastion.demo.runner import Runner, StepResult
+from bastion.demo.serving_steps import run_serving
 from bastion.workspace import Bastion
 
 
@@ -35,7 +36,8 @@ def run_demo(
     home = home or work / "workspace"
     # The demo keys its throw-away workspace from a random env-style master key,
     # so it needs no passphrase prompt.
-    master = MasterKeySource.from_env_key(base64.b64encode(os.urandom(32)).decode())
+    key_b64 = base64.b64encode(os.urandom(32)).decode()  # also the demo server's key
+    master = MasterKeySource.from_env_key(key_b64)
     holder: list[DemoState] = []
 
     def init() -> list[str]:
@@ -57,7 +59,8 @@ def run_demo(
         data = DataStory()
         run_data(runner, state, data)
         models = run_models(runner, state, data)
-        run_governance(runner, state, models)
+        governance = run_governance(runner, state, models)
+        run_serving(runner, state, governance, key_b64)
         run_monitoring(runner, state, models)
         runner.step("foundation", "audit log verifies at the end", lambda: _final_verify(state))
     finally:
