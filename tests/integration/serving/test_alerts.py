@@ -1,7 +1,8 @@
-"""The alert store and webhook deliveries on real SQLite and PostgreSQL, delivering to a
-real HTTP receiver on loopback (allowed only through the guard's test-only constructor
-argument): one open alert per endpoint and kind, acknowledgement, signatures, retries with
-backoff, redirects not followed, SSRF refusals at registration audited."""
+"""The alert store on real SQLite and PostgreSQL, and webhook deliveries (SQLite: the
+HTTP behaviour does not depend on the database) to a real HTTP receiver on loopback
+(allowed only through the guard's test-only constructor argument): one open alert per
+endpoint and kind, acknowledgement, signatures, retries with backoff, redirects not
+followed, SSRF refusals at registration audited."""
 
 from __future__ import annotations
 
@@ -51,14 +52,13 @@ def receiver() -> Iterator[Receiver]:
         r.stop()
 
 
-def test_alert_tables_of_the_adapter_match_the_migration(workspace: Any) -> None:
+def test_alert_tables_match_the_migration_and_refuse_a_second_open_alert(
+        workspace: Any) -> None:
     inspector = sa.inspect(workspace.ws.engine)
     for table in (alerts, webhooks, deliveries, windows):
         migrated = {c["name"] for c in inspector.get_columns(table.name)}
         assert migrated == set(table.c.keys()), table.name
-
-
-def test_second_open_alert_of_one_kind_is_refused_by_the_database(workspace: Any) -> None:
+    # and the database itself refuses a second open alert of one kind on one endpoint
     row = {"project": P, "endpoint": "scoring", "kind": "drift", "severity": "warning",
            "summary": "s", "evidence": "{}", "created_at": "t", "last_seen_at": "t",
            "occurrences": 1, "open_slot": "open"}
@@ -121,9 +121,9 @@ def test_webhook_to_an_internal_address_is_refused_at_registration_and_audited(
     assert all(e.outcome == "failed" and "refused" in e.details for e in refused)
 
 
-def test_webhook_delivery_is_signed_and_retried_with_backoff(workspace: Any,
+def test_webhook_delivery_is_signed_and_retried_with_backoff(sqlite_workspace: Any,
                                                             receiver: Receiver) -> None:
-    ws, admin = workspace.ws, workspace.admin
+    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
     svc = loopback_alerts(ws)
     hook, secret = svc.add_webhook(admin, P, receiver.url + "/hook")
     receiver.statuses = [500, 503]  # two failures, then 200
@@ -141,51 +141,51 @@ def test_webhook_delivery_is_signed_and_retried_with_backoff(workspace: Any,
     assert [(d["status"], d["attempts"]) for d in log] == [("delivered", 3)]
 
 
-def test_webhook_gives_up_after_the_configured_attempts(workspace: Any,
+def test_webhook_gives_up_after_the_configured_attempts(sqlite_workspace: Any,
                                                        receiver: Receiver) -> None:
-    svc = loopback_alerts(workspace.ws, attempts=3)
-    svc.add_webhook(workspace.admin, P, receiver.url + "/down")
+    svc = loopback_alerts(sqlite_workspace.ws, attempts=3)
+    svc.add_webhook(sqlite_workspace.admin, P, receiver.url + "/down")
     receiver.statuses = [500] * 10
     alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
     assert svc.deliveries.wait_idle(10)
     assert len(receiver.got) == 3
-    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "failed" and d["attempts"] == 3 and "HTTP 500" in str(d["error"])
 
 
-def test_redirect_to_a_private_address_is_not_followed(workspace: Any,
+def test_redirect_to_a_private_address_is_not_followed(sqlite_workspace: Any,
                                                        receiver: Receiver) -> None:
-    svc = loopback_alerts(workspace.ws)
-    svc.add_webhook(workspace.admin, P, receiver.url + "/moved")
+    svc = loopback_alerts(sqlite_workspace.ws)
+    svc.add_webhook(sqlite_workspace.admin, P, receiver.url + "/moved")
     receiver.statuses = [302]
     receiver.redirect_to = receiver.url + "/internal"  # loopback: followed, it would land
     alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
     assert svc.deliveries.wait_idle(10)
     assert [g.path for g in receiver.got] == ["/moved"]  # never /internal
-    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "failed" and "redirects are not followed" in str(d["error"])
 
 
-def test_dns_rebinding_after_registration_is_refused_at_delivery(workspace: Any,
+def test_dns_rebinding_after_registration_is_refused_at_delivery(sqlite_workspace: Any,
                                                                 receiver: Receiver) -> None:
     answers = {"hooks.example": ["93.184.216.34"]}
     guard = TargetGuard(lambda host, port: answers[host])
-    repo = SqlAlertRepository(workspace.ws.engine)
-    svc = AlertService(workspace.ws.access, repo, workspace.ws.webhook_secret,
+    repo = SqlAlertRepository(sqlite_workspace.ws.engine)
+    svc = AlertService(sqlite_workspace.ws.access, repo, sqlite_workspace.ws.webhook_secret,
                        Deliveries(HttpPoster(), guard, repo.record_delivery), guard)
-    svc.add_webhook(workspace.admin, P, "http://hooks.example/hook")  # public at registration
+    svc.add_webhook(sqlite_workspace.admin, P, "http://hooks.example/hook")  # public now
     answers["hooks.example"] = ["127.0.0.1"]  # the attacker's DNS now answers loopback
     alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
     assert svc.deliveries.wait_idle(10)
-    [d] = svc.delivery_log(workspace.admin, P, alert.id)
+    [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "refused" and "127.0.0.1" in str(d["error"])
 
 
-def test_full_queue_drops_instead_of_blocking_the_caller(workspace: Any,
+def test_full_queue_drops_instead_of_blocking_the_caller(sqlite_workspace: Any,
                                                          receiver: Receiver) -> None:
-    svc = loopback_alerts(workspace.ws, queue_size=1, attempts=1)
+    svc = loopback_alerts(sqlite_workspace.ws, queue_size=1, attempts=1)
     for i in range(5):
-        svc.add_webhook(workspace.admin, P, receiver.url + f"/h{i}")
+        svc.add_webhook(sqlite_workspace.admin, P, receiver.url + f"/h{i}")
     started = time.monotonic()
     svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
     assert time.monotonic() - started < 1.0
