@@ -77,6 +77,7 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
 def _extra_routers() -> list[APIRouter]:
     """Routers of the layers, collected here so the app shows the whole surface."""
     from bastion.api import (
+        routes_canary,
         routes_compliance,
         routes_data,
         routes_governance,
@@ -88,7 +89,7 @@ def _extra_routers() -> list[APIRouter]:
 
     return [routes_data.router, routes_models.router, routes_governance.router,
             routes_providers.router, routes_compliance.router, routes_serving.router,
-            routes_release.router]  # fmt: skip
+            routes_release.router, routes_canary.router]  # fmt: skip
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

@@ -52,7 +52,9 @@ def gateway_of(app: FastAPI) -> Gateway:
         namespace = ws.keyring.keyed_digest("rate-limit-namespace", b"")[:16]
         options = dataclasses.replace(
             options, rate=dataclasses.replace(options.rate, namespace=namespace))
-        gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest, options)
+        gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest, options,
+                     canaries=ws.canaries,
+                     sticky_digest=functools.partial(ws.keyring.keyed_digest, "canary-sticky"))
         app.state.gateway = gw
         app.state.gateway_flusher = asyncio.create_task(_flush_forever(gw))
         # drift monitoring: a bounded sample of answered rows, flushed encrypted, checked
@@ -106,7 +108,8 @@ async def predict(
     gw = gateway_of(request.app)
     await gw.admit(actor, project, name)
     body = await request.body()  # bounded by the request gate
-    answer = await gw.predict(actor, project, name, body, request_id=actor.request_id)
+    answer = await gw.predict(actor, project, name, body, request_id=actor.request_id,
+                              headers=request.headers)
     return JSONResponse(answer)
 
 

@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,9 @@ from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
 from bastion.serving.adversarial import AdversarialGuard, AdversarialPolicy, DetectorOptions
 from bastion.serving.artifact import stage_artifact
+from bastion.serving.canary import CanaryService
+from bastion.serving.canary_traffic import CanaryTraffic, Pick
+from bastion.serving.canary_values import Arm
 from bastion.serving.deployments import DeploymentService, endpoint_resource
 from bastion.serving.errors import (
     DeploymentRefused,
@@ -121,7 +124,9 @@ class Gateway:
 
     def __init__(self, access: AccessService, deployments: DeploymentService,
                  registry: ModelRegistry, workdir: Workdir, digest: FeatureDigest,
-                 options: GatewayOptions | None = None) -> None:
+                 options: GatewayOptions | None = None, *,
+                 canaries: CanaryService | None = None,
+                 sticky_digest: FeatureDigest | None = None) -> None:
         self._access = access
         self._deployments = deployments
         self._registry = registry
@@ -135,6 +140,10 @@ class Gateway:
         self._log: list[dict[str, JSON]] = []
         self._throttle_seen: dict[tuple[str, str, str], tuple[float, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: canary releases: routing, the canary's own worker, samples (canary_traffic.py)
+        self.canary: CanaryTraffic[_Live] = CanaryTraffic(
+            canaries, self.metrics, self._start, self._retire, sticky_digest or digest,
+            lambda live: live.deployment, self.options.refresh_seconds)
         #: called with (deployment, validated rows, labels) after each answered request, on
         #: the event loop (must not block): the drift monitor's live sample
         self.observers: list[Observer] = []
@@ -158,6 +167,14 @@ class Gateway:
             await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))
         except Throttled:
             await self._throttled(actor, project, endpoint, "endpoint")
+            raise
+
+    async def limit_principal(self, actor: Actor, project: str, endpoint: str) -> None:
+        """The per-principal rate limit alone (the feedback route: its service authorizes)."""
+        try:
+            await self._limit(endpoint, lambda: self._rate.hit_principal(actor.name))
+        except Throttled:
+            await self._throttled(actor, project, endpoint, "principal")
             raise
 
     async def _limit(self, endpoint: str, hit: Callable[[], None]) -> None:
@@ -189,9 +206,12 @@ class Gateway:
 
     # -- the prediction ---------------------------------------------------------------
     async def predict(self, actor: Actor, project: str, endpoint: str, body: bytes,
-                      *, request_id: str) -> dict[str, JSON]:
+                      *, request_id: str, headers: Mapping[str, str] | None = None,
+                      canary: bool = True) -> dict[str, JSON]:
         started = time.monotonic()
         live = await self._live(project, endpoint)
+        pick = self.canary.pick(project, endpoint, live, headers) if canary else Pick(live)
+        live = pick.live
         d = live.deployment
         try:
             rows = validate_rows(d.schema, parse_request(body))
@@ -211,8 +231,13 @@ class Gateway:
         try:
             labels, scores = await self._ask(project, endpoint, live, rows)
         except WorkerUnavailable:
+            if pick.arm is Arm.CANARY:  # counted against the canary; the stable one answers
+                self.canary.failed(pick, request_id, actor.name, endpoint, started, len(rows))
+                return await self.predict(actor, project, endpoint, body,
+                                          request_id=request_id, canary=False)
             self.metrics.requests.labels(endpoint, "error").inc()
             self._record(actor, d, request_id, len(rows), started, "error", body)
+            self.canary.observe(pick, self._log[-1], [])
             raise
         answer = self._shape(d, live.worker.classes, labels, scores, request_id)
         flagged = _mark_ood(answer, ood)
@@ -224,6 +249,7 @@ class Gateway:
         self.metrics.requests.labels(endpoint, "ok").inc()
         self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
         self._record(actor, d, request_id, len(rows), started, "ok", body, ood=flagged)
+        self.canary.observe(pick, self._log[-1], labels)
         return answer
 
     async def _ask(self, project: str, endpoint: str, live: _Live,
@@ -263,6 +289,7 @@ class Gateway:
         batch, self._log = self._log, []
         if batch:
             await anyio.to_thread.run_sync(lambda: self._deployments.log_predictions(batch))
+        await self.canary.flush()  # its samples, then the analysis of running canaries
         return len(batch)
 
     # -- which worker serves ------------------------------------------------------------
@@ -270,6 +297,10 @@ class Gateway:
         ep = self._endpoints.setdefault((project, endpoint), _Endpoint())
         if time.monotonic() - ep.checked >= self.options.refresh_seconds:
             await self._refresh(project, endpoint, ep)
+        await self.canary.refresh(project, endpoint)  # at the same interval
+        if ep.live is None and ep.lock.locked():  # the first worker is starting: wait for it
+            async with ep.lock:
+                pass
         if ep.live is None:
             raise NoDeployment(f"endpoint {endpoint!r} has no model in service",
                                hint="deploy one: bastion deploy MODEL@V --endpoint NAME")
@@ -308,8 +339,8 @@ class Gateway:
             await self._retire(old)
 
     async def _switch(self, ep: _Endpoint, active: Deployment) -> None:
-        try:
-            new = await self._start(active)
+        try:  # a promoted canary's worker serves on (started and verified already)
+            new = self.canary.adopt(active) or await self._start(active)
         except BastionError:
             return  # revoked or failed to start: the old one serves until the next refresh
         old, ep.live = ep.live, new
@@ -359,6 +390,7 @@ class Gateway:
         self.metrics.serving.remove(live.deployment.endpoint, live.deployment.ref)
 
     async def close(self) -> None:
+        await self.canary.close()
         for ep in self._endpoints.values():
             for task in (ep.switching, ep.rechecking):
                 if task is not None:
