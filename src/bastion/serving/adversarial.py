@@ -7,8 +7,10 @@ running shares over it, each updated in O(window x features) per row:
 
 - **near-duplicate**: the row lies within ``near`` (L-infinity, as a share of each
   feature's out-of-distribution band; a different category is far) of one of the
-  previous rows.  HopSkipJump's binary searches and gradient estimates are bursts of
-  such rows walking toward the decision boundary.
+  previous rows, without being identical.  HopSkipJump's binary searches and gradient
+  estimates are bursts of such rows walking toward the decision boundary.  An exact
+  repeat of a remembered row (a retry, a customer scored twice) tells the caller
+  nothing new and is skipped: it counts for no signal and dilutes none.
 - **sweep**: the row differs from the previous one in exactly one feature: a systematic
   sweep of one feature with the others fixed.
 - **boundary**: the top two class scores are within ``2 * boundary`` of each other
@@ -236,6 +238,8 @@ class AdversarialGuard:
         for i, row in enumerate(rows):
             values = tuple(row)
             near = self._near(t, *_split(values, scales))
+            if near is None:
+                continue  # a repeat of a remembered row: neither evidence nor cover
             sweep = t.previous is not None and len(t.previous) == len(values) and sum(
                 1 for x, y in zip(values, t.previous, strict=True) if x != y) == 1
             boundary = scores is not None and i < len(scores) and _on_boundary(
@@ -245,14 +249,19 @@ class AdversarialGuard:
             self._push(t, values, (near, sweep, boundary, off))
         return self._judge(t, principal, d)
 
-    def _near(self, t: _Track, nums: npt.NDArray[np.float64], rest: tuple[Any, ...]) -> bool:
-        """Whether the row is within ``near`` of a remembered row; then remembers it."""
+    def _near(self, t: _Track, nums: npt.NDArray[np.float64],
+              rest: tuple[Any, ...]) -> bool | None:
+        """Whether the row is within ``near`` of a remembered row (then remembered), or
+        None for an exact repeat of one (not remembered: it tells the caller nothing new)."""
         n = len(t.flags)
         found = False
         if n:
             gaps = np.abs(t.numbers[:n] - nums)  # NaN (a null) is never near
-            close = np.flatnonzero((gaps <= self.options.near).all(axis=1))
-            found = any(t.others[k] == rest for k in close)
+            close = [k for k in np.flatnonzero((gaps <= self.options.near).all(axis=1))
+                     if t.others[k] == rest]
+            if any(not gaps[k].any() for k in close):
+                return None
+            found = bool(close)
         slot = t.head
         t.numbers[slot] = nums
         if slot < len(t.others):
