@@ -10,7 +10,9 @@ address, the alert's kind is ``drift``.
 
 Example::
 
-    run_serving(Runner(print), state, governance_story, master_key_b64)
+    with demo_server(state, master_key_b64) as server:    # bastion serve starts now
+        governance_story = run_governance(runner, state, model_story)
+        run_serving(runner, state, governance_story, server)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,23 +42,50 @@ from bastion.serving.errors import WebhookRefused
 from bastion.serving.values import FieldKind
 
 ENDPOINT = "credit-scoring"
-FLOOD = 60  # requests from one token against a 20/second per-principal limit
+FLOOD = 60  # concurrent requests from one token against a 10/second per-principal limit
 SHIFTED_ROWS = 400
 _SERVER_ENV = {
-    "BASTION_SERVING_RATE_PRINCIPAL": "20/second",
+    "BASTION_SERVING_RATE_PRINCIPAL": "10/second",
     "BASTION_SERVING_REFRESH_SECONDS": "0.5",
     "BASTION_SERVING_WORKER_MEMORY_MIB": "1024",
 }
 
 
 @dataclass
-class ServingStory:
-    governance: GovernanceStory
-    master_key_b64: str
+class DemoServer:
+    """A ``bastion serve`` on a free loopback port, started early (its start-up overlaps
+    the governance steps); ``missing`` says why it could not start."""
+
     url: str = ""
-    tokens: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    missing: str = ""
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        if self.missing:
+            raise DemoFailed(self.missing)
+        assert self.proc is not None and self.log is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise DemoFailed(f"bastion serve exited: {self.log.read_text()[-500:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise DemoFailed(f"bastion serve did not become healthy in {timeout:.0f} s")
+
+
+@dataclass
+class ServingStory:
+    governance: GovernanceStory
+    server: DemoServer
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
     def post(self, body: dict[str, Any], who: str = "loan-app") -> httpx.Response:
         return httpx.post(f"{self.url}/v1/endpoints/{ENDPOINT}/predict",
@@ -93,38 +123,40 @@ def _token(st: DemoState, name: str) -> str:
     return st.ws.access.create_token(st.admin, name).secret
 
 
-def _start(st: DemoState, story: ServingStory) -> None:
+@contextmanager
+def demo_server(st: DemoState, master_key_b64: str) -> Iterator[DemoServer]:
+    """Start ``bastion serve`` on the demo workspace now; stop it on exit.  Without
+    bubblewrap nothing starts and the serving steps fail saying so (never unsandboxed)."""
+    server = DemoServer()
     if shutil.which("bwrap") is None:
-        raise DemoFailed("model workers run in a bubblewrap sandbox and bwrap is missing: "
-                         "install bubblewrap (apt-get install bubblewrap)")
+        server.missing = ("model workers run in a bubblewrap sandbox and bwrap is missing: "
+                          "install bubblewrap (apt-get install bubblewrap)")
+        yield server
+        return
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    env.update({"BASTION_HOME": str(st.ws.home), "BASTION_MASTER_KEY": story.master_key_b64,
+    env.update({"BASTION_HOME": str(st.ws.home), "BASTION_MASTER_KEY": master_key_b64,
                 **_SERVER_ENV})
-    story.log = st.work / f"bastion-serve-{port}.log"
-    with open(story.log, "wb") as out:
-        story.proc = subprocess.Popen(
+    server.url, server.log = f"http://127.0.0.1:{port}", st.work / f"bastion-serve-{port}.log"
+    with open(server.log, "wb") as out:
+        server.proc = subprocess.Popen(
             [sys.executable, "-c", "from bastion.cli.main import run; run()", "serve",
              "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    story.url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if story.proc.poll() is not None:
-            raise DemoFailed(f"bastion serve exited: {story.log.read_text()[-500:]}")
-        try:
-            if httpx.get(story.url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise DemoFailed("bastion serve did not become healthy in 60 s")
+    try:
+        yield server
+    finally:
+        _stop(server.proc)
 
 
 def serve(st: DemoState, story: ServingStory) -> list[str]:
     story.tokens = {n: _token(st, n) for n in ("loan-app", "flood-bot", "branch-office")}
-    _start(st, story)
+    started = time.monotonic()
+    story.server.wait_healthy()
+    healthy = time.monotonic()
     rows = _rows(st, story, 3)
     r = story.post({"rows": rows})
+    answered = time.monotonic()
     expect(r.status_code == 200, f"prediction refused: {r.status_code} {r.text[:200]}")
     body = r.json()
     expect(body["model"] == story.governance.models.ref(), f"served {body['model']}")
@@ -133,7 +165,10 @@ def serve(st: DemoState, story: ServingStory) -> list[str]:
     return [f"bastion serve on {story.url}: POST /v1/endpoints/{ENDPOINT}/predict → 200",
             f"{body['model']} answered {labels} from a bubblewrap-sandboxed worker "
             "(no network, read-only root, only its verified artifact mounted)",
-            f"scores rounded to policy precision: {body['predictions'][0].get('scores')}"]
+            f"scores rounded to policy precision: {body['predictions'][0].get('scores')}",
+            f"waited {healthy - started:.1f} s for the server (started before the governance "
+            f"steps); first answer (artifact verified, staged, worker started) "
+            f"{answered - healthy:.1f} s later"]
 
 
 def bad_input(st: DemoState, story: ServingStory) -> list[str]:
@@ -149,13 +184,16 @@ def bad_input(st: DemoState, story: ServingStory) -> list[str]:
 
 def flood(st: DemoState, story: ServingStory) -> list[str]:
     rows = _rows(st, story, FLOOD, offset=600)  # distinct rows: the live sample stays honest
-    with httpx.Client(timeout=30) as c:
-        answers = [c.post(f"{story.url}/v1/endpoints/{ENDPOINT}/predict",
-                          params={"project": PROJECT}, json={"row": row},
-                          headers={"Authorization": f"Bearer {story.tokens['flood-bot']}"})
-                   for row in rows]
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=20)) as c, \
+            ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda row: c.post(
+            f"{story.url}/v1/endpoints/{ENDPOINT}/predict", params={"project": PROJECT},
+            json={"row": row}, headers={"Authorization": f"Bearer {story.tokens['flood-bot']}"}),
+            rows))
     throttled = [a for a in answers if a.status_code == 429]
-    expect(bool(throttled), f"{FLOOD} requests from one token, none throttled")
+    codes = sorted({a.status_code for a in answers})
+    expect(bool(throttled), f"{FLOOD} concurrent requests from one token, none throttled "
+                            f"(statuses {codes})")
     first = throttled[0]
     expect(first.headers.get("Retry-After", "").isdigit(), "429 without Retry-After")
     expect(first.json().get("error") == "rate_limited", f"429 error {first.json().get('error')}")
@@ -212,14 +250,14 @@ def drift_alert(st: DemoState, story: ServingStory) -> list[str]:
             "the release gate's drift rule now counts this open alert"]
 
 
-def stop(story: ServingStory) -> None:
-    if story.proc is not None and story.proc.poll() is None:
-        story.proc.terminate()
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
         try:
-            story.proc.wait(timeout=20)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            story.proc.kill()
-            story.proc.wait(timeout=10)
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 SERVING: tuple[tuple[str, Callable[[DemoState, ServingStory], list[str]]], ...] = (
@@ -232,27 +270,17 @@ SERVING: tuple[tuple[str, Callable[[DemoState, ServingStory], list[str]]], ...] 
 )
 
 
-@contextmanager
-def serving(st: DemoState, governance: GovernanceStory,
-            master_key_b64: str) -> Iterator[ServingStory]:
-    story = ServingStory(governance, master_key_b64)
-    try:
-        yield story
-    finally:
-        stop(story)
-
-
-def run_serving(r: Runner, st: DemoState, governance: GovernanceStory, master_key_b64: str,
+def run_serving(r: Runner, st: DemoState, governance: GovernanceStory, server: DemoServer,
                 extra: Callable[[Runner, ServingStory], None] | None = None) -> None:
-    """Every serving step against one ``bastion serve``; ``extra`` runs more steps (the
-    canary) while the server is up, before the drift step."""
-    with serving(st, governance, master_key_b64) as story:
-        for name, control in SERVING[:-1]:
-            r.step("serving", name, partial(control, st, story))
-        if extra is not None:
-            extra(r, story)
-        name, control = SERVING[-1]
+    """Every serving step against ``server``; ``extra`` runs more steps (the canary) while
+    the server is up, before the drift step."""
+    story = ServingStory(governance, server)
+    for name, control in SERVING[:-1]:
         r.step("serving", name, partial(control, st, story))
+    if extra is not None:
+        extra(r, story)
+    name, control = SERVING[-1]
+    r.step("serving", name, partial(control, st, story))
 
 
-__all__ = ["SERVING", "ServingStory", "run_serving"]
+__all__ = ["SERVING", "DemoServer", "ServingStory", "demo_server", "run_serving"]

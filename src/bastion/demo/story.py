@@ -21,7 +21,7 @@ from bastion.demo.foundation import DemoState, run_foundation
 from bastion.demo.governance_steps import run_governance
 from bastion.demo.model_steps import run_models, run_monitoring
 from bastion.demo.runner import Runner, StepResult
-from bastion.demo.serving_steps import run_serving
+from bastion.demo.serving_steps import demo_server, run_serving
 from bastion.workspace import Bastion
 
 
@@ -59,8 +59,10 @@ def run_demo(
         data = DataStory()
         run_data(runner, state, data)
         models = run_models(runner, state, data)
-        governance = run_governance(runner, state, models)
-        run_serving(runner, state, governance, key_b64)
+        # bastion serve starts now: its start-up overlaps the governance steps
+        with demo_server(state, key_b64) as server:
+            governance = run_governance(runner, state, models)
+            run_serving(runner, state, governance, server)
         run_monitoring(runner, state, models)
         runner.step("foundation", "audit log verifies at the end", lambda: _final_verify(state))
     finally:

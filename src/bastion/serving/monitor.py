@@ -135,12 +135,11 @@ class DriftMonitor:
         if d is None:
             raise NoDeployment(f"endpoint {endpoint!r} has no model in service to monitor",
                                hint="deploy one: bastion deploy MODEL@V --endpoint NAME")
-        lineage, reference = self._references(actor, d)
         windows = self._live.index.latest(d.id, self.options.window_rows)
         rows, labels = read_windows(self._live, windows, d.schema.columns)
-        base = MonitorResult(project, endpoint, d.ref, lineage, len(rows), "insufficient_data")
-        if len(rows) < self.options.min_rows:
-            return base
+        if len(rows) < self.options.min_rows:  # too little to judge: no reference computed
+            return MonitorResult(project, endpoint, d.ref, "", len(rows), "insufficient_data")
+        lineage, reference = self._references(actor, d)
         if reference is None:
             _log.info("no stored drift reference for %s yet", lineage)
             return MonitorResult(project, endpoint, d.ref, lineage, len(rows), "no_reference")
