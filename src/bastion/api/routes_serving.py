@@ -27,6 +27,7 @@ from bastion.api._gate import rule
 from bastion.api._limits import BodyKind
 from bastion.api.deps import ActorDep
 from bastion.core.access.values import DEFAULT_PROJECT
+from bastion.serving.adversarial import alert_sink
 from bastion.serving.errors import UnsupportedContent
 from bastion.serving.gateway import Gateway, GatewayOptions
 from bastion.serving.live import LiveSampler
@@ -60,6 +61,8 @@ def gateway_of(app: FastAPI) -> Gateway:
         # drift monitoring: a bounded sample of answered rows, flushed encrypted, checked
         sampler = app.state.gateway_sampler = LiveSampler()
         gw.observers.append(sampler.observe)
+        # evasion / extraction suspicions raise alerts (log and webhooks)
+        gw.guard.on_suspect = alert_sink(ws.alerts)
         app.state.gateway_monitor = asyncio.create_task(ws.monitor.follow(
             sampler, check_seconds=getattr(app.state, "monitor_seconds", 60.0)))
     return gw

@@ -24,7 +24,8 @@ Once ``min_rows`` rows are in the window, a share above its limit makes the prin
 *suspected* on that endpoint for ``hold_seconds`` (renewed while the pattern goes on).
 A new suspicion is audited (``predict.adversarial_suspected``, actor the principal,
 with the shares and counts as evidence), counted in Prometheus and handed to the
-``on_suspect`` sink (the alert store).  By policy (``BASTION_SERVING_ADVERSARIAL``) a
+``on_suspect`` sink: the server raises it as an ``adversarial`` alert (:func:`alert_sink`;
+the alert log and its webhooks).  By policy (``BASTION_SERVING_ADVERSARIAL``) a
 suspected principal is then only *flagged*, *throttled* (one request per
 ``throttle_seconds`` on that endpoint, 429 with Retry-After) or *blocked* (403) until
 the hold ends; every refusal is audited (one entry per 10 s with the count).
@@ -59,11 +60,13 @@ from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
 from bastion.core.errors import AccessDenied
+from bastion.serving.alerts import AlertService, Severity
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import ServingError, Throttled
 from bastion.serving.values import Deployment
 
 _AUDIT_WINDOW = 10.0
+ADVERSARIAL_ALERT = "adversarial"  # the alert kind
 SIGNALS = ("near_duplicate", "sweep", "boundary", "off_range")
 
 
@@ -159,7 +162,8 @@ class AdversarialGuard:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._access = access
         self.options = options or DetectorOptions()
-        self._on_suspect = on_suspect
+        #: where a new suspicion goes besides the audit log (the alert store: alert_sink)
+        self.on_suspect = on_suspect
         self._on_count = on_count  # (endpoint, what) for the metrics
         self._clock = clock
         self._limits = dict(self.options.limits)
@@ -224,8 +228,8 @@ class AdversarialGuard:
         await anyio.to_thread.run_sync(lambda: self._access.record(
             actor, "predict.adversarial_suspected", endpoint_resource(d.project, d.endpoint),
             Outcome.DENIED, details))
-        if self._on_suspect is not None:
-            sink = self._on_suspect
+        if self.on_suspect is not None:
+            sink = self.on_suspect
             await anyio.to_thread.run_sync(lambda: sink(found))
         return found
 
@@ -324,11 +328,26 @@ class AdversarialGuard:
         return len(self._tracks)
 
 
+def alert_sink(alerts: AlertService) -> Callable[[Suspicion], None]:
+    """Raise each new suspicion as an ``adversarial`` alert (log and webhooks); one open
+    alert per endpoint, later suspicions count as its repeats."""
+
+    def sink(s: Suspicion) -> None:
+        alerts.raise_alert(
+            s.project, s.endpoint, ADVERSARIAL_ALERT, Severity.CRITICAL,
+            f"{s.principal}'s queries match {', '.join(s.signals)} (evasion or extraction)",
+            {"principal": s.principal, "signals": list(s.signals), **s.evidence})
+
+    return sink
+
+
 __all__ = [
+    "ADVERSARIAL_ALERT",
     "SIGNALS",
     "AdversarialBlocked",
     "AdversarialGuard",
     "AdversarialPolicy",
     "DetectorOptions",
     "Suspicion",
+    "alert_sink",
 ]
