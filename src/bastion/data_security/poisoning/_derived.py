@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bastion.data_security.poisoning._models import (
+    FoldModels,
     NearIndex,
     OutlierModel,
     build_near_index,
-    fit_label_model,
     fit_outlier_model,
     grid_columns,
     near_scale,
+    out_of_fold_models,
 )
 from bastion.data_security.poisoning._schema import FloatArray, IntArray
 from bastion.data_security.poisoning.neighbours import LabelBlend
@@ -41,7 +41,7 @@ T = TypeVar("T")
 #: references whose models stay fitted in this process (least recently used evicted)
 _CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
-_LABEL_MODELS: OrderedDict[str, HistGradientBoostingClassifier] = OrderedDict()
+_LABEL_MODELS: OrderedDict[str, FoldModels] = OrderedDict()
 _OUTLIER_MODELS: OrderedDict[str, tuple[OutlierModel, FloatArray]] = OrderedDict()
 
 
@@ -73,7 +73,7 @@ class Derived:
         self._lock = threading.Lock()
         self._x: FloatArray | None = None
         self._y: IntArray | None = None
-        self._label_model: HistGradientBoostingClassifier | None = None
+        self._label_model: FoldModels | None = None
         self._outliers: tuple[OutlierModel, FloatArray] | None = None
         self._blend: LabelBlend | None = None
         self._near: dict[float, NearIndex] = {}
@@ -103,16 +103,25 @@ class Derived:
             self._y = ref.schema.label_codes(ref.sample)
         return self._y
 
-    def label_model(self, ref: PoisoningReference) -> HistGradientBoostingClassifier:
+    def label_model(self, ref: PoisoningReference) -> FoldModels:
+        """The out-of-fold label models (see ``FoldModels``): refitted from the sample."""
         with self._lock:
             if self._label_model is None:
                 key = self.digest(ref)
                 model = _cached(_LABEL_MODELS, key)
                 if model is None:
-                    model = fit_label_model(ref.schema, self.matrix(ref), self.sample_labels(ref))
+                    _oof, model = out_of_fold_models(
+                        ref.schema, self.matrix(ref), self.sample_labels(ref), need_proba=False
+                    )
                     _remember(_LABEL_MODELS, key, model)
                 self._label_model = model
             return self._label_model
+
+    def keep_label_model(self, ref: PoisoningReference, model: FoldModels) -> None:
+        """Keep the fold models fitted while building ``ref`` (no refit on first use)."""
+        with self._lock:
+            self._label_model = model
+            _remember(_LABEL_MODELS, self.digest(ref), model)
 
     def outliers(self, ref: PoisoningReference) -> tuple[OutlierModel, FloatArray]:
         """The forest and its out-of-sample scores on held-out trusted rows (split conformal).

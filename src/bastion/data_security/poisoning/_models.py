@@ -66,9 +66,22 @@ def _threads(rows: int) -> int:
 
 
 def predict_proba(
-    model: HistGradientBoostingClassifier, x: FloatArray, n_classes: int
+    model: HistGradientBoostingClassifier | FoldModels, x: FloatArray, n_classes: int
 ) -> FloatArray:
-    """Class probabilities with one column per schema class (absent classes get 0)."""
+    """Class probabilities with one column per schema class (absent classes get 0).
+
+    A :class:`FoldModels` scores row ``i`` with fold model ``i % folds``.
+    """
+    if isinstance(model, FoldModels):
+        if len(model.models) == 1:
+            return predict_proba(model.models[0], x, n_classes)
+        folds = model.fold_of_rows(x.shape[0])
+        out = np.zeros((x.shape[0], n_classes), dtype=np.float64)
+        for k, fold_model in enumerate(model.models):
+            rows = np.flatnonzero(folds == k)
+            if rows.size:
+                out[rows] = predict_proba(fold_model, x[rows], n_classes)
+        return out
     with threadpool_limits(limits=_threads(x.shape[0])):
         raw = np.asarray(model.predict_proba(x), dtype=np.float64)
     out = np.zeros((x.shape[0], n_classes), dtype=np.float64)
@@ -76,17 +89,73 @@ def predict_proba(
     return out
 
 
-def out_of_fold_proba(schema: TableSchema, x: FloatArray, y: IntArray) -> FloatArray:
-    """Out-of-fold probabilities on trusted rows: how the model behaves on rows it never saw."""
-    n_classes = len(schema.classes)
+def fold_splits(y: IntArray, n_classes: int) -> list[tuple[IntArray, IntArray]]:
+    """The fixed stratified (train, held-out) splits of the trusted rows, fold by fold."""
     smallest = int(np.bincount(y, minlength=n_classes).min())
     folds = max(2, min(_OOF_FOLDS, smallest))
-    out = np.zeros((x.shape[0], n_classes), dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=_SEED)
-    for train, test in splitter.split(x, y):
+    placeholder = np.zeros((y.size, 1))
+    return [
+        (np.asarray(train, np.int64), np.asarray(test, np.int64))
+        for train, test in splitter.split(placeholder, y)
+    ]
+
+
+@dataclass(frozen=True)
+class FoldModels:
+    """The label model as its out-of-fold models: batch rows scored exactly as trusted rows were.
+
+    ``models[k]`` was fitted without the trusted rows ``held_out[k]``, and its
+    probabilities on them are the reference's out-of-fold values.  Batch row
+    ``i`` is scored by ``models[i % len(models)]``: given that model, the row and
+    the model's held-out trusted rows are exchangeable draws from the trusted
+    population, so the held-out rows are an exact null for the batch (no gap
+    between "the model that made the null" and "the model that scores the
+    batch").  Large samples keep one fold (its held-out rows are plenty).
+    """
+
+    models: tuple[HistGradientBoostingClassifier, ...]
+    held_out: tuple[IntArray, ...]
+
+    def fold_of_rows(self, n: int) -> IntArray:
+        """Which model scores each of ``n`` batch rows (row position modulo the folds)."""
+        return np.asarray(np.arange(n) % len(self.models), dtype=np.int64)
+
+    def calibration_rows(self) -> IntArray:
+        """Trusted rows whose out-of-fold values came from a model this object keeps."""
+        return np.asarray(np.sort(np.concatenate(self.held_out)), dtype=np.int64)
+
+
+#: trusted samples above this many rows keep one fold model (fits stay as cheap as one full fit)
+ALL_FOLDS_MAX_ROWS = 20_000
+
+
+def out_of_fold_models(
+    schema: TableSchema, x: FloatArray, y: IntArray, *, need_proba: bool = True
+) -> tuple[FloatArray, FoldModels]:
+    """Out-of-fold probabilities on trusted rows and the fold models that produced them.
+
+    With ``need_proba=False`` (a reference loaded from bytes: its out-of-fold
+    values are stored) only the kept folds are fitted.
+    """
+    n_classes = len(schema.classes)
+    splits = fold_splits(y, n_classes)
+    keep = len(splits) if x.shape[0] <= ALL_FOLDS_MAX_ROWS else 1
+    out = np.zeros((x.shape[0], n_classes), dtype=np.float64)
+    models: list[HistGradientBoostingClassifier] = []
+    for k, (train, test) in enumerate(splits):
+        if k >= keep and not need_proba:
+            break
         model = fit_label_model(schema, x[train], y[train])
         out[test] = predict_proba(model, x[test], n_classes)
-    return out
+        if k < keep:
+            models.append(model)
+    return out, FoldModels(tuple(models), tuple(test for _train, test in splits[:keep]))
+
+
+def out_of_fold_proba(schema: TableSchema, x: FloatArray, y: IntArray) -> FloatArray:
+    """Out-of-fold probabilities on trusted rows: how the model behaves on rows it never saw."""
+    return out_of_fold_models(schema, x, y)[0]
 
 
 @dataclass(frozen=True)
@@ -222,14 +291,18 @@ def build_near_index(
 
 
 __all__ = [
+    "ALL_FOLDS_MAX_ROWS",
+    "FoldModels",
     "NearIndex",
     "OutlierModel",
     "build_near_index",
     "fit_label_model",
     "fit_outlier_model",
+    "fold_splits",
     "grid_columns",
     "near_scale",
     "new_label_model",
+    "out_of_fold_models",
     "out_of_fold_proba",
     "predict_proba",
 ]

@@ -37,7 +37,7 @@ from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 from bastion.data_security.stats.significance import chi_square_test
 
-_CLIP = 1e-3
+_CLIP = 0.02
 
 
 def label_distribution_shift(
@@ -50,7 +50,7 @@ def label_distribution_shift(
     metrics: dict[str, MetricValue] = {"unknown_or_missing_labels": int(unknown.size)}
     p_value, delta = 1.0, 0.0
     if cur_counts.sum() > 0:
-        p_value = chi_square_test(ref_counts, cur_counts).p_value
+        p_value = _mix_p_value(ref_counts, cur_counts)
         shares = cur_counts / cur_counts.sum() - ref_counts / ref_counts.sum()
         delta = float(np.max(np.abs(shares)))
         for c, share in zip(classes, cur_counts / cur_counts.sum(), strict=True):
@@ -79,6 +79,18 @@ def label_distribution_shift(
         policy,
         Decision("max_share_delta", delta, p_value, alpha, policy.label_shift_min_delta),
     )
+
+
+def _mix_p_value(ref_counts: IntArray, cur_counts: IntArray) -> float:
+    """Two-sample test of the label mix: Fisher's exact test for two classes, else chi-square.
+
+    Both sides are samples (the trusted counts' own noise is in the null); with two
+    classes the exact test holds on small tables where the chi-square tail does not.
+    """
+    if ref_counts.size == 2:
+        table = [[int(ref_counts[0]), int(ref_counts[1])], [int(cur_counts[0]), int(cur_counts[1])]]
+        return float(sps.fisher_exact(table).pvalue)
+    return chi_square_test(ref_counts, cur_counts).p_value
 
 
 def _excess_label_rows(view: BatchView, ref_counts: IntArray, cur_counts: IntArray) -> IntArray:
@@ -114,16 +126,16 @@ def risk_conditional_label_rate(
     for c, name in enumerate(classes):
         cut = float(np.quantile(oof[:, c], policy.risk_quantile))
         trusted_region = oof[:, c] <= cut
-        rate = float(np.mean(y_ref[trusted_region] == c)) if trusted_region.any() else 0.0
+        m = int(trusted_region.sum())
+        m_hits = int((y_ref[trusted_region] == c).sum())
+        rate = m_hits / m if m else 0.0
         region = known[view.proba[known, c] <= cut]
         hits = region[view.y[region] == c]
         n, k = int(region.size), int(hits.size)
         observed = k / n if n else 0.0
-        p_value = (
-            float(sps.binomtest(k, n, min(max(rate, 1e-6), 1 - 1e-6), alternative="greater").pvalue)
-            if n
-            else 1.0
-        )
+        # two-sample (Fisher, one-sided): the trusted rate is itself estimated from m rows
+        table = [[k, n - k], [m_hits, m - m_hits]]
+        p_value = float(sps.fisher_exact(table, alternative="greater").pvalue) if n and m else 1.0
         p_adj = min(1.0, p_value * len(classes))
         metrics.update(
             {
@@ -185,29 +197,101 @@ def _row_values(proba: FloatArray, labels: IntArray, rate: float) -> FloatArray:
     return np.column_stack([per_class.sum(axis=1), per_class])
 
 
-def _joint_p_value(
-    null: FloatArray, observed: FloatArray, n: int, draws: int
-) -> tuple[float, FloatArray]:
-    """P(max standardized batch mean >= observed max) under the trusted rows' bootstrap.
+#: pooled fold sizes x draws up to this are permuted exactly; beyond, resampled (corrected)
+_EXACT_PERMUTATION_CELLS = 3_200_000
 
-    The batch statistic is the mean over its rows; the null resamples ``n``
-    trusted rows' out-of-sample values ``draws`` times (the joint null of the
-    three statistics, so no Bonferroni is needed and the small-batch skew of a
-    mean of log-ratios is respected).  Large batches use the normal
-    approximation with Bonferroni.
+
+def _subset_sums(
+    centred: FloatArray, size: int, draws: int, rng: np.random.Generator
+) -> tuple[FloatArray, float]:
+    """Sums of ``draws`` random ``size``-row subsets of ``centred`` and the factor making them a
+    permutation's: drawn without replacement when affordable (exact: a few extreme rows
+    keep their weight), else with replacement scaled by the finite-population correction."""
+    pool, cols = centred.shape
+    total = np.zeros((draws, cols))
+    if pool * draws <= _EXACT_PERMUTATION_CELLS:
+        chunk = max(1, 2_000_000 // pool)
+        for lo in range(0, draws, chunk):
+            keys = rng.random((min(chunk, draws - lo), pool))
+            idx = np.argpartition(keys, size - 1, axis=1)[:, :size] if size < pool else None
+            total[lo : lo + keys.shape[0]] = (
+                centred[idx].sum(axis=1) if idx is not None else centred.sum(axis=0)
+            )
+        return total, 1.0
+    for lo in range(0, size, 256):  # bounded memory: accumulate sums over row chunks
+        idx = rng.integers(0, pool, size=(draws, min(256, size - lo)))
+        total += centred[idx].sum(axis=1)
+    return total, float(np.sqrt((pool - size) / max(pool - 1, 1)))
+
+
+def _two_sample_p_value(
+    null: FloatArray,
+    strata: tuple[IntArray, ...],
+    observed: FloatArray,
+    fold: IntArray,
+    draws: int,
+) -> tuple[float, FloatArray]:
+    """P(max standardized batch-minus-trusted difference >= observed): a permutation null.
+
+    Batch rows scored by fold model ``k`` (``fold == k``) are compared with the
+    trusted rows that model never saw (``strata[k]``), which it scored the same
+    way: given the model, both are draws from the trusted population, so their
+    values are exchangeable and a permutation test is exact.  Per column (any
+    direction, into each class) the statistic is the fold-weighted difference
+    of means over its two-sample standard deviation (the trusted mean's own
+    noise counts: small trusted sets widen the null instead of alarming).  The
+    null permutes each fold's pooled batch + held-out values ``draws`` times,
+    so a heavy tail -- a few genuine rows the model finds near impossible -- is
+    in the null whether it landed in the batch or in the trusted rows.  Large
+    batches use the normal approximation with Bonferroni.
     """
-    mu, sd = null.mean(axis=0), null.std(axis=0) + 1e-12
-    z = (observed - mu) / (sd / np.sqrt(n))
+    n, cols = observed.shape
+    diff, var = np.zeros(cols), np.zeros(cols)
+    parts: list[tuple[FloatArray, int, float]] = []
+    for k, rows in enumerate(strata):
+        batch = observed[fold == k]
+        nk, mk = batch.shape[0], rows.size
+        if nk == 0 or mk < 2:
+            continue
+        calib = null[rows]
+        pooled = np.vstack([batch, calib])
+        w = nk / n
+        diff += w * (batch.mean(axis=0) - calib.mean(axis=0))
+        var += w**2 * pooled.var(axis=0) * (1.0 / nk + 1.0 / mk)
+        # permuted: batch mean - rest mean = (subset mean - pooled mean) * (1 + nk / mk)
+        parts.append((pooled - pooled.mean(axis=0), nk, w * (1.0 + nk / mk)))
+    sd = np.sqrt(var) + 1e-12
+    z = diff / sd
+    if not parts:
+        return 1.0, z
     if n * draws > 40_000_000:
         return min(1.0, float(sps.norm.sf(z.max())) * z.size), z
     rng = np.random.default_rng(n)
-    total = np.zeros((draws, null.shape[1]))
-    for lo in range(0, n, 256):  # bounded memory: accumulate sums over row chunks
-        idx = rng.integers(0, null.shape[0], size=(draws, min(256, n - lo)))
-        total += null[idx].sum(axis=1)
-    boot = ((total / n) - mu) / (sd / np.sqrt(n))
-    exceed = int((boot.max(axis=1) >= z.max()).sum())
+    boot = np.zeros((draws, cols))
+    for centred, nk, scale in parts:
+        sums, correction = _subset_sums(centred, nk, draws, rng)
+        boot += scale * correction * sums / nk
+    exceed = int(((boot / sd).max(axis=1) >= z.max()).sum())
     return (exceed + 1) / (draws + 1), z
+
+
+#: own-label probabilities below which a row's label counts as "unlikely"
+_TAIL_CUTS = (0.05,)
+
+
+def _with_tail_counts(
+    observed: FloatArray, own_batch: FloatArray, null: FloatArray, own_null: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Add one indicator column per cut: the row's own-label probability is below it.
+
+    The mean of an indicator is a count of unlikely labels: when a few genuine
+    rows already look near impossible (a label almost determined by the
+    features), a count of them is a sharper statistic than a mean of
+    log-ratios -- Fisher's exact test inside the joint permutation null.
+    """
+    batch_cols = [(own_batch < c).astype(np.float64) for c in _TAIL_CUTS]
+    null_cols = [(own_null < c).astype(np.float64) for c in _TAIL_CUTS]
+    return np.column_stack([observed, *batch_cols]), np.column_stack([null, *null_cols])
 
 
 def _excess_flips(
@@ -298,17 +382,24 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
     blend = ref.derived.blend(ref)
     proba = blend.batch_proba(view.x[known], view.proba[known])
     labels = view.y[known]
-    null = _row_values(
-        blend.null_proba(n, ref.oof_proba), ref.sample_labels, policy.flip_design_rate
-    )
+    null_p = blend.null_proba(n, ref.oof_proba)
+    null = _row_values(null_p, ref.sample_labels, policy.flip_design_rate)
+    folds = ref.derived.label_model(ref)
     alpha = policy.level(policy.flip_alpha)
     if n:
-        observed = _row_values(proba, labels, policy.flip_design_rate).mean(axis=0)
-        p_value, z = _joint_p_value(null, observed, n, policy.flip_bootstrap)
+        observed = _row_values(proba, labels, policy.flip_design_rate)
+        own_batch = proba[np.arange(n), labels]
+        own_null = null_p[np.arange(null_p.shape[0]), ref.sample_labels]
+        observed, with_counts = _with_tail_counts(observed, own_batch, null, own_null)
+        fold = folds.fold_of_rows(view.n)[known]
+        p_value, z_all = _two_sample_p_value(
+            with_counts, folds.held_out, observed, fold, policy.flip_bootstrap
+        )
+        z = z_all[: 1 + len(classes)]
+        tail_z = float(z_all[1 + len(classes) :].max())
     else:
-        p_value, z = 1.0, np.zeros(1 + len(classes))
+        p_value, z, tail_z = 1.0, np.zeros(1 + len(classes)), 0.0
     passed = p_value >= alpha
-    null_p = blend.null_proba(n, ref.oof_proba)
     named, which, rate = _rows_to_name(proba, labels, null_p, ref.sample_labels, z, policy)
     direction = "any" if which == 0 else classes[which - 1]
     candidates = np.arange(n) if which == 0 else np.flatnonzero(labels == which - 1)
@@ -322,6 +413,7 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
         "estimated_flip_rate": round(rate, 6),
         "model_weight": blend.weight,
         **{f"z.{c}": round(float(z[i + 1]), 4) for i, c in enumerate(classes)},
+        "z.unlikely_labels": round(tail_z, 4),
     }
     summary = (
         f"label disagreement with trusted data is at its trusted level (z={z.max():.2f})"
@@ -346,7 +438,7 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
         flagged,
         details,
         policy,
-        Decision("max_standardized_flip_llr", float(z.max()), p_value, alpha),
+        Decision("max_standardized_flip_statistic", max(float(z.max()), tail_z), p_value, alpha),
     )
 
 

@@ -37,7 +37,7 @@ import polars as pl
 
 from bastion.data_security.errors import InvalidPoisoningReference, PoisoningInputError
 from bastion.data_security.poisoning._derived import Derived
-from bastion.data_security.poisoning._models import out_of_fold_proba
+from bastion.data_security.poisoning._models import out_of_fold_models
 from bastion.data_security.poisoning._schema import FloatArray, IntArray, TableSchema
 from bastion.data_security.poisoning.policy import ProgressCallback
 
@@ -104,14 +104,14 @@ class PoisoningReference:
         if progress is not None:
             progress("reference: sample", 1, 3)
         y = schema.label_codes(sample)
-        oof = out_of_fold_proba(schema, schema.model_matrix(sample), y)
+        oof, fold_models = out_of_fold_models(schema, schema.model_matrix(sample), y)
         if progress is not None:
             progress("reference: out-of-fold label model", 2, 3)
         hashes = np.concatenate([schema.row_hashes(f) for f in seen])
         labels = np.concatenate([schema.label_codes(f) for f in seen])
         if progress is not None:
             progress("reference: history hashes", 3, 3)
-        return cls(
+        ref = cls(
             schema=schema,
             sample=sample,
             oof_proba=oof,
@@ -120,6 +120,8 @@ class PoisoningReference:
             history_rows=total,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        ref.derived.keep_label_model(ref, fold_models)
+        return ref
 
     @property
     def sample_labels(self) -> IntArray:
