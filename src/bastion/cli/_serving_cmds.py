@@ -22,6 +22,7 @@ from bastion.cli._render import console, print_json, table
 from bastion.core.access.values import DEFAULT_PROJECT
 from bastion.core.errors import InputError
 from bastion.serving.canary_values import Canary, canary_plan
+from bastion.serving.ood import OodPolicy
 from bastion.serving.values import Deployment, EndpointStatus, ResponsePolicy
 
 Project = Annotated[str, typer.Option("--project", "-p", help="project name")]
@@ -71,6 +72,9 @@ def deploy(
         "--no-scores", help="answer the decision only (hinders model extraction)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     project: Project = DEFAULT_PROJECT,
+    ood: Annotated[OodPolicy, typer.Option(
+        "--ood", help="rows far outside the training data: flag (answered, marked) or "
+        "refuse (422)")] = OodPolicy.FLAG,
     canary: Annotated[int | None, typer.Option(
         "--canary", help="deploy as a canary taking PERCENT of the traffic (1..99)",
         show_default=False)] = None,
@@ -102,7 +106,7 @@ def deploy(
     if endpoint is None or status_endpoint is not None:
         raise InputError("usage: bastion deploy MODEL@V --endpoint NAME",
                          hint="or: bastion deploy status ENDPOINT")
-    policy = ResponsePolicy(decimals=decimals, scores=not no_scores)
+    policy = ResponsePolicy(decimals=decimals, scores=not no_scores, ood=ood)
     plan = (canary_plan(canary, promote_after, sticky_header, thresholds or [])
             if canary is not None else None)
     with session(_home(ctx)) as s:

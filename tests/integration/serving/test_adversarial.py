@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serving_fixtures import Credit, LiveServer, build_credit, start_bastion_serve
+from serving_fixtures import Credit, LiveServer, build_credit, run_cli, start_bastion_serve
 
 from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
@@ -39,6 +39,7 @@ class Env:
     c: Credit
     srv: LiveServer
     db: str = "sqlite"
+    key: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     ordinary: list[dict[str, Any]] = field(default_factory=list)  # unseen real rows
 
@@ -77,7 +78,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "BASTION_SERVING_WORKER_MEMORY_MIB": "1024",
     })
     try:
-        yield Env(c, srv, request.param, tokens, ordinary)
+        yield Env(c, srv, request.param, key, tokens, ordinary)
     finally:
         srv.stop()
         c.ws.close()
@@ -131,6 +132,20 @@ def test_out_of_distribution_row_is_refused_where_policy_says_so(env: Env) -> No
     assert "out of the training distribution" in body
     refused = env.c.ws.audit.query(AuditQuery(action="predict.refused"))
     assert any(json.loads(e.details).get("reason") == "out_of_distribution" for e in refused)
+
+
+def test_cli_deploy_sets_the_ood_policy(env: Env) -> None:
+    if env.db != "sqlite":
+        pytest.skip("one CLI run is enough (the policy is stored as the deployment's JSON)")
+    code, out = run_cli(env.c.ws.home, env.key, "deploy", env.c.v1.ref, "--endpoint",
+                        "cli-strict", "--ood", "refuse")
+    assert code == 0, out
+    d = env.c.ws.deployments.active(P, "cli-strict")
+    assert d is not None and d.policy.ood is OodPolicy.REFUSE and d.schema.ood is not None
+    code, out = run_cli(env.c.ws.home, env.key, "deploy", env.c.v1.ref, "--endpoint",
+                        "cli-other", "--ood", "ignore")
+    assert code != 0 and "ignore" in out
+    assert env.c.ws.deployments.active(P, "cli-other") is None
 
 
 # -- adversarial queries --------------------------------------------------------------------
