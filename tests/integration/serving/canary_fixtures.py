@@ -23,7 +23,8 @@ def _register(c: Credit, model: object, folder: Path) -> ModelVersion:
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
     v = c.ws.models.register(c.admin, RegisterRequest(
-        "default", "scorer", folder, Framework.SKLEARN, trained_on=c.v1.trained_on,
+        "default", "scorer", folder, Framework.SKLEARN,
+        trained_on=tuple(t.split("#")[0].split("/", 1)[1] for t in c.v1.trained_on),
         training_run=json.loads(c.v1.training_run or "{}")))
     c.ws.cards.edit(c.admin, "default", v.ref, CARD, source="card.yaml")
     return v
