@@ -122,8 +122,7 @@ class _Track:
 
 def _scales(d: Deployment) -> tuple[list[float | None], list[tuple[int, float, float]]]:
     """Per column: the band width of numeric features (None: compared by equality); and
-    (index, observed low, observed high) of the features with training extremes.
-    (A few microseconds per request; a deployment's schema is immutable.)"""
+    (index, observed low, observed high) of the features with training extremes."""
     ref = d.schema.ood
     bands = {b.name: b for b in ref.bands} if ref is not None else {}
     scales: list[float | None] = []
@@ -169,6 +168,8 @@ class AdversarialGuard:
         self._limits = dict(self.options.limits)
         self._tracks: collections.OrderedDict[tuple[str, str, str], _Track] = (
             collections.OrderedDict())
+        #: per deployment id (a deployment's schema never changes): its scales
+        self._scales: dict[str, tuple[list[float | None], list[tuple[int, float, float]]]] = {}
 
     # -- before the body -------------------------------------------------------------------
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
@@ -236,7 +237,12 @@ class AdversarialGuard:
     def feed(self, principal: str, d: Deployment, rows: Sequence[Sequence[Any]],
              scores: Sequence[Sequence[float]] | None) -> Suspicion | None:
         """The detector itself (synchronous, no I/O): the new suspicion, if any."""
-        scales, seen = _scales(d)
+        found = self._scales.get(d.id)
+        if found is None:
+            if len(self._scales) >= 256:
+                self._scales.clear()
+            found = self._scales[d.id] = _scales(d)
+        scales, seen = found
         t = self._track(principal, d.project, d.endpoint,
                         sum(1 for sc in scales if sc is not None))
         for i, row in enumerate(rows):
