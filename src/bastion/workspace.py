@@ -346,13 +346,13 @@ class Bastion:
         every delivery.  Each webhook's secret is an HMAC under a keyring key of its id."""
         from bastion.serving._adapters.sql_alerts import SqlAlertRepository
         from bastion.serving._adapters.webhook_http import HttpPoster
-        from bastion.serving.alerts import AlertService
+        from bastion.serving.alerts import AlertService, delivery_sink
         from bastion.serving.delivery import Deliveries
         from bastion.serving.webhooks import TargetGuard
 
         repo = SqlAlertRepository(self.engine)
         guard = TargetGuard()  # the loopback allowance exists for tests only, never here
-        deliveries = Deliveries(HttpPoster(), guard, repo.record_delivery)
+        deliveries = Deliveries(HttpPoster(), guard, delivery_sink(repo, self.access))
         return AlertService(self.access, repo, self.webhook_secret, deliveries, guard)
 
     def webhook_secret(self, webhook_id: str) -> bytes:

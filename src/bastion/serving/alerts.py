@@ -34,7 +34,7 @@ from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
 from bastion.core.names import check_name
-from bastion.serving.delivery import Deliveries, Delivery
+from bastion.serving.delivery import Deliveries, Delivery, ResultSink
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.events import GATEWAY
@@ -124,6 +124,20 @@ class AlertRepository(Protocol):
 
 #: webhook id -> its signing secret (an HMAC under a keyring key; never stored)
 SecretOf = Callable[[str], bytes]
+
+
+def delivery_sink(repo: AlertRepository, access: AccessService) -> ResultSink:
+    """Record every delivery outcome; a failed or refused one is also audited."""
+
+    def sink(alert_id: str, webhook_id: str, status: str, attempts: int, error: str,
+             at: str) -> None:
+        repo.record_delivery(alert_id, webhook_id, status, attempts, error, at)
+        if status != "delivered":
+            access.record(GATEWAY, f"alert.delivery_{status}", f"system/webhook/{webhook_id}",
+                          Outcome.FAILED, {"alert": alert_id, "attempts": attempts,
+                                           "error": error[:300]})
+
+    return sink
 
 
 def _now() -> str:
@@ -259,4 +273,5 @@ __all__ = [
     "Severity",
     "Webhook",
     "alerts_resource",
+    "delivery_sink",
 ]

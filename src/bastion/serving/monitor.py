@@ -113,10 +113,12 @@ class DriftMonitor:
         self._alerts = alerts
         self.options = options or MonitorOptions()
 
-    def with_alerts(self, alerts: AlertService) -> DriftMonitor:
-        """The same monitor raising into another alert service (tests deliver to loopback)."""
+    def with_alerts(self, alerts: AlertService,
+                    options: MonitorOptions | None = None) -> DriftMonitor:
+        """The same monitor raising into another alert service (tests deliver to loopback),
+        optionally with other options."""
         return DriftMonitor(self._access, self._deployments, self._live, self._references,
-                            alerts, self.options)
+                            alerts, options or self.options)
 
     def run(self, actor: Actor, project: str, endpoint: str) -> MonitorResult:
         """On demand (``bastion monitor run``): authorized ``monitor.run`` on the endpoint."""

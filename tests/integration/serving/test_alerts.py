@@ -26,7 +26,7 @@ from bastion.serving._adapters.sql_alerts import (
     windows,
 )
 from bastion.serving._adapters.webhook_http import HttpPoster
-from bastion.serving.alerts import AlertKind, AlertService, Severity
+from bastion.serving.alerts import AlertKind, AlertService, Severity, delivery_sink
 from bastion.serving.delivery import Deliveries, DeliveryOptions
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.webhooks import TargetGuard, verify_signature
@@ -40,7 +40,8 @@ def loopback_alerts(ws: Any, **options: Any) -> AlertService:
     guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
     opts = DeliveryOptions(**{"backoff": 0.05, "timeout": 2.0, **options})
     return AlertService(ws.access, repo, ws.webhook_secret,
-                        Deliveries(HttpPoster(), guard, repo.record_delivery, opts), guard)
+                        Deliveries(HttpPoster(), guard, delivery_sink(repo, ws.access), opts),
+                        guard)
 
 
 @pytest.fixture
@@ -172,13 +173,16 @@ def test_dns_rebinding_after_registration_is_refused_at_delivery(sqlite_workspac
     guard = TargetGuard(lambda host, port: answers[host])
     repo = SqlAlertRepository(sqlite_workspace.ws.engine)
     svc = AlertService(sqlite_workspace.ws.access, repo, sqlite_workspace.ws.webhook_secret,
-                       Deliveries(HttpPoster(), guard, repo.record_delivery), guard)
+                       Deliveries(HttpPoster(), guard,
+                                  delivery_sink(repo, sqlite_workspace.ws.access)), guard)
     svc.add_webhook(sqlite_workspace.admin, P, "http://hooks.example/hook")  # public now
     answers["hooks.example"] = ["127.0.0.1"]  # the attacker's DNS now answers loopback
     alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
     assert svc.deliveries.wait_idle(10)
     [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "refused" and "127.0.0.1" in str(d["error"])
+    audited = sqlite_workspace.ws.audit.query(AuditQuery(action="alert.delivery_refused"))
+    assert audited and alert.id in audited[-1].details
 
 
 def test_full_queue_drops_instead_of_blocking_the_caller(sqlite_workspace: Any,

@@ -21,7 +21,7 @@ from bastion.core.audit.entries import AuditQuery
 from bastion.demo.data_steps import credit_data
 from bastion.serving.gateway import Gateway, GatewayOptions
 from bastion.serving.live import LiveSampler
-from bastion.serving.monitor import DriftMonitor
+from bastion.serving.monitor import DriftMonitor, MonitorOptions
 from bastion.serving.ratelimit import RateLimitOptions
 from bastion.serving.sandbox import MIB, SandboxLimits
 from bastion.serving.values import FieldKind
@@ -192,3 +192,24 @@ def test_gateway_loop_flushes_the_sample_and_checks_with_the_stored_reference(
     after = open_now()
     # the periodic check (no principal, the stored reference) raised or repeated the alert
     assert after and any(k not in before or n > before[k] for k, n in after.items())
+
+
+def test_prediction_distribution_shift_alone_raises_a_drift_alert(live: Live) -> None:
+    """In-distribution features, but the model now answers "bad" where it answered mostly
+    "good" when released: the live window's labels against the deployment's first window."""
+    c = live.c
+    d = c.ws.deployments.status(c.admin, P, "steady").active
+    assert d is not None
+    first = c.ws.monitor.with_alerts(c.ws.alerts, MonitorOptions(min_rows=100,
+                                                                 window_rows=150))
+    baseline = first.run(c.admin, P, "steady")  # the first window only: nothing to compare
+    assert baseline.prediction_js is None and baseline.alert_id is None
+    sampler = LiveSampler()
+    rows = [[r[k] for k in d.schema.columns] for r in _traffic(c, shifted=False)[:150]]
+    sampler.observe(d, rows, ["bad"] * len(rows))
+    first.flush(sampler)
+    result = first.run(c.admin, P, "steady")
+    assert result.drifted == () and result.verdict == "prediction_drift", result
+    assert result.prediction_js is not None and result.prediction_js >= 0.1
+    alert = c.ws.alerts.show(c.admin, P, result.alert_id or "")
+    assert alert.kind == "drift" and "prediction distribution moved" in alert.summary
