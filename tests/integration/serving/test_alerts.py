@@ -105,6 +105,24 @@ def test_consumer_acknowledging_an_alert_is_refused_and_audited(workspace: Any) 
     assert denied and denied[-1].outcome == "denied"
 
 
+def test_deployer_adding_a_webhook_and_consumer_running_the_monitor_are_refused(
+        workspace: Any) -> None:
+    ws, admin = workspace.ws, workspace.admin
+    actors = {}
+    for name, role in (("dora", "deployer"), ("app", "consumer")):
+        ws.access.create_principal(admin, name, PrincipalKind.USER)
+        ws.access.bind(admin, name, role, P)
+        actors[name] = ws.access.authenticate(ws.access.create_token(admin, name).secret)
+    with pytest.raises(AccessDenied):  # webhooks make the server send requests: admin only
+        ws.alerts.add_webhook(actors["dora"], P, "https://hooks.example.com/x")
+    with pytest.raises(AccessDenied):
+        ws.monitor.run(actors["app"], P, "scoring")
+    assert ws.alerts.webhooks(admin, P) == []
+    assert ws.audit.query(AuditQuery(action="alert.webhook", actor="dora"))[-1].outcome \
+        == "denied"
+    assert ws.audit.query(AuditQuery(action="monitor.run", actor="app"))[-1].outcome == "denied"
+
+
 ATTACKS = ("http://127.0.0.1:8080/", "http://[::1]/", "http://169.254.169.254/latest/meta-data/",
            "http://10.0.0.1/", "http://2130706433/", "http://0177.0.0.1/", "http://0x7f.1/",
            "http://[::ffff:127.0.0.1]/", "http://evil@127.0.0.1/")
