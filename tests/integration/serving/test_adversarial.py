@@ -74,7 +74,8 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     srv = start_bastion_serve(c.ws.home, key, {
         "BASTION_SERVING_RATE_PRINCIPAL": "2000/second",
         "BASTION_SERVING_RATE_ENDPOINT": "5000/second",
-        "BASTION_SERVING_ADVERSARIAL": "throttle",
+        # the policy: throttle on the SQLite server, block on the PostgreSQL one
+        "BASTION_SERVING_ADVERSARIAL": "throttle" if request.param == "sqlite" else "block",
         "BASTION_SERVING_WORKER_MEMORY_MIB": "1024",
     })
     try:
@@ -233,18 +234,28 @@ def test_hopskipjump_attacker_is_suspected_and_throttled_ordinary_traffic_is_not
     assert json.loads(alerts[0].evidence)["principal"] == "attacker0"
 
 
-def test_one_feature_sweep_is_suspected_and_throttled(env: Env) -> None:
-    _memory_only(env)
+def test_one_feature_sweep_is_suspected_and_throttled_or_blocked(env: Env) -> None:
     base = dict(env.ordinary[7])
-    codes = []
+    answers = []
     for k in range(40):
-        codes.append(env.post("sweeper", [{**base, "Income": 60 + 10 * k}]).status_code)
-        if codes[-1] != 200:
+        answers.append(env.post("sweeper", [{**base, "Income": 60 + 10 * k}]))
+        if answers[-1].status_code != 200:
             break
     found = env.suspected("sweeper")
     assert len(found) == 1 and "sweep" in found[0]["signals"]
-    print(f"\nsweep: suspected after {found[0]['rows_seen']} rows")
-    assert found[0]["rows_seen"] <= 30 and codes[-1] == 429
+    print(f"\nsweep: suspected after {found[0]['rows_seen']} rows ({env.db})")
+    last = answers[-1]
+    if env.db == "sqlite":  # throttle: one request per 5 s, then 429
+        assert found[0]["rows_seen"] <= 30 and last.status_code == 429
+    else:  # block: the very next request is 403, with the reason
+        assert len(answers) == found[0]["rows_seen"] + 1 and last.status_code == 403
+        assert last.json()["error"] == "adversarial_blocked" and "sweep" in last.text
+        again = env.post("sweeper", [env.ordinary[8]])  # any row: the principal is blocked
+        assert again.status_code == 403
+        assert env.post("app", [env.ordinary[8]]).status_code == 200  # others are served
+        refused = env.c.ws.audit.query(AuditQuery(action="predict.refused"))
+        assert any(e.actor == "sweeper" and json.loads(e.details)["reason"]
+                   == "adversarial_block" for e in refused)
 
 
 def test_extraction_by_uniform_random_queries_is_suspected(env: Env) -> None:
