@@ -137,6 +137,8 @@ def test_canary_that_always_predicts_one_class_is_rolled_back_within_500_request
     after, _ = _traffic(env, lambda: False, 60)
     assert set(after) == {env.c.v1.ref}
     env.seen["one_class_requests"] = models[env.one_class.ref]
+    print(f"one-class canary: {models[env.one_class.ref]} canary answers of "
+          f"{sum(models.values())} before its rollback")
 
 
 def test_canary_whose_worker_errors_is_rolled_back_and_stable_answers_every_request(
