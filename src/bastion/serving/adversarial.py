@@ -31,8 +31,12 @@ suspected principal is then only *flagged*, *throttled* (one request per
 the hold ends; every refusal is audited (one entry per 10 s with the count).
 
 Memory is bounded: at most ``max_tracked`` (principal, endpoint) pairs, least recently
-used evicted first, each holding ``window`` rows.  The state lives in each gateway's
-memory: replicas behind a load balancer each judge the share of traffic they see.
+used evicted first, each holding ``window`` rows.  The rows live in each gateway's memory
+(replicas each judge the traffic they see); the *verdict* is shared through the
+rate-limit storage (:class:`SharedSuspicions`; ``BASTION_SERVING_RATE_STORAGE``): with
+Redis, a principal suspected by one replica is throttled or blocked by every replica
+(each asks the storage at most once per ``share_seconds`` per principal and endpoint),
+and the throttle's one request per interval is counted once for all replicas.
 
 Example::
 
@@ -44,16 +48,19 @@ Example::
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
 import numpy.typing as npt
+from limits import RateLimitItemPerSecond, storage, strategies
+from limits.errors import StorageError as LimitsStorageError
 
 from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
@@ -63,9 +70,11 @@ from bastion.core.errors import AccessDenied
 from bastion.serving.alerts import AlertService, Severity
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import ServingError, Throttled
+from bastion.serving.ratelimit import REMOTE_TIMEOUT, RateLimitOptions
 from bastion.serving.values import Deployment
 
 _AUDIT_WINDOW = 10.0
+_T = TypeVar("_T")
 ADVERSARIAL_ALERT = "adversarial"  # the alert kind
 SIGNALS = ("near_duplicate", "sweep", "boundary", "off_range")
 
@@ -94,6 +103,7 @@ class DetectorOptions:
     hold_seconds: float = 600.0
     throttle_seconds: float = 5.0
     max_tracked: int = 10_000
+    share_seconds: float = 1.0  # how often a replica asks the shared storage per principal
 
 
 @dataclass(frozen=True)
@@ -147,15 +157,69 @@ def _split(values: Sequence[Any], scales: Sequence[float | None]) -> tuple[
     return np.asarray(nums, dtype=np.float64), rest
 
 
+def _shared_key(key: tuple[str, str, str]) -> str:
+    principal, project, endpoint = key
+    return f"{project}/{endpoint}/{principal}"
+
+
 def _on_boundary(scores: Sequence[float], margin: float) -> bool:
     top = sorted(scores, reverse=True)
     return len(top) >= 2 and top[0] - top[1] < 2 * margin
+
+
+class SharedSuspicions:
+    """The verdicts (suspected until; throttle slots) in the rate-limit storage: in process
+    for ``memory://``, shared by every replica for Redis.  Keys carry the workspace's
+    namespace.  A storage that does not answer shares nothing (each replica keeps its own
+    verdicts; the rate limiter already refuses traffic while Redis is down)."""
+
+    def __init__(self, rate: RateLimitOptions, options: DetectorOptions) -> None:
+        url = rate.storage_url
+        self.remote = not url.startswith("memory://")
+        extra: dict[str, float | bool] = {}
+        if url.startswith(("redis://", "rediss://", "redis+unix://")):
+            extra = {"socket_timeout": REMOTE_TIMEOUT, "socket_connect_timeout": REMOTE_TIMEOUT}
+        store = storage.storage_from_string(url, wrap_exceptions=True, **extra)
+        self._fixed = strategies.FixedWindowRateLimiter(store)
+        self._moving = strategies.MovingWindowRateLimiter(store)
+        self._hold = RateLimitItemPerSecond(1, max(1, math.ceil(options.hold_seconds)))
+        self._slot = RateLimitItemPerSecond(1, max(1, math.ceil(options.throttle_seconds)))
+        self._ns = rate.namespace
+
+    def mark(self, key: str) -> None:
+        """Record a suspicion (held for ``hold_seconds`` from the first, on every replica)."""
+        with contextlib.suppress(LimitsStorageError):
+            self._fixed.hit(self._hold, self._ns, "adv-suspect", key)
+
+    def remaining(self, key: str) -> float:
+        """Seconds the suspicion of ``key`` still holds (0: not suspected)."""
+        try:
+            if self._fixed.test(self._hold, self._ns, "adv-suspect", key):
+                return 0.0
+            reset = self._fixed.get_window_stats(self._hold, self._ns, "adv-suspect",
+                                                 key).reset_time
+        except LimitsStorageError:
+            return 0.0
+        return max(0.0, reset - time.time())
+
+    def take_slot(self, key: str) -> float:
+        """Take the one request a throttled principal has per interval: 0 when taken,
+        else the seconds until the next one."""
+        try:
+            if self._moving.hit(self._slot, self._ns, "adv-throttle", key):
+                return 0.0
+            reset = self._moving.get_window_stats(self._slot, self._ns, "adv-throttle",
+                                                  key).reset_time
+        except LimitsStorageError:
+            return 0.0
+        return max(1.0, reset - time.time())
 
 
 class AdversarialGuard:
     """See the module docstring."""
 
     def __init__(self, access: AccessService, options: DetectorOptions | None = None, *,
+                 shared: SharedSuspicions | None = None,
                  on_suspect: Callable[[Suspicion], None] | None = None,
                  on_count: Callable[[str, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -166,6 +230,10 @@ class AdversarialGuard:
         self._on_count = on_count  # (endpoint, what) for the metrics
         self._clock = clock
         self._limits = dict(self.options.limits)
+        self._shared = shared or SharedSuspicions(RateLimitOptions(), self.options)
+        #: when each (principal, project, endpoint) last asked the shared storage
+        self._asked: collections.OrderedDict[tuple[str, str, str], tuple[float, float]] = (
+            collections.OrderedDict())
         self._tracks: collections.OrderedDict[tuple[str, str, str], _Track] = (
             collections.OrderedDict())
         #: per deployment id (a deployment's schema never changes): its scales
@@ -174,30 +242,52 @@ class AdversarialGuard:
     # -- before the body -------------------------------------------------------------------
     async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
         """Refuse a suspected principal by policy (403 blocked, 429 throttled), audited."""
-        t = self._tracks.get((actor.name, project, endpoint))
-        now = self._clock()
-        if t is None or now >= t.until or self.options.policy is AdversarialPolicy.FLAG:
+        if self.options.policy is AdversarialPolicy.FLAG:
             return
-        signals = ", ".join(t.signals)
+        key = (actor.name, project, endpoint)
+        hold = await self._held(key)
+        if hold <= 0:
+            return
+        t = self._track(*key, None)
+        signals = ", ".join(t.signals) or "an evasion or extraction pattern"
         if self.options.policy is AdversarialPolicy.BLOCK:
             e: ServingError = AdversarialBlocked(
                 f"{actor.name} is blocked on endpoint {endpoint!r} for "
-                f"{math.ceil(t.until - now)} s: its queries match {signals}",
+                f"{math.ceil(hold)} s: its queries match {signals}",
                 hint="the queries look like a model-evasion or extraction attack; an "
                      "administrator can see the evidence in the audit log "
                      "(predict.adversarial_suspected)")
         else:
-            wait = t.last_allowed + self.options.throttle_seconds - now
+            wait = await self._call(lambda: self._shared.take_slot(_shared_key(key)))
             if wait <= 0:
-                t.last_allowed = now
                 return
             e = Throttled(
                 f"{actor.name} is throttled on endpoint {endpoint!r} to one request per "
                 f"{self.options.throttle_seconds:g} s: its queries match {signals}",
                 retry_after=max(1, math.ceil(wait)),
                 hint="the queries look like a model-evasion or extraction attack")
-        await self._refused(actor, project, endpoint, t, now, e)
+        await self._refused(actor, project, endpoint, t, self._clock(), e)
         raise e
+
+    async def _held(self, key: tuple[str, str, str]) -> float:
+        """Seconds the principal stays suspected: this replica's verdict, else the shared
+        one (asked at most every ``share_seconds``)."""
+        now = self._clock()
+        t = self._tracks.get(key)
+        if t is not None and now < t.until:
+            return t.until - now
+        asked, hold_until = self._asked.get(key, (float("-inf"), float("-inf")))
+        if now - asked >= self.options.share_seconds:
+            remaining = await self._call(lambda: self._shared.remaining(_shared_key(key)))
+            hold_until = now + remaining if remaining > 0 else float("-inf")
+            self._asked[key] = (now, hold_until)
+            self._asked.move_to_end(key)
+            while len(self._asked) > self.options.max_tracked:
+                self._asked.popitem(last=False)
+        return max(0.0, hold_until - now)
+
+    async def _call(self, fn: Callable[[], _T]) -> _T:
+        return await anyio.to_thread.run_sync(fn) if self._shared.remote else fn()
 
     async def _refused(self, actor: Actor, project: str, endpoint: str, t: _Track,
                        now: float, e: ServingError) -> None:
@@ -224,6 +314,8 @@ class AdversarialGuard:
             return None
         if self._on_count is not None:
             self._on_count(d.endpoint, "suspected")
+        shared_key = _shared_key((actor.name, d.project, d.endpoint))
+        await self._call(lambda: self._shared.mark(shared_key))
         details = {"signals": list(found.signals), **found.evidence,
                    "policy": self.options.policy.value}
         await anyio.to_thread.run_sync(lambda: self._access.record(
@@ -281,12 +373,13 @@ class AdversarialGuard:
         t.head = (slot + 1) % self.options.window
         return found
 
-    def _track(self, principal: str, project: str, endpoint: str, width: int) -> _Track:
+    def _track(self, principal: str, project: str, endpoint: str, width: int | None) -> _Track:
+        """The pair's state (``width`` None: any width, e.g. to remember a refusal)."""
         key = (principal, project, endpoint)
         t = self._tracks.get(key)
-        if t is None or t.numbers.shape[1] != width:  # new, or the endpoint's schema changed
+        if t is None or (width is not None and t.numbers.shape[1] != width):
             w = self.options.window
-            t = _Track(np.full((w, width), np.nan), [], collections.deque(maxlen=w))
+            t = _Track(np.full((w, width or 0), np.nan), [], collections.deque(maxlen=w))
             self._tracks[key] = t
             while len(self._tracks) > self.options.max_tracked:
                 self._tracks.popitem(last=False)  # least recently used
@@ -327,6 +420,7 @@ class AdversarialGuard:
         return Suspicion(principal, d.project, d.endpoint, hits, evidence)
 
     def suspected(self, principal: str, project: str, endpoint: str) -> bool:
+        """This replica's own verdict (the shared one is asked by ``admit``)."""
         t = self._tracks.get((principal, project, endpoint))
         return t is not None and self._clock() < t.until
 
@@ -354,6 +448,7 @@ __all__ = [
     "AdversarialGuard",
     "AdversarialPolicy",
     "DetectorOptions",
+    "SharedSuspicions",
     "Suspicion",
     "alert_sink",
 ]

@@ -49,7 +49,12 @@ from bastion.core.errors import BastionError
 from bastion.core.settings import BastionSettings
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
-from bastion.serving.adversarial import AdversarialGuard, AdversarialPolicy, DetectorOptions
+from bastion.serving.adversarial import (
+    AdversarialGuard,
+    AdversarialPolicy,
+    DetectorOptions,
+    SharedSuspicions,
+)
 from bastion.serving.artifact import stage_artifact
 from bastion.serving.canary import CanaryService
 from bastion.serving.canary_traffic import CanaryTraffic, Pick
@@ -150,6 +155,7 @@ class Gateway:
         #: evasion / extraction query patterns per principal (serving/adversarial.py)
         self.guard = AdversarialGuard(
             access, self.options.adversarial,
+            shared=SharedSuspicions(self.options.rate, self.options.adversarial),
             on_count=lambda ep, what: self.metrics.adversarial.labels(ep, what).inc())
 
     # -- before the body --------------------------------------------------------------

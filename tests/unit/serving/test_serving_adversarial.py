@@ -128,19 +128,23 @@ def test_blocked_principal_gets_403_with_the_reason_audited(world: tuple) -> Non
 
 
 def test_throttled_principal_gets_one_request_per_interval_then_429(world: tuple) -> None:
+    import time
+
     d, rows, _ = world
-    now = [1000.0]
-    guard = AdversarialGuard(FakeAccess(), DetectorOptions(throttle_seconds=5.0),  # type: ignore[arg-type]
-                             clock=lambda: now[0])
-    _suspect(guard, d, rows, "mallory")
+    options = DetectorOptions(throttle_seconds=1.0, hold_seconds=2.0)
+    guard = AdversarialGuard(FakeAccess(), options)  # type: ignore[arg-type]
     actor = Actor("id", "mallory", "t", "rid")
+    base, j = list(rows[0]), F.index("Income")
+    for k in range(30):
+        anyio.run(guard.observe, actor, d, [[*base[:j], 50 + 4 * k, *base[j + 1:]]], None)
+    started = time.monotonic()
     anyio.run(guard.admit, actor, "p", "scoring")  # the one allowed request
     with pytest.raises(Throttled) as e:
         anyio.run(guard.admit, actor, "p", "scoring")
-    assert e.value.retry_after == 5
-    now[0] += 5.0
-    anyio.run(guard.admit, actor, "p", "scoring")
-    now[0] += 601.0  # the hold ends
+    assert e.value.retry_after == 1 and "sweep" in e.value.message
+    time.sleep(1.05)
+    anyio.run(guard.admit, actor, "p", "scoring")  # the next interval's request
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - started)))  # the hold ends
     anyio.run(guard.admit, actor, "p", "scoring")
     anyio.run(guard.admit, actor, "p", "scoring")
 
