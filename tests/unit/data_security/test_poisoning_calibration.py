@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from poisoning_data import LABEL, make_rows
 
 from bastion.data_security.poisoning import PoisoningPolicy, PoisoningReference
@@ -107,3 +108,33 @@ def test_label_mix_and_risk_region_tests_hold_their_level_on_a_small_trusted_tab
             risk.append(min(v for k, v in check.metrics.items() if k.endswith("p_adjusted")))
     assert sum(p < 0.01 for p in mix) <= 4, sorted(mix)[:8]  # type: ignore[operator]
     assert sum(p < 0.01 for p in risk) <= 3, sorted(risk)[:8]  # type: ignore[operator]
+
+
+def test_large_reference_keeps_one_fold_and_still_scores_batches_like_its_null(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Above ALL_FOLDS_MAX_ROWS trusted rows one fold model is kept (one fit on load,
+    # as cheap as the single full model it replaced): every batch row is scored by it
+    # and compared with its own held-out rows; flips planted in a batch still alarm.
+    # The nearest-neighbour opinion (75 % of the blend here) must follow the same
+    # folds: with leave-one-out neighbours over all trusted rows this clean batch got
+    # p 0.0005 (6 of 10 clean batches below 0.05), as trusted rows answer for each other.
+    from bastion.data_security.poisoning import _models
+
+    monkeypatch.setattr(_models, "ALL_FOLDS_MAX_ROWS", 500)
+    built = PoisoningReference.build(make_rows(1500, seed=8), label=LABEL)
+    reference = PoisoningReference.from_bytes(built.to_bytes())
+    folds = reference.derived.label_model(reference)
+    assert len(folds.models) == 1 and len(folds.held_out) == 1
+    x = reference.derived.matrix(reference)
+    rows = folds.held_out[0]
+    np.testing.assert_allclose(
+        predict_proba(folds, x[rows], 2), reference.oof_proba[rows], atol=1e-12
+    )
+    clean = make_rows(400, seed=81)
+    assert label_flips(BatchView.of(clean, reference), reference, PoisoningPolicy()).passed
+    labels = clean[LABEL].to_numpy().astype(object)
+    moved = np.random.default_rng(3).choice(400, 60, replace=False)
+    labels[moved] = np.where(labels[moved] == "good", "bad", "good")
+    flipped = clean.with_columns(pl.Series(LABEL, labels, pl.String))
+    assert not label_flips(BatchView.of(flipped, reference), reference, PoisoningPolicy()).passed

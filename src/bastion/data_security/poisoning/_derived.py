@@ -146,10 +146,15 @@ class Derived:
 
     def blend(self, ref: PoisoningReference) -> LabelBlend:
         """Nearest-trusted-neighbour labels blended with the label model (see ``neighbours``)."""
+        folds = self.label_model(ref)  # (takes the lock itself) the neighbours follow its folds
         with self._lock:
             if self._blend is None:
                 self._blend = LabelBlend.fit(
-                    ref.schema, self.matrix(ref), self.sample_labels(ref), ref.oof_proba
+                    ref.schema,
+                    self.matrix(ref),
+                    self.sample_labels(ref),
+                    ref.oof_proba,
+                    folds.held_out,
                 )
             return self._blend
 

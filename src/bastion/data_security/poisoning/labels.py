@@ -2,22 +2,27 @@
 
 All three compare the batch with how a model trained on trusted data behaves on
 trusted rows it never saw (the reference's out-of-fold probabilities), so the
-model's own error rate is the null, not zero.
+model's own error rate is the null, not zero.  A batch row is scored by the
+same out-of-fold models (``FoldModels``: row ``i`` by fold ``i mod k``), so
+batch and trusted values come from one procedure, and each test is two-sample:
+the trusted side is a sample too, and small trusted sets widen the null.
 
-- ``label_distribution_shift``: chi-square on the batch's label counts vs trusted,
-  plus an effect floor; labels never seen in trusted data fail outright.
+- ``label_distribution_shift``: the batch's label counts vs trusted (Fisher's
+  exact test for two classes, else chi-square), plus an effect floor; labels
+  never seen in trusted data fail outright.
 - ``risk_conditional_label_rate``: for each class ``c``, the rows the model finds
   least likely to be ``c`` (the trusted ``risk_quantile``) should carry label
-  ``c`` about as often as in trusted data; a one-sided binomial test catches
+  ``c`` about as often as in trusted data; a one-sided Fisher test catches
   targeted flips such as high-risk applicants relabelled "good".
 - ``label_flips``: per row, the model's probability blended with the labels of
   the nearest trusted rows (``neighbours``); Neyman-Pearson likelihood-ratio
   statistics against a ``flip_design_rate`` share of flips (any direction, and
   into each class: targeted relabelling moves one class), residualized per row
-  by their expectation, tested jointly against a bootstrap of the trusted rows'
-  own out-of-sample values; as many rows are named as the moments say moved,
-  least likely under the trusted data first.  A shifted label mix names the
-  grown class's excess rows the same way.
+  by their expectation, plus a count of near-impossible labels, tested jointly
+  by a permutation null against each fold model's held-out trusted rows; as
+  many rows are named as the moments say moved, least likely under the trusted
+  data first.  A shifted label mix names the grown class's excess rows the same
+  way.
 
 Example::
 
@@ -380,18 +385,18 @@ def label_flips(view: BatchView, ref: PoisoningReference, policy: PoisoningPolic
     n = int(known.size)
     classes = ref.schema.classes
     blend = ref.derived.blend(ref)
-    proba = blend.batch_proba(view.x[known], view.proba[known])
+    folds = ref.derived.label_model(ref)
+    fold = folds.fold_of_rows(view.n)[known]
+    proba = blend.batch_proba(view.x[known], view.proba[known], fold)
     labels = view.y[known]
     null_p = blend.null_proba(n, ref.oof_proba)
     null = _row_values(null_p, ref.sample_labels, policy.flip_design_rate)
-    folds = ref.derived.label_model(ref)
     alpha = policy.level(policy.flip_alpha)
     if n:
         observed = _row_values(proba, labels, policy.flip_design_rate)
         own_batch = proba[np.arange(n), labels]
         own_null = null_p[np.arange(null_p.shape[0]), ref.sample_labels]
         observed, with_counts = _with_tail_counts(observed, own_batch, null, own_null)
-        fold = folds.fold_of_rows(view.n)[known]
         p_value, z_all = _two_sample_p_value(
             with_counts, folds.held_out, observed, fold, policy.flip_bootstrap
         )

@@ -10,13 +10,13 @@ nearest trusted rows (for a trusted row: excluding itself, i.e. out of sample).
 The blend weight ``w`` (model share) is chosen on the trusted rows from
 {0, 0.25, 0.5, 0.75, 1} by out-of-sample log loss, so a strong model on a large
 table keeps its weight and a weak one leans on the neighbours.  Both the
-trusted null (out-of-fold model, leave-one-out neighbours) and the batch use
-the same blend.
+trusted null (out-of-fold model, neighbours among the fold's training rows) and
+the batch (scored by the same fold's model and neighbours) use the same blend.
 
 Example::
 
     blend = ref.derived.blend(ref)
-    proba = blend.batch_proba(view.x, view.proba)   # rows x classes
+    proba = blend.batch_proba(view.x, view.proba, fold)   # rows x classes
 """
 
 from __future__ import annotations
@@ -77,10 +77,18 @@ class Embedding:
 
 @dataclass(frozen=True)
 class LabelBlend:
-    """Neighbour index over the trusted rows and the chosen model weight."""
+    """Neighbour indices over the trusted rows (one per label-model fold) and the model weight.
+
+    The neighbours are a model too, so they are fitted like the label model's
+    folds: a trusted row held out of fold ``k`` gets its neighbour opinion from
+    the rows fold ``k`` trained on, and a batch row scored by fold model ``k``
+    asks the same rows.  Given the fold's training rows, the held-out rows and
+    the batch rows are then exchangeable (leave-one-out neighbours over all
+    trusted rows were not: trusted rows answer for each other, batch rows never).
+    """
 
     embedding: Embedding | None
-    index: NearestNeighbors | None
+    indices: tuple[tuple[NearestNeighbors, IntArray], ...]
     labels: IntArray
     n_classes: int
     weight: float
@@ -88,32 +96,53 @@ class LabelBlend:
 
     @classmethod
     def fit(
-        cls, schema: TableSchema, x: FloatArray, y: IntArray, model_oof: FloatArray
+        cls,
+        schema: TableSchema,
+        x: FloatArray,
+        y: IntArray,
+        model_oof: FloatArray,
+        held_out: tuple[IntArray, ...],
     ) -> LabelBlend:
         n_classes = len(schema.classes)
         if x.shape[0] > MAX_NEIGHBOUR_ROWS or x.shape[0] <= K_NEIGHBOURS + 1:
-            return cls(None, None, y, n_classes, 1.0, model_oof)
+            return cls(None, (), y, n_classes, 1.0, model_oof)
         embedding = Embedding.fit(schema, x)
-        index = NearestNeighbors(n_neighbors=K_NEIGHBOURS + 1).fit(embedding(x))
-        _dist, idx = index.kneighbors(embedding(x))
-        knn_oof = _shares(y[idx[:, 1:]], n_classes)  # leave the row itself out
+        points = embedding(x)
+        # rows held out of no kept fold: leave-one-out over all rows (not used by the null)
+        everyone = NearestNeighbors(n_neighbors=K_NEIGHBOURS + 1).fit(points)
+        _dist, idx = everyone.kneighbors(points)
+        knn_oof = _shares(y[idx[:, 1:]], n_classes)
+        indices: list[tuple[NearestNeighbors, IntArray]] = []
+        for rows in held_out:
+            train = np.setdiff1d(np.arange(x.shape[0]), rows)
+            if train.size < K_NEIGHBOURS:
+                return cls(None, (), y, n_classes, 1.0, model_oof)
+            index = NearestNeighbors(n_neighbors=K_NEIGHBOURS).fit(points[train])
+            _dist, idx = index.kneighbors(points[rows])
+            knn_oof[rows] = _shares(y[train[idx]], n_classes)
+            indices.append((index, train))
         weight = min(_WEIGHTS, key=lambda w: _log_loss(w * model_oof + (1 - w) * knn_oof, y))
         oof = weight * model_oof + (1 - weight) * knn_oof
-        return cls(embedding, index, y, n_classes, weight, oof)
+        return cls(embedding, tuple(indices), y, n_classes, weight, oof)
 
-    def batch_proba(self, x: FloatArray, model_proba: FloatArray) -> FloatArray:
-        """Blended probabilities for batch rows (model only when neighbours are off)."""
-        if self.index is None or self.embedding is None or self.weight >= 1.0:
+    def batch_proba(self, x: FloatArray, model_proba: FloatArray, fold: IntArray) -> FloatArray:
+        """Blended probabilities for batch rows (``fold``: the label-model fold of each row)."""
+        if not self.indices or self.embedding is None or self.weight >= 1.0:
             return model_proba
         if x.shape[0] > MAX_NEIGHBOUR_ROWS:
             return model_proba
-        _dist, idx = self.index.kneighbors(self.embedding(x), n_neighbors=K_NEIGHBOURS)
-        knn = _shares(self.labels[idx], self.n_classes)
+        points = self.embedding(x)
+        knn = np.zeros_like(model_proba)
+        for k, (index, train) in enumerate(self.indices):
+            rows = np.flatnonzero(fold == k)
+            if rows.size:
+                _dist, idx = index.kneighbors(points[rows])
+                knn[rows] = _shares(self.labels[train[idx]], self.n_classes)
         return self.weight * model_proba + (1 - self.weight) * knn
 
     def null_proba(self, batch_rows: int, model_oof: FloatArray) -> FloatArray:
         """The trusted out-of-sample probabilities matching what ``batch_proba`` returns."""
-        if self.index is None or self.weight >= 1.0 or batch_rows > MAX_NEIGHBOUR_ROWS:
+        if not self.indices or self.weight >= 1.0 or batch_rows > MAX_NEIGHBOUR_ROWS:
             return model_oof
         return self.oof_proba
 

@@ -42,14 +42,16 @@ class PoisoningPolicy:
     Labels: the overall label mix is tested by chi-square (``label_shift_alpha``,
     effect floor ``label_shift_min_delta``); the label rate inside each class's
     high-risk region (the ``risk_quantile`` of trusted rows the model finds least
-    likely to carry that label) by a one-sided binomial test (``risk_alpha``,
+    likely to carry that label) by a one-sided Fisher test (``risk_alpha``,
     floor ``risk_min_delta``).
 
-    Label flips: per row, the label model's out-of-sample probability blended
-    with the labels of the nearest trusted rows; three likelihood-ratio statistics
-    against ``flip_design_rate`` flips (any direction, and into each class) are
-    compared with their joint null, bootstrapped from the trusted rows' own
-    out-of-sample values, at ``flip_alpha``; when the batch alarms, as many rows
+    Label flips: per row, the label model's out-of-sample probability (batch rows
+    scored by the out-of-fold models that scored the trusted rows) blended with
+    the labels of the nearest trusted rows; likelihood-ratio statistics against
+    ``flip_design_rate`` flips (any direction, and into each class) and a count of
+    near-impossible labels are compared with their joint two-sample permutation
+    null against the held-out trusted rows (``flip_bootstrap`` draws) at
+    ``flip_alpha``; when the batch alarms, as many rows
     as the moments say moved (observed minus expected labels, calibrated on
     trusted rows) are named, least likely under the trusted data first, plus any
     row whose own-label probability is below ``flip_row_posterior`` times

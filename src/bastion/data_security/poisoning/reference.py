@@ -8,8 +8,9 @@ trusted data behaves on rows it never saw: the base rates of disagreement), and
 
 Serialization stores only data — a zip of ``meta.json``, ``sample.parquet`` and
 ``.npy`` arrays loaded with ``allow_pickle=False`` — never pickled models: the
-label model and Isolation Forest are refitted deterministically from the
-stored sample on load (a second or two for 100k rows).  Each member's SHA-256
+out-of-fold label models (all five up to 20,000 trusted rows, else one) and
+the Isolation Forest are refitted deterministically from the stored sample on
+first use; a reference just built keeps the fold models it fitted.  Each member's SHA-256
 is checked on load.  The lead stores these bytes encrypted in the workspace;
 the internal digests only catch accidental damage, authenticity comes from
 that authenticated encryption.
