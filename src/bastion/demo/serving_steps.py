@@ -54,7 +54,7 @@ _SERVER_ENV = {
 @dataclass
 class DemoServer:
     """A ``bastion serve`` on a free loopback port, started early (its start-up overlaps
-    the governance steps); ``missing`` says why it could not start."""
+    the model and governance steps); ``missing`` says why it could not start."""
 
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
@@ -166,7 +166,7 @@ def serve(st: DemoState, story: ServingStory) -> list[str]:
             f"{body['model']} answered {labels} from a bubblewrap-sandboxed worker "
             "(no network, read-only root, only its verified artifact mounted)",
             f"scores rounded to policy precision: {body['predictions'][0].get('scores')}",
-            f"waited {healthy - started:.1f} s for the server (started before the governance "
+            f"waited {healthy - started:.1f} s for the server (started before the model "
             f"steps); first answer (artifact verified, staged, worker started) "
             f"{answered - healthy:.1f} s later"]
 

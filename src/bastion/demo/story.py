@@ -58,9 +58,9 @@ def run_demo(
         run_foundation(runner, state)
         data = DataStory()
         run_data(runner, state, data)
-        models = run_models(runner, state, data)
-        # bastion serve starts now: its start-up overlaps the governance steps
+        # bastion serve starts now: its start-up overlaps the model and governance steps
         with demo_server(state, key_b64) as server:
+            models = run_models(runner, state, data)
             governance = run_governance(runner, state, models)
             run_serving(runner, state, governance, server)
         run_monitoring(runner, state, models)
