@@ -60,10 +60,13 @@ class DemoServer:
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     missing: str = ""
+    ready: bool = False
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         if self.missing:
             raise DemoFailed(self.missing)
+        if self.ready:
+            return
         assert self.proc is not None and self.log is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -71,6 +74,7 @@ class DemoServer:
                 raise DemoFailed(f"bastion serve exited: {self.log.read_text()[-500:]}")
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    self.ready = True
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -88,12 +92,14 @@ class ServingStory:
         return self.server.url
 
     def post(self, body: dict[str, Any], who: str = "loan-app") -> httpx.Response:
+        self.server.wait_healthy()
         return httpx.post(f"{self.url}/v1/endpoints/{ENDPOINT}/predict",
                           params={"project": PROJECT}, json=body, timeout=30,
                           headers={"Authorization": f"Bearer {self.tokens[who]}"})
 
 
 def _rows(st: DemoState, story: ServingStory, n: int, offset: int = 0) -> list[dict[str, Any]]:
+    story.server.wait_healthy()  # without bubblewrap: "install bubblewrap", in every step
     d = st.ws.deployments.status(st.admin, PROJECT, ENDPOINT).active
     expect(d is not None, f"nothing in service on {ENDPOINT}")
     assert d is not None
@@ -150,10 +156,10 @@ def demo_server(st: DemoState, master_key_b64: str) -> Iterator[DemoServer]:
 
 
 def serve(st: DemoState, story: ServingStory) -> list[str]:
-    story.tokens = {n: _token(st, n) for n in ("loan-app", "flood-bot", "branch-office")}
     started = time.monotonic()
     story.server.wait_healthy()
     healthy = time.monotonic()
+    story.tokens = {n: _token(st, n) for n in ("loan-app", "flood-bot", "branch-office")}
     rows = _rows(st, story, 3)
     r = story.post({"rows": rows})
     answered = time.monotonic()
@@ -214,6 +220,7 @@ def ssrf_webhook(st: DemoState, story: ServingStory) -> list[str]:
 
 
 def _shifted(st: DemoState, story: ServingStory) -> list[dict[str, Any]]:
+    story.server.wait_healthy()
     d = st.ws.deployments.status(st.admin, PROJECT, ENDPOINT).active
     assert d is not None
     spec = {f.name: f for f in d.schema.fields}
