@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bastion.serving.errors import WebhookRefused
-from bastion.serving.webhooks import TargetGuard, sign, verify_signature
+from bastion.serving.webhooks import TargetGuard, forbidden, sign, verify_signature
 
 
 def _resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
@@ -124,3 +128,23 @@ def test_signature_verifies_and_a_changed_body_or_time_does_not() -> None:
     assert not verify_signature(b"k" * 32, b'{"a":2}', 1700000000, sig)
     assert not verify_signature(b"k" * 32, b'{"a":1}', 1700000001, sig)
     assert not verify_signature(b"x" * 32, b'{"a":1}', 1700000000, sig)
+
+
+# -- property: every spelling of an address is judged as that address ---------------------
+@given(st.ip_addresses(v=4))
+def test_every_ipv4_spelling_is_refused_unless_canonical_and_global(ip: object) -> None:
+    assert isinstance(ip, ipaddress.IPv4Address)
+    g = TargetGuard(PUBLIC)
+    n = int(ip)
+    octets = str(ip).split(".")
+    for odd in (f"{n}", f"0x{n:x}", ".".join(f"0{int(o):o}" for o in octets),
+                ".".join(f"0x{int(o):x}" for o in octets)):
+        with pytest.raises(WebhookRefused):
+            g.check(f"http://{odd}/")
+    bad = forbidden(ip)
+    for url in (f"http://{ip}/", f"http://[::ffff:{ip}]/"):
+        if bad:
+            with pytest.raises(WebhookRefused):
+                g.pin(g.check(url))
+        else:
+            assert g.pin(g.check(url)).address is not None
