@@ -42,7 +42,7 @@ Example::
 
     guard = AdversarialGuard(access, DetectorOptions(policy=AdversarialPolicy.BLOCK))
     await guard.admit(actor, "credit", "scoring")          # 403 once suspected
-    await guard.observe(actor, deployment, rows, classes, scores)
+    await guard.observe(actor, deployment, rows, scores)   # scores from the worker
 """
 
 from __future__ import annotations
@@ -126,7 +126,6 @@ class _Track:
     seen: int = 0
     until: float = float("-inf")
     signals: tuple[str, ...] = ()
-    last_allowed: float = float("-inf")
     refused: tuple[float, int] = (float("-inf"), 0)
 
 
