@@ -175,7 +175,8 @@ class TargetGuard:
         except ValueError as e:
             raise _refuse(url, "the port is not a number in 1..65535") from e
         if "%" in host:
-            raise _refuse(url, "IPv6 zone identifiers are not allowed")
+            raise _refuse(url, "percent signs in the host (IPv6 zone ids, encoded characters) "
+                               "are not allowed")
         literal = self._literal(url, host)
         path = parts.path or "/"
         if parts.query:

@@ -99,6 +99,7 @@ def test_dns_rebinding_is_caught_at_delivery_and_the_checked_address_is_pinned()
     ("http://hooks.example.com\\@127.0.0.1/", "backslashes"),
     ("http:///nohost", "no host"),
     ("http://[fe80::1%25eth0]/", "zone"),
+    ("http://%31%32%37.0.0.1/", "encoded"),
     ("http://nowhere.example/", "does not resolve"),
 ])
 def test_userinfo_tricks_schemes_and_malformed_urls_are_refused(url: str, words: str) -> None:
