@@ -44,6 +44,8 @@ from bastion.workspace import Bastion
 
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _RULE_ATTR = "__bastion_rule__"
+_MATCH_CACHE = 4096  # (method, path) pairs remembered by the gate; cleared when full
+_MATCH_PATH_MAX = 256
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -103,6 +105,7 @@ class RequestGate:
         self._ws = ws
         self._limits = limits
         self._public = public
+        self._matched: dict[tuple[str, str], tuple[RouteRule, Mapping[str, Any]] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,6 +133,20 @@ class RequestGate:
         await body.run(self.app, scope, send, rid)
 
     def _match(self, scope: Scope) -> tuple[RouteRule, Mapping[str, Any]] | None:
+        # Matching walks every route (~10 % of the gateway's CPU under load); the answer
+        # depends on the method and path alone, so it is remembered (bounded).
+        key = (scope.get("method", ""), scope["path"])
+        if key in self._matched:
+            return self._matched[key]
+        found = self._walk(scope)
+        if len(key[1]) > _MATCH_PATH_MAX:
+            return found  # bounded bytes too: long (odd) paths are matched every time
+        if len(self._matched) >= _MATCH_CACHE:
+            self._matched.clear()
+        self._matched[key] = found
+        return found
+
+    def _walk(self, scope: Scope) -> tuple[RouteRule, Mapping[str, Any]] | None:
         for route in self._routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
@@ -144,9 +161,12 @@ class RequestGate:
         secret = token.strip() if scheme.lower() == "bearer" else None
         access = self._ws.access
         source = str(scope["state"]["client"])  # keys aggregated auth-failure records
-        actor = await anyio.to_thread.run_sync(
-            lambda: access.authenticate(secret, request_id=rid, source=source)
-        )
+        # a token verified within the access cache's window needs no thread hop
+        actor = access.cached_actor(secret, request_id=rid)
+        if actor is None:
+            actor = await anyio.to_thread.run_sync(
+                lambda: access.authenticate(secret, request_id=rid, source=source)
+            )
         if route_rule.action and route_rule.resource:
             resource = route_rule.resource.format(**{k: str(v) for k, v in params.items()})
             action = route_rule.action

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from pydantic import BeforeValidator, Field
 
@@ -16,12 +17,14 @@ from bastion.workspace import Bastion
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def workspace(request: Request) -> Bastion:
+# Both are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, two
+# thread hops per request for what is, after the request gate, an attribute read.
+async def workspace(request: Request) -> Bastion:
     ws: Bastion = request.app.state.workspace
     return ws
 
 
-def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor:
+async def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor:
     """The caller: authenticated by the request gate before the body, else here (401)."""
     admitted = getattr(request.state, "actor", None)
     if isinstance(admitted, Actor):
@@ -31,11 +34,10 @@ def actor(request: Request, ws: Annotated[Bastion, Depends(workspace)]) -> Actor
     request.state.request_id = rid
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return ws.access.authenticate(
-        token.strip() if scheme.lower() == "bearer" else None,
-        request_id=rid,
-        source=client_address(request),
-    )
+    secret = token.strip() if scheme.lower() == "bearer" else None
+    source = client_address(request)
+    return await anyio.to_thread.run_sync(
+        lambda: ws.access.authenticate(secret, request_id=rid, source=source))
 
 
 def client_address(request: Request) -> str:

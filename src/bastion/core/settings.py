@@ -51,6 +51,10 @@ class BastionSettings(BaseSettings):
     api_max_connections: int = Field(default=512, ge=1)
     #: CIDRs of the proxies whose X-Forwarded-For / Forwarded is believed (api/_proxies.py)
     api_trusted_proxies: str = ""
+    #: how long ``bastion serve`` trusts a verified token and a principal's role bindings
+    #: without re-reading them (core/access/cache.py): the window in which a revocation
+    #: made by another process is still honoured; 0 turns the cache off
+    api_access_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # The prediction gateway (bastion.serving.gateway.GatewayOptions; docs/serving.md).
     serving_rate_principal: str = "50/second"  # per principal, every endpoint together

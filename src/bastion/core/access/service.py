@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Mapping
 
 from bastion.core.access.auth_failures import FailedAuthentications
+from bastion.core.access.cache import AccessCache, Subject, VerifiedToken
 from bastion.core.access.ports import AccessRepository
 from bastion.core.access.roles import PERMISSIONS, SELF_SERVICE, Role
 from bastion.core.access.values import (
@@ -72,10 +73,14 @@ def _hash(salt: bytes, secret: str) -> bytes:
 
 
 class AccessService:
-    def __init__(self, repo: AccessRepository, audit: AuditLog) -> None:
+    def __init__(self, repo: AccessRepository, audit: AuditLog,
+                 cache: AccessCache | None = None) -> None:
         self._repo = repo
         self._audit = audit
         self._failures = FailedAuthentications(audit)
+        #: verified tokens and bindings for at most ``cache.ttl`` s (core/access/cache.py);
+        #: off unless given (``bastion serve`` turns it on for its hot path)
+        self.cache = cache if cache is not None else AccessCache(ttl=0.0)
 
     # -- authentication ---------------------------------------------------------
     def authenticate(
@@ -103,6 +108,11 @@ class AccessService:
         parts = token.strip().split("_")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             raise refuse("malformed", "the API token is malformed")
+        key = hashlib.sha256(token.encode("ascii")).digest()  # only this exact secret hits
+        hit = self.cache.token(key)
+        if hit is not None and (hit.expires_at is None or hit.expires_at > _now()):
+            return Actor(hit.principal_id, hit.name, hit.token_id, rid)
+        generation = self.cache.generation  # a change from here on voids what we read
         record = self._repo.token(TokenId(parts[1]))
         # Compare against a dummy hash when the id is unknown, so timing does
         # not reveal which token ids exist.
@@ -124,7 +134,22 @@ class AccessService:
         last = dt.datetime.fromisoformat(record.last_used_at) if record.last_used_at else None
         if last is None or now - last > _TOUCH_EVERY:
             self._repo.touch_token(record.id, _iso(now))
+        expires = dt.datetime.fromisoformat(record.expires_at) if record.expires_at else None
+        self.cache.put_token(
+            key, VerifiedToken(principal.id, principal.name, record.id, expires), generation)
         return Actor(principal.id, principal.name, record.id, rid)
+
+    def cached_actor(self, token: str | None, *, request_id: str) -> Actor | None:
+        """The actor of ``token`` if it verified within the cache window, else None.
+
+        No I/O and no audit entry: a miss says nothing (call ``authenticate``, which
+        verifies, audits refusals and fills the cache); refusals are never cached."""
+        if self.cache.ttl <= 0 or not token or not token.isascii():
+            return None
+        hit = self.cache.token(hashlib.sha256(token.encode("ascii")).digest())
+        if hit is None or (hit.expires_at is not None and hit.expires_at <= _now()):
+            return None
+        return Actor(hit.principal_id, hit.name, hit.token_id, request_id)
 
     def flush_failed_authentications(self) -> None:
         """Audit the counts of repeated failures still pending (call at shutdown)."""
@@ -197,11 +222,22 @@ class AccessService:
         project = project_of(resource)
         return any(
             b.project == GLOBAL or (project is not None and b.project == project)
-            for b in self._repo.bindings(actor.principal_id)
+            for b in self._subject(actor.principal_id).bindings
         )
 
+    def _subject(self, pid: PrincipalId) -> Subject:
+        """The principal and its bindings as ``authorize`` decides on them (cached)."""
+        hit = self.cache.subject(pid)
+        if hit is not None:
+            return hit
+        generation = self.cache.generation
+        found = Subject(self._repo.principal_by_id(pid), tuple(self._repo.bindings(pid)))
+        self.cache.put_subject(pid, found, generation)
+        return found
+
     def _decide(self, actor: Actor, action: str, resource: str) -> tuple[bool, str]:
-        principal = self._repo.principal_by_id(actor.principal_id)
+        subject = self._subject(actor.principal_id)
+        principal = subject.principal
         if principal is None or principal.disabled:
             return False, "principal unknown or disabled"
         if action.startswith("role.") and action != "role.read":
@@ -211,7 +247,7 @@ class AccessService:
         if action in SELF_SERVICE and resource == f"system/principals/{principal.name}":
             return True, "self-service on own tokens"
         project = project_of(resource)
-        for b in self._repo.bindings(actor.principal_id):
+        for b in subject.bindings:
             if b.project != GLOBAL and b.project != project:
                 continue
             if action in PERMISSIONS.get(Role(b.role), frozenset()):
@@ -264,6 +300,7 @@ class AccessService:
         if target.id == actor.principal_id:
             raise InputError("you cannot disable yourself")
         self._repo.set_disabled(target.id, True)
+        self.cache.invalidate()
         return self._principal(name)
 
     def _principal(self, name: str) -> Principal:
@@ -351,6 +388,7 @@ class AccessService:
         if record is None:
             raise NotFound(f"no token {token_id!r}")
         revoked_ids = self._repo.revoke_token(record.id, _iso(_now()))
+        self.cache.invalidate()  # this process refuses it at once; others within cache.ttl
         for tid in revoked_ids:
             if tid != record.id:
                 self.record(
@@ -380,6 +418,7 @@ class AccessService:
         binding = RoleBinding(target.id, target.name, role_value, project, _iso(_now()), actor.name)
         if not self._repo.add_binding(binding):
             raise Conflict(f"{principal_name} already has role {role_value} in {project}")
+        self.cache.invalidate()
         return binding
 
     def unbind(self, actor: Actor, principal_name: str, role: str, project: str) -> None:
@@ -393,6 +432,7 @@ class AccessService:
         target = self._principal(principal_name)
         if not self._repo.remove_binding(target.id, _role(role), project):
             raise NotFound(f"{principal_name} has no role {role} in {project}")
+        self.cache.invalidate()
 
     def _scope(self, project: str) -> str:
         if project == GLOBAL:
