@@ -13,6 +13,8 @@ from bastion.serving.values import Deployment
 class CanaryRepository(Protocol):
     def running(self, project: str, endpoint: str) -> Canary | None: ...
 
+    def all_running(self) -> list[Canary]: ...
+
     def latest(self, project: str, endpoint: str) -> Canary | None:
         """The endpoint's most recent canary (any state), with its request counts."""
 

@@ -290,8 +290,33 @@ class DeploymentService:
         return True
 
     def enforce_revocations(self, actor: Actor) -> list[Deployment]:
-        """Re-verify every deployment in service; revoke those that no longer pass."""
-        return [d for d in self._repo.all_active() if not self.recheck(d, actor)]
+        """Re-verify every deployment in service; revoke those that no longer pass (a
+        running canary that no longer passes is rolled back)."""
+        out = [d for d in self._repo.all_active() if not self.recheck(d, actor)]
+        return out + self._revoke_canaries(actor)
+
+    def _revoke_canaries(self, actor: Actor) -> list[Deployment]:
+        out: list[Deployment] = []
+        for c in self._canaries.all_running() if self._canaries else []:
+            assert self._canaries is not None
+            d = self._canaries.deployment(c.deployment_id)
+            if d is None:
+                continue
+            try:
+                with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
+                    if v.root_digest != d.root_digest:
+                        raise DeploymentRefused("the version's digest changed")
+            except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+                reason = f"the canary no longer verifies: {e.message}"[:500]
+                if self._canaries.decide(c, CanaryState.ROLLED_BACK, actor.name, reason,
+                                         _now(), None):
+                    self._access.record(
+                        actor, "deployment.canary.rolled_back",
+                        endpoint_resource(d.project, d.endpoint), Outcome.FAILED,
+                        {"canary": c.id, "model": d.ref, "deployment": d.id,
+                         "reason": reason[:300]})
+                out.append(d)
+        return out
 
 
 def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:

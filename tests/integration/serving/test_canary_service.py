@@ -197,3 +197,18 @@ def test_second_label_for_one_request_is_refused(credit: Credit) -> None:
         credit.ws.canaries.feedback(credit.admin, "default", ep, "r-1", "bad")
     with pytest.raises(InputError):
         credit.ws.canaries.feedback(credit.admin, "default", ep, "r-1", "x" * 201)
+
+
+def test_revoked_signing_key_rolls_back_a_running_canary(credit: Credit) -> None:
+    """Last in the module: revoking the key takes everything it signed out of service."""
+    ep = _fresh(credit)
+    canary = credit.ws.deployments.deploy(credit.admin, "default", credit.v2.ref, ep,
+                                          canary=PLAN)
+    taken_out = credit.ws.revoke_signing_key(credit.admin, credit.v2.signer_key_id)
+    assert f"default/{ep} ({credit.v2.ref})" in taken_out
+    status = credit.ws.deployments.status(credit.admin, "default", ep)
+    assert status.canary is not None and status.canary.state is CanaryState.ROLLED_BACK
+    assert "no longer verifies" in (status.canary.end_reason or "")
+    assert next(d for d in status.history if d.id == canary.id).state is (
+        DeploymentState.ROLLED_BACK)
+    assert len(_audit(credit, "deployment.canary.rolled_back", ep)) == 1

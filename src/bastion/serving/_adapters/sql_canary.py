@@ -87,6 +87,12 @@ class SqlCanaryRepository:
                 canaries.c.state == CanaryState.RUNNING.value)).first()
         return _canary(row) if row is not None else None
 
+    def all_running(self) -> list[Canary]:
+        with reading(self._e, "reading canaries") as c:
+            rows = c.execute(sa.select(canaries).where(
+                canaries.c.state == CanaryState.RUNNING.value)).all()
+        return [_canary(r) for r in rows]
+
     def latest(self, project: str, endpoint: str) -> Canary | None:
         """The endpoint's most recent canary (running or ended), with its request counts."""
         with reading(self._e, "reading canaries") as c:
