@@ -199,6 +199,38 @@ def test_second_label_for_one_request_is_refused(credit: Credit) -> None:
         credit.ws.canaries.feedback(credit.admin, "default", ep, "r-1", "x" * 201)
 
 
+def test_canary_wrong_on_feedback_labels_is_rolled_back_by_accuracy(credit: Credit) -> None:
+    """Same label mix in both arms (no shift), but the canary's answers contradict the
+    labels its callers posted: the accuracy check (a SQL join of samples and feedback)."""
+    ep = _fresh(credit)
+    credit.ws.deployments.deploy(credit.admin, "default", credit.v2.ref, ep,
+                                 canary=canary_plan(20, promote_after=1000))
+    repo = SqlCanaryRepository(credit.ws.engine)
+    canary = repo.running("default", ep)
+    assert canary is not None
+    rows, feedback = [], []
+    for arm in ("canary", "stable"):
+        for i in range(60):
+            predicted = "good" if i % 2 else "bad"
+            truth = predicted if arm == "stable" else ("bad" if i % 2 else "good")
+            rid = f"{arm}-{i}"
+            rows.append({"id": uuid.uuid4().hex, "canary_id": canary.id, "arm": arm,
+                         "request_id": rid, "principal": "app", "outcome": "ok",
+                         "latency_ms": 4.0, "rows": 1, "ood": -1,
+                         "labels": json.dumps([predicted]),
+                         "created_at": f"2026-01-01T00:00:{i:02d}"})
+            feedback.append({"id": uuid.uuid4().hex, "project": "default", "endpoint": ep,
+                             "request_id": rid, "principal": "app", "label": truth,
+                             "created_at": "2026-01-01T00:01:00"})
+    repo.add_samples(rows)
+    assert credit.ws.canaries.evaluate("default", ep) is None  # no labels yet: healthy
+    for f in feedback:
+        assert repo.add_feedback(f)
+    decided = credit.ws.canaries.evaluate("default", ep)
+    assert decided is not None and decided.state is CanaryState.ROLLED_BACK
+    assert decided.analysis is not None and decided.analysis.failed == ("accuracy",)
+
+
 def test_revoked_signing_key_rolls_back_a_running_canary(credit: Credit) -> None:
     """Last in the module: revoking the key takes everything it signed out of service."""
     ep = _fresh(credit)
