@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._models import predict_proba
-from bastion.data_security.poisoning._schema import FloatArray, IntArray
+from bastion.data_security.poisoning._schema import FloatArray, IntArray, TableSchema
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
@@ -24,13 +26,24 @@ class BatchView:
     x: FloatArray
     y: IntArray
     proba: FloatArray
+    schema: TableSchema
 
     @classmethod
     def of(cls, frame: pl.DataFrame, ref: PoisoningReference) -> BatchView:
         x = ref.schema.model_matrix(frame)
         model = ref.derived.label_model(ref)
         proba = predict_proba(model, x, len(ref.schema.classes))
-        return cls(frame=frame, x=x, y=ref.schema.label_codes(frame), proba=proba)
+        return cls(frame, x, ref.schema.label_codes(frame), proba, ref.schema)
+
+    @cached_property
+    def cells(self) -> pl.DataFrame:
+        """Canonical cell strings of the features (``TableSchema.cell_strings``), made once."""
+        return self.schema.cell_strings(self.frame)
+
+    @cached_property
+    def row_hashes(self) -> npt.NDArray[np.uint64]:
+        """``TableSchema.row_hashes`` of the batch, from the shared ``cells``."""
+        return self.schema.cell_hashes(self.cells)
 
     @property
     def n(self) -> int:

@@ -202,7 +202,10 @@ class NearIndex:
     and missing-value patterns must be equal).  Candidates come from hash joins on
     (categories, missing pattern, grid cell of the ``_GRID_DIMS`` most selective
     numeric columns) with the cell and its neighbours; each candidate pair is then
-    verified on every column.  No Python loop runs per row.
+    verified on every column.  No Python loop runs per row.  The join key folds
+    the four into one 64-bit number, linear in the cell so a neighbour's key is
+    the row's plus a constant; a rare collision only adds a candidate that the
+    verification rejects (or a pair found twice, kept once).
     """
 
     scale: FloatArray
@@ -213,23 +216,25 @@ class NearIndex:
 
     def pairs(self) -> IntArray:
         """All ``(i, j)`` with ``i < j`` of indexed rows within tolerance, shape (k, 2)."""
-        found = self._join(self)
-        return found[found[:, 0] < found[:, 1]]
+        # a pair found at cell offset o is found again, mirrored, at -o: join half the
+        # offsets (and the cell itself) once and order each pair
+        half = [o for o in _OFFSETS[len(self.grid)] if o >= tuple(-d for d in o)]
+        found = self._join(self, half)
+        return _distinct(np.sort(found[found[:, 0] != found[:, 1]], axis=1))
 
     def cross(self, other: NearIndex) -> IntArray:
         """All ``(i, j)``: row i of this index within tolerance of row j of ``other``."""
-        return self._join(other)
+        return _distinct(self._join(other, _OFFSETS[len(self.grid)]))
 
-    def _join(self, other: NearIndex) -> IntArray:
-        keys = ["ex", *(f"g{k}" for k in range(len(self.grid)))]
+    def _join(self, other: NearIndex, offsets: list[tuple[int, ...]]) -> IntArray:
+        keys = self.cells.get_column("key").to_numpy()
+        rows = self.cells.get_column("row")
         right = other.cells.lazy().rename({"row": "j"})
         found: list[IntArray] = []
         # one neighbour cell at a time, verified at once: memory stays bounded on big batches
-        for offset in product((-1, 0, 1), repeat=len(self.grid)):
-            shifted = self.cells.lazy().with_columns(
-                pl.col(f"g{k}") + o for k, o in enumerate(offset)
-            )
-            pairs = shifted.join(right, on=keys, how="inner").select("row", "j").collect()
+        for offset in offsets:
+            shifted = pl.DataFrame({"key": keys + _shift(offset), "row": rows})
+            pairs = shifted.lazy().join(right, on="key", how="inner").select("row", "j").collect()
             if pairs.height:
                 found.append(
                     self._verify(
@@ -280,14 +285,33 @@ def build_near_index(
             **{f"m{j}": missing[:, j] for j in range(x.shape[1])},
         }
     )
-    cells = pl.DataFrame(
-        {
-            "ex": frame.hash_rows(seed=0) if frame.width else np.zeros(x.shape[0], np.uint64),
-            **{f"g{k}": np.floor(points[:, j]).astype(np.int64) for k, j in enumerate(grid)},
-            "row": np.arange(x.shape[0], dtype=np.int64),
-        }
-    )
+    key = frame.hash_rows(seed=0).to_numpy() if frame.width else np.zeros(x.shape[0], np.uint64)
+    for k, j in enumerate(grid):
+        # uint64 arithmetic wraps: the key is linear in the cell modulo 2**64
+        key = key + np.floor(points[:, j]).astype(np.int64).astype(np.uint64) * _KEY_MIX[k]
+    cells = pl.DataFrame({"key": key, "row": np.arange(x.shape[0], dtype=np.int64)})
     return NearIndex(scale, numeric, grid, points, cells)
+
+
+#: odd 64-bit multipliers of the grid coordinates in the join key (one per grid dimension)
+_KEY_MIX = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9))
+#: the neighbour cells (offsets in -1, 0, 1 per grid dimension) joined for each grid size
+_OFFSETS = {d: list(product((-1, 0, 1), repeat=d)) for d in range(_GRID_DIMS + 1)}
+
+
+def _shift(offset: tuple[int, ...]) -> np.uint64:
+    """The key difference between a cell and its neighbour at ``offset`` (modulo 2**64)."""
+    total = sum(o * int(m) for o, m in zip(offset, _KEY_MIX, strict=False))
+    return np.uint64(total % 2**64)
+
+
+def _distinct(pairs: IntArray) -> IntArray:
+    """Pairs in row order, each once (a key collision may find one twice)."""
+    if pairs.shape[0] == 0:
+        return pairs
+    width = int(pairs[:, 1].max()) + 1
+    codes = np.unique(pairs[:, 0] * width + pairs[:, 1])
+    return np.column_stack([codes // width, codes % width]).astype(np.int64)
 
 
 __all__ = [

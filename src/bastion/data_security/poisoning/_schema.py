@@ -172,12 +172,15 @@ class TableSchema:
 
     def row_hashes(self, frame: pl.DataFrame) -> npt.NDArray[np.uint64]:
         """Stable 64-bit BLAKE2b hash of each row's features (label excluded)."""
-        cells = self.cell_strings(frame)
-        joined = cells.select(pl.concat_str(pl.all(), separator="\x1f").alias("k"))
+        return self.cell_hashes(self.cell_strings(frame))
+
+    @staticmethod
+    def cell_hashes(cells: pl.DataFrame) -> npt.NDArray[np.uint64]:
+        """``row_hashes`` from the frame's ``cell_strings`` (when a caller has them already)."""
+        # the UTF-8 bytes straight from polars: no Python str per row to encode
+        joined = cells.select(pl.concat_str(pl.all(), separator="\x1f").cast(pl.Binary).alias("k"))
         blake = hashlib.blake2b
-        digests = b"".join(
-            [blake(k.encode(), digest_size=8).digest() for k in joined.get_column("k").to_list()]
-        )
+        digests = b"".join([blake(k, digest_size=8).digest() for k in joined.to_series().to_list()])
         # big-endian, as the digests were always read: stored history hashes stay valid
         return np.frombuffer(digests, dtype=">u8").astype(np.uint64)
 

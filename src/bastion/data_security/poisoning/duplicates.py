@@ -96,20 +96,13 @@ def _history(
     return replay, flipped
 
 
-def _history_rows(view: BatchView, ref: PoisoningReference, hashes: np.ndarray) -> np.ndarray:
-    rows = pl.DataFrame({"h": hashes, "row": np.arange(view.n)})
-    hist = ref.derived.hash_labels(ref).select("h").unique()
-    seen = np.zeros(view.n, dtype=bool)
-    seen[rows.join(hist, on="h", how="semi").get_column("row").to_numpy()] = True
-    return seen
-
-
 def duplicate_injection(
     view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy
 ) -> CheckResult:
     tol = policy.near_duplicate_tolerance
-    hashes = ref.schema.row_hashes(view.frame)
+    hashes = view.row_hashes
     replay, flipped = _history(view, ref, hashes)
+    in_history = replay | flipped  # the rows whose exact features the history holds
     # identical rows (features and label) are indexed once; their copies are batch repeats
     group, first, in_batch = _groups(hashes, view.y)
     trusted = ref.derived.near_index(ref, tol)
@@ -149,7 +142,7 @@ def duplicate_injection(
     # exact copies are far rarer by chance than near twins: each kind is tested against
     # its own trusted rate, so a few exact copies are not drowned by ordinary near twins
     _, inverse, sizes = np.unique(hashes, return_inverse=True, return_counts=True)
-    exact = _history_rows(view, ref, hashes) | (sizes[inverse] > 1)
+    exact = in_history | (sizes[inverse] > 1)
     rate_exact, rate_any = _trusted_rates(ref, tol)
     m, n = ref.sample.height, view.n
     k_exact, k_near = int((suspicious & exact).sum()), int((suspicious & ~exact).sum())

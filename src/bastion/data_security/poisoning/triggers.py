@@ -50,6 +50,8 @@ _PRIOR_WEIGHT = 10.0
 _LABEL = "__label"
 #: column pairs grouped per parallel polars collect
 _PAIR_BATCH = 8
+#: value pairs x labels counted in a dense array (larger vocabularies use a group-by)
+_DENSE_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,21 @@ def _singles(
     return _Coded(vocab), found, tested
 
 
+def _dense_counts(
+    a: IntArray, b: IntArray, labels: IntArray, cards: tuple[int, int], n_classes: int
+) -> tuple[IntArray, IntArray]:
+    """(key, class counts) of every value pair: one ``bincount`` over (pair, label) cells.
+
+    Codes are ``0..card-1`` with ``card`` for a missing code; pairs with a missing
+    side are dropped, as the group-by drops nulls.  Keys are ``a * card_b + b``.
+    """
+    card_a, card_b = cards
+    cell = (a * (card_b + 1) + b) * n_classes + labels
+    counts = np.bincount(cell, minlength=(card_a + 1) * (card_b + 1) * n_classes)
+    hits = counts.reshape(card_a + 1, card_b + 1, n_classes)[:card_a, :card_b]
+    return np.arange(card_a * card_b, dtype=np.int64), hits.reshape(-1, n_classes)
+
+
 def _pairs(
     coded: pl.DataFrame,
     vocab: _Coded,
@@ -137,10 +154,31 @@ def _pairs(
     policy: PoisoningPolicy,
 ) -> tuple[list[tuple[tuple[str, str], pl.DataFrame]], int]:
     todo = [(a, b) for a, b in combinations(names, 2) if vocab.vocab[a] and vocab.vocab[b]]
-    # one group-by per pair with every class count as a column: no second pass over groups
+    cards = {n: len(vocab.vocab[n]) for n in names}
+    codes = {n: coded.get_column(n).fill_null(cards[n]).to_numpy().astype(np.int64) for n in names}
+    labels = coded.get_column(_LABEL).to_numpy().astype(np.int64)
+    results: dict[tuple[str, str], pl.DataFrame] = {}
+    sparse: list[tuple[str, str]] = []
+    for a, b in todo:
+        if (cards[a] + 1) * (cards[b] + 1) * n_classes > _DENSE_CELLS:
+            sparse.append((a, b))
+            continue
+        # small vocabularies (the usual case): counting in a dense array is an order of
+        # magnitude cheaper than a hash group-by, with the same counts
+        keys, hits = _dense_counts(codes[a], codes[b], labels, (cards[a], cards[b]), n_classes)
+        support = hits.sum(axis=1)
+        keep = support >= policy.trigger_min_support
+        results[(a, b)] = pl.DataFrame(
+            {
+                "key": keys[keep],
+                "support": support[keep].astype(np.int64),
+                **{f"h{c}": hits[keep, c].astype(np.int64) for c in range(n_classes)},
+            }
+        )
+    # one group-by per remaining pair with every class count as a column
     lazy = [
         coded.lazy()
-        .select(_pair_key(a, b, len(vocab.vocab[b])), pl.col(_LABEL))
+        .select(_pair_key(a, b, cards[b]), pl.col(_LABEL))
         .drop_nulls()
         .group_by("key")
         .agg(
@@ -148,15 +186,17 @@ def _pairs(
             *((pl.col(_LABEL) == c).sum().cast(pl.Int64).alias(f"h{c}") for c in range(n_classes)),
         )
         .filter(pl.col("support") >= policy.trigger_min_support)
-        for a, b in todo
+        .sort("key")
+        for a, b in sparse
     ]
+    # a few pairs per parallel collect: all at once would hold every hash table at once
+    for lo in range(0, len(lazy), _PAIR_BATCH):
+        chunk = sparse[lo : lo + _PAIR_BATCH]
+        results.update(zip(chunk, pl.collect_all(lazy[lo : lo + _PAIR_BATCH]), strict=True))
     out: list[tuple[tuple[str, str], pl.DataFrame]] = []
     tested = 0
-    # a few pairs per parallel collect: all 190 at once would hold every hash table at once
-    results: list[pl.DataFrame] = []
-    for lo in range(0, len(lazy), _PAIR_BATCH):
-        results += pl.collect_all(lazy[lo : lo + _PAIR_BATCH])
-    for pair, supported in zip(todo, results, strict=True):
+    for pair in todo:
+        supported = results[pair]
         tested += supported.height
         pure = _pure(supported, n_classes, policy)
         if pure.height:
@@ -223,6 +263,35 @@ def _collect(
     )
 
 
+def _candidates(
+    frame: pl.DataFrame,
+    n: int,
+    m_total: int,
+    prior: FloatArray,
+    alpha: float,
+    policy: PoisoningPolicy,
+) -> pl.DataFrame:
+    """The patterns of ``frame`` that ``_significant`` could call triggers, from batch counts.
+
+    A trigger is either beyond the class prior (a batch-only test) or stamped, and
+    a stamped pattern is never seen in trusted rows (``m == 0``), where the count
+    test is at its most significant.  Every other pattern is dropped here, before
+    its trusted counts are looked up: the decisions are unchanged, and a large
+    batch's many ordinary pure patterns cost a vectorised test instead of a join.
+    """
+    s = frame.get_column("support").to_numpy().astype(np.int64)
+    h = frame.get_column("hits").to_numpy().astype(np.int64)
+    lab = frame.get_column(_LABEL).to_numpy().astype(np.int64)
+    beyond_prior = sps.binom.sf(h - 1, s, prior[lab]) < policy.trigger_purity_alpha
+    purity = h / np.maximum(s, 1)
+    # _significant's count test and ratio with m = 0 (the smallest p-value, largest ratio)
+    p_over = sps.binom.sf(s - 1, s, n / (n + m_total))
+    ratio = (s / max(n, 1)) / (0.5 / (m_total + 1.0))
+    stamped = (p_over < alpha) & (ratio >= policy.trigger_min_over_ratio)
+    stamped &= purity >= policy.trigger_min_purity
+    return frame.filter(pl.Series(beyond_prior | stamped))
+
+
 def _significant(
     pat: _Patterns,
     m: IntArray,
@@ -251,7 +320,10 @@ def _significant(
     # the trusted rate is itself estimated from m rows: beta-binomial predictive, not binomial
     a = m_label + _PRIOR_WEIGHT * prior[lab]
     b = (m - m_label) + _PRIOR_WEIGHT * (1.0 - prior[lab])
-    relabelled = rare & (sps.betabinom.sf(h - 1, s, a, b) < alpha)
+    # scipy sums the beta-binomial tail term by term: only where it can decide the outcome
+    needed = np.flatnonzero(rare & beyond_prior & purer & ~over)
+    relabelled = np.zeros(s.size, dtype=bool)
+    relabelled[needed] = sps.betabinom.sf(h[needed] - 1, s[needed], a[needed], b[needed]) < alpha
     # A value never seen in trusted rows, stamped on many batch rows that (almost) all
     # carry one label, is a trigger even when that label is the majority class: the
     # conditional count test already knows how often a clean batch of this size
@@ -285,11 +357,9 @@ def backdoor_triggers(
     view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy
 ) -> CheckResult:
     names = ref.schema.feature_names
-    cells = (
-        ref.schema.cell_strings(view.frame)
-        .with_columns(pl.Series(_LABEL, view.y), pl.Series("__row", np.arange(view.n)))
-        .filter(pl.col(_LABEL) >= 0)
-    )
+    cells = view.cells.with_columns(
+        pl.Series(_LABEL, view.y), pl.Series("__row", np.arange(view.n))
+    ).filter(pl.col(_LABEL) >= 0)
     prior = np.bincount(ref.sample_labels, minlength=len(ref.schema.classes)) / ref.sample.height
     vocab, single_found, tested = _singles(cells, names, policy)
     coded = vocab.codes(cells, names)
@@ -301,7 +371,9 @@ def backdoor_triggers(
         tested += pair_tested
     alpha = policy.level(policy.trigger_alpha) / max(tested, 1)
     singles_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [
-        ((name,), frame) for name, frame in single_found if frame.height
+        ((name,), pruned)
+        for name, frame in single_found
+        if (pruned := _candidates(frame, n, m_total, prior, alpha, policy)).height
     ]
     pat, m, m_label = _collect(singles_in, vocab, trusted)
     chosen = np.flatnonzero(_significant(pat, m, m_label, n, m_total, prior, alpha, policy))
@@ -309,7 +381,11 @@ def backdoor_triggers(
     triggers = [(pat, int(i)) for i in chosen]
     flagged = _flag(cells, coded, pat, chosen, vocab)
     if pair_found:
-        pairs_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [(p, f) for p, f in pair_found]
+        pairs_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [
+            (p, pruned)
+            for p, f in pair_found
+            if (pruned := _candidates(f, n, m_total, prior, alpha, policy)).height
+        ]
         ppat, pm, pm_label = _collect(pairs_in, vocab, trusted)
         hit = _significant(ppat, pm, pm_label, n, m_total, prior, alpha, policy)
         # a pair containing a trigger value is that trigger again, not a new finding
