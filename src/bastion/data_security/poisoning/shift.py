@@ -55,14 +55,16 @@ def _categorical(
     levels = [*spec.categories, _OTHER, None]
 
     def codes(col: pl.Series) -> IntArray:
-        lookup = {c: i for i, c in enumerate(spec.categories)}
-        return np.array(
-            [
-                len(spec.categories) + 1 if v is None else lookup.get(v, len(lookup))
-                for v in col.cast(pl.String).to_list()
-            ],
-            dtype=np.int64,
+        # category i -> i, any other value -> "other", missing -> the last level
+        text = col.cast(pl.String)
+        known = text.replace_strict(
+            list(spec.categories),
+            list(range(len(spec.categories))),
+            default=len(spec.categories),
+            return_dtype=pl.Int64,
         )
+        missing = len(spec.categories) + 1
+        return np.where(text.is_null().to_numpy(), missing, known.to_numpy()).astype(np.int64)
 
     ref_codes, cur_codes = codes(ref_col), codes(cur_col)
     ref_counts = np.bincount(ref_codes, minlength=len(levels))
