@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -36,14 +37,24 @@ def stage_file(
     profile: DatasetProfile | None = None
     writer: pq.ParquetWriter | None = None
     try:
-        with open_table(path, options=options) as reader:
+        # pyarrow writes a batch (without the GIL) while the next is profiled; leaving the
+        # executor waits for the last write, before the writer is closed
+        with (
+            open_table(path, options=options) as reader,
+            ThreadPoolExecutor(max_workers=1) as writing,
+        ):
+            pending: Future[None] | None = None
             for batch in reader.iter_batches(READ_BATCH_ROWS):
                 table = batch.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(staged, table.schema)
-                writer.write_table(table)
+                if pending is not None:
+                    pending.result()
+                pending = writing.submit(writer.write_table, table)
                 part = profile_frame(batch)
                 profile = part if profile is None else profile.merge(part)
+            if pending is not None:
+                pending.result()
             rows, schema_doc, fmt = reader.rows_read, reader.schema.to_dict(), reader.format.value
             raw_sha = reader.sha256
     finally:

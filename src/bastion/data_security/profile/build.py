@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -113,12 +114,10 @@ def _numeric_column(
     if values.size:
         kll.update(values)
     hll = new_hll()
-    update = hll.update
     # Distinct values only (polars' parallel hash unique, not a sort): HLL is
-    # idempotent and the per-value Python call is the slow part.
+    # idempotent and the per-value Python call is the slow part (map: no loop body).
     distinct = series.filter(series.is_finite()).unique()
-    for v in distinct.to_list():
-        update(v)
+    deque(map(hll.update, distinct.to_list()), maxlen=0)
     nonfinite = stats[f"{name}\0nonfinite"]
     summary = NumericSummary(
         moments=_moments(stats, name),
@@ -153,9 +152,7 @@ def _text_column(
         .rename({name: "__v"})
     )
     hll, freq = new_hll(), new_freq()
-    update = hll.update
-    for v in counts.get_column("__v").to_list():
-        update(v)
+    deque(map(hll.update, counts.get_column("__v").to_list()), maxlen=0)
     top = counts.head(_FREQ_FEED)
     for v, n in zip(top.get_column("__v").to_list(), top.get_column("__n").to_list(), strict=True):
         freq.update(v, int(n))

@@ -7,7 +7,9 @@ problem (in row order, then column order) is reported, so errors are determinist
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -20,7 +22,7 @@ from bastion.data_security.errors import (
     OversizedValue,
     TableReadError,
 )
-from bastion.data_security.readers.types import LogicalType, ReadOptions, TableSchema
+from bastion.data_security.readers.types import Column, LogicalType, ReadOptions, TableSchema
 
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
@@ -28,6 +30,9 @@ _LEADING_ZERO_RE = r"^[+-]?0\d"
 # OWASP "CSV injection": a spreadsheet evaluates cells starting with these characters.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NON_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
+#: blocks at least this long have their columns checked on up to _CHECK_THREADS threads
+_THREADED_ROWS = 20_000
+_CHECK_THREADS = 4
 
 
 class ProblemKind(enum.Enum):
@@ -128,6 +133,34 @@ def formula_mask(values: pl.Series) -> pl.Series:
     return candidates & ~numeric
 
 
+def _check_column(
+    raw: pl.DataFrame,
+    col: Column,
+    options: ReadOptions,
+    text_columns: Collection[str],
+) -> tuple[pl.Series, list[tuple[int, ProblemKind]]]:
+    """One column of ``check_block``: the converted column and the first row of each problem."""
+    series = raw.get_column(col.name)
+    masks: list[tuple[ProblemKind, pl.Series | None]] = []
+    if series.dtype == pl.String:
+        masks.append((ProblemKind.OVERSIZED, series.str.len_bytes() > options.max_cell_bytes))
+    if col.name in text_columns and col.type is not LogicalType.STRING:
+        series, bad = convert_text(series, col.type)
+        masks.append((ProblemKind.MIXED_TYPE, bad))
+    elif series.dtype != col.type.polars_dtype():
+        series = series.cast(col.type.polars_dtype())
+    if col.type is LogicalType.FLOAT and not options.allow_non_finite:
+        masks.append((ProblemKind.NON_FINITE, series.is_nan() | series.is_infinite()))
+    if col.type is LogicalType.STRING and not options.unsafe_allow_formula_cells:
+        masks.append((ProblemKind.FORMULA, formula_mask(series)))
+    found: list[tuple[int, ProblemKind]] = []
+    for kind, mask in masks:
+        row = _first(mask)
+        if row is not None:
+            found.append((row, kind))
+    return series, found
+
+
 def check_block(
     raw: pl.DataFrame,
     schema: TableSchema,
@@ -137,29 +170,23 @@ def check_block(
     """Convert the ``text_columns`` of ``raw`` and check every cell.
 
     Returns the block with the schema's dtypes and the first problem found (if any).
+    Columns are checked on threads (polars releases the GIL): each column's result
+    is the same as alone, and the first problem is chosen in row, then column order.
     """
-    out: list[pl.Series] = []
-    found: list[tuple[int, int, ProblemKind, str, LogicalType]] = []
-    for index, col in enumerate(schema.columns):
-        series = raw.get_column(col.name)
-        masks: list[tuple[ProblemKind, pl.Series | None]] = []
-        if series.dtype == pl.String:
-            masks.append((ProblemKind.OVERSIZED,
-                          series.str.len_bytes() > options.max_cell_bytes))
-        if col.name in text_columns and col.type is not LogicalType.STRING:
-            series, bad = convert_text(series, col.type)
-            masks.append((ProblemKind.MIXED_TYPE, bad))
-        elif series.dtype != col.type.polars_dtype():
-            series = series.cast(col.type.polars_dtype())
-        if col.type is LogicalType.FLOAT and not options.allow_non_finite:
-            masks.append((ProblemKind.NON_FINITE, series.is_nan() | series.is_infinite()))
-        if col.type is LogicalType.STRING and not options.unsafe_allow_formula_cells:
-            masks.append((ProblemKind.FORMULA, formula_mask(series)))
-        for kind, mask in masks:
-            row = _first(mask)
-            if row is not None:
-                found.append((row, index, kind, col.name, col.type))
-        out.append(series)
+    columns = schema.columns
+    threads = min(_CHECK_THREADS, len(columns), os.cpu_count() or 1)
+    if threads > 1 and raw.height >= _THREADED_ROWS:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            done = list(pool.map(lambda c: _check_column(raw, c, options, text_columns), columns))
+    else:
+        done = [_check_column(raw, c, options, text_columns) for c in columns]
+    out = [series for series, _ in done]
+    # ties on a cell keep the order the checks ran in (oversized, type, non-finite, formula)
+    found = [
+        (row, index, kind, col.name, col.type)
+        for index, (col, (_, problems)) in enumerate(zip(columns, done, strict=True))
+        for row, kind in problems
+    ]
     if not found:
         return pl.DataFrame(out), None
     row, _, kind, name, ltype = min(found, key=lambda f: (f[0], f[1]))
