@@ -134,6 +134,12 @@ class DeploymentService:
                     "canary with", hint="deploy it without --canary first")
             if stable.root_digest == new.root_digest:
                 raise DeploymentRefused(f"{new.ref} is already the version in service")
+            if new.schema.columns != stable.schema.columns:
+                # both arms answer one request format: the split must be invisible
+                raise DeploymentRefused(
+                    f"{new.ref} takes other input fields than {stable.ref} in service",
+                    hint="deploy it without --canary (a new input schema), or retrain it "
+                         "on the same features")
             c = Canary(uuid.uuid4().hex, new.project, new.endpoint, new.id, stable.id, plan,
                        CanaryState.RUNNING, 0, new.created_at, actor.name)
             stored = self._canaries.start(

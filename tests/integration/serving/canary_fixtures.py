@@ -46,3 +46,19 @@ def erroring_version(c: Credit, folder: Path) -> ModelVersion:
     model = Pipeline([("pick", ColumnTransformer([("n", "passthrough", ["no_such_feature"])])),
                       ("m", LogisticRegression())]).fit(x, y)
     return _register(c, model, folder)
+
+
+def fewer_features_version(c: Credit, folder: Path) -> ModelVersion:
+    """Trained (by its record) on one feature fewer: another input schema."""
+    run = json.loads(c.v1.training_run or "{}")
+    run["features"] = list(run["features"])[:-1]
+    x = pd.DataFrame(c.holdout)[run["features"]]
+    model = DummyClassifier(strategy="most_frequent").fit(x, ["good"] * len(x))
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    v = c.ws.models.register(c.admin, RegisterRequest(
+        "default", "scorer", folder, Framework.SKLEARN,
+        trained_on=tuple(t.split("#")[0].split("/", 1)[1] for t in c.v1.trained_on),
+        training_run=run))
+    c.ws.cards.edit(c.admin, "default", v.ref, CARD, source="card.yaml")
+    return v

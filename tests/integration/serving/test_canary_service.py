@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from canary_fixtures import fewer_features_version
 from serving_fixtures import GATE_POLICY, REVIEWED_POLICY, Credit
 
 from bastion.core.audit.entries import AuditQuery
@@ -80,6 +82,14 @@ def test_canary_of_the_version_in_service_or_without_a_stable_one_is_refused(
     with pytest.raises(DeploymentRefused, match="no version in service"):
         credit.ws.deployments.deploy(credit.admin, "default", credit.v2.ref,
                                      f"new-{uuid.uuid4().hex[:6]}", canary=PLAN)
+
+
+def test_canary_taking_other_input_fields_is_refused(credit: Credit, tmp_path: Path) -> None:
+    ep = _fresh(credit)
+    other = fewer_features_version(credit, tmp_path / "fewer")
+    with pytest.raises(DeploymentRefused, match="other input fields"):
+        credit.ws.deployments.deploy(credit.admin, "default", other.ref, ep, canary=PLAN)
+    assert credit.ws.deployments.status(credit.admin, "default", ep).canary is None
 
 
 def test_unapproved_canary_is_refused_by_the_release_gate(credit: Credit) -> None:
