@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -234,8 +235,6 @@ class CanaryTraffic(Generic[L]):
     def failed(self, pick: Pick[L], request_id: str, principal: str, endpoint: str,
                started: float, rows: int) -> None:
         """The canary's worker failed this request (the stable one answers it)."""
-        import datetime as dt
-
         self.observe(pick, {
             "request_id": request_id, "principal": principal, "endpoint": endpoint,
             "outcome": "error", "rows": rows,
