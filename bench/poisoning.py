@@ -52,7 +52,7 @@ def run_dataset(
 ) -> dict[str, Tally]:
     ds = LOADERS[name]()
     tallies = {g: Tally() for g in args.gates}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         trusted, pool = split(ds, seed)
         size = batch_size(trusted.height, pool.height)
         rng = np.random.default_rng(10_000 + seed)
@@ -91,6 +91,7 @@ def run_dataset(
         )
     tallies["_meta"] = Tally(rows=[trusted.height, size, ds.frame.height])  # type: ignore[assignment]
     tallies["_source"] = ds.source  # type: ignore[assignment]
+    tallies["_seeds"] = args.seeds  # type: ignore[assignment]
     return tallies
 
 
@@ -299,10 +300,39 @@ def _merge(
     for path in paths:
         # our own --save output from this machine, never data from elsewhere
         part, part_log, part_wall, part_scale = pickle.loads(Path(path).read_bytes())
-        results.update(part)
+        for name, tallies in part.items():
+            if name in results and tallies.get("_seeds"):  # more seeds of one dataset
+                _add_seeds(results[name], tallies)
+            elif tallies.get("_seeds", 1) or name not in results:
+                results[name] = tallies
         log.extend(part_log)
         wall, scale = max(wall, part_wall), scale or part_scale
     return wall, scale
+
+
+def _add_seeds(into: dict[str, Tally], more: dict[str, Tally]) -> None:
+    """Fold the tallies of further seeds (a run with ``--first-seed``) into ``into``."""
+    into["_seeds"] = into.get("_seeds", 0) + more["_seeds"]  # type: ignore[assignment, operator]
+    for gate, t in more.items():
+        if gate.startswith("_"):
+            continue
+        u = into[gate]
+        u.clean += t.clean
+        u.clean_quarantined += t.clean_quarantined
+        for mine, theirs in (
+            (u.clean_reasons, t.clean_reasons),
+            (u.attacked, t.attacked),
+            (u.caught, t.caught),
+            (u.caught_poisoning, t.caught_poisoning),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        for lists, more_lists in ((u.precision, t.precision), (u.recall, t.recall)):
+            for k, v in more_lists.items():
+                lists.setdefault(k, []).extend(v)
+        u.seconds.extend(t.seconds)
+        u.rows.extend(t.rows)
+        u.build_seconds.extend(t.build_seconds)
 
 
 def datalab_available() -> bool:
@@ -319,6 +349,12 @@ def main() -> None:
     )
     parser.add_argument("--datasets", default=",".join(LOADERS))
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
+    parser.add_argument(
+        "--wall-minutes", type=float, help="with --merge: the wall time of the whole run"
+    )
     parser.add_argument("--clean-batches", type=int, default=20)
     parser.add_argument("--calibration-batches", type=int, default=20)
     parser.add_argument("--rates", default="0.01,0.05,0.1")
@@ -354,8 +390,11 @@ def main() -> None:
     if args.merge:
         wall, scale = _merge(args.merge.split(","), results, log)
         args.datasets = ",".join(results)
+        seeds = [int(t["_seeds"]) for t in results.values() if t.get("_seeds")]  # type: ignore[call-overload]
+        args.seeds = min(seeds) if seeds else args.seeds
+        wall = args.wall_minutes * 60 if args.wall_minutes else wall
     else:
-        for name in args.datasets.split(","):
+        for name in filter(None, args.datasets.split(",")):  # "": the contract scale only
             results[name] = run_dataset(name, args, log)
         scale = (
             contract_scale(args.contract_rows, args.contract_batches) if args.contract_rows else []
