@@ -49,6 +49,7 @@ from bastion.core.errors import BastionError
 from bastion.core.settings import BastionSettings
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
+from bastion.serving.admission import BatchedAuthorizer
 from bastion.serving.adversarial import (
     AdversarialGuard,
     AdversarialPolicy,
@@ -139,6 +140,7 @@ class Gateway:
         self._digest = digest
         self.options = options or GatewayOptions()
         self._sandbox = Sandbox(self.options.limits)
+        self._authorizer = BatchedAuthorizer(access)
         self._rate = RateLimiter(self.options.rate)
         self.metrics = GatewayMetrics()
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
@@ -166,8 +168,8 @@ class Gateway:
         except Throttled:
             await self._throttled(actor, project, endpoint, "principal")
             raise
-        await anyio.to_thread.run_sync(
-            lambda: self._access.authorize(actor, "predict", resource))
+        # decided by AccessService; concurrent requests share one durable audit commit
+        await self._authorizer.authorize(actor, "predict", resource)
         await self.guard.admit(actor, project, endpoint)
         try:
             await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))

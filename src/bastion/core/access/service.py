@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bastion.core.access.auth_failures import FailedAuthentications
 from bastion.core.access.cache import AccessCache, Subject, VerifiedToken
@@ -45,6 +45,7 @@ from bastion.core.canonical import JSON
 from bastion.core.errors import (
     AccessDenied,
     AuthenticationFailed,
+    BastionError,
     Conflict,
     InputError,
     NotFound,
@@ -165,8 +166,21 @@ class AccessService:
         details: Mapping[str, JSON] | None = None,
     ) -> Decision:
         """Allow or deny (default deny); audit either way; raise AccessDenied if denied."""
-        allowed, reason = self._decide(actor, action, resource)
-        entry = self._audit.append(
+        outcome = self.authorize_many([(actor, action, resource, details)])[0]
+        if isinstance(outcome, BastionError):
+            raise outcome
+        return outcome
+
+    def authorize_many(
+        self, asks: Sequence[tuple[Actor, str, str, Mapping[str, JSON] | None]]
+    ) -> list[Decision | BastionError]:
+        """``authorize`` for several (actor, action, resource, details) at once.
+
+        Each is decided alone and every decision is appended to the audit log in one
+        durable group commit (``AuditLog.append_many``) before this returns; a refusal
+        comes back as the error ``authorize`` would raise (the caller raises it)."""
+        decided = [(ask, *self._decide(ask[0], ask[1], ask[2])) for ask in asks]
+        entries = self._audit.append_many([
             AuditRecord(
                 actor=actor.name,
                 action=action,
@@ -175,21 +189,30 @@ class AccessService:
                 request_id=actor.request_id,
                 details={"reason": reason, **(details or {})},
             )
-        )
-        decision = Decision(allowed, actor.name, action, resource, reason, entry.seq)
-        if not allowed and not self._sees(actor, resource):
+            for (actor, action, resource, details), allowed, reason in decided
+        ])
+        out: list[Decision | BastionError] = []
+        for ((actor, action, resource, _), allowed, reason), entry in zip(
+            decided, entries, strict=True
+        ):
+            if allowed:
+                out.append(Decision(True, actor.name, action, resource, reason, entry.seq))
+            else:
+                out.append(self._refusal(actor, action, resource, reason))
+        return out
+
+    def _refusal(self, actor: Actor, action: str, resource: str, reason: str) -> BastionError:
+        if not self._sees(actor, resource):
             # The caller has no role where the resource lives: answer as for a missing
             # one, with a message that does not depend on whether it exists.
-            raise NotVisible(
+            return NotVisible(
                 f"{resource} not found",
                 hint="check the name and the project; access needs a role in that project",
             )
-        if not allowed:
-            raise AccessDenied(
-                f"{actor.name} may not {action} on {resource}",
-                hint=f"{reason}; ask an admin for a role that grants {action!r}",
-            )
-        return decision
+        return AccessDenied(
+            f"{actor.name} may not {action} on {resource}",
+            hint=f"{reason}; ask an admin for a role that grants {action!r}",
+        )
 
     def record(
         self,
