@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
     "foundation", "readers", "ingest_audit", "ingest_full", "poisoning",
-    "scanning", "signing", "drift", "evaluation", "startup",
+    "scanning", "signing", "drift", "evaluation", "startup", "serving",
 ]
 HEADER = """# Benchmarks
 
@@ -113,6 +113,14 @@ def _flips_met(r: Results) -> bool:
         and r("poisoning.flip5_min_recall") >= 0.8
         and r("poisoning.flip5_min_precision") >= 0.5
     )
+
+
+def _serving_ratio(r: Results) -> float:
+    return r("serving.bastion_rps") / r("serving.bare_rps")
+
+
+def _serving_p99(r: Results) -> float:
+    return r("serving.bastion_p99_ms") / r("serving.bare_p99_ms")
 
 
 TARGETS = (
@@ -221,6 +229,40 @@ TARGETS = (
         lambda r: f"slowest of the runs {_n(r('drift.max_s'))} s; Evidently at least "
         f"{r('drift.min_ratio_vs_evidently'):.0f}× slower on the same files",
         lambda r: _met(r("drift.max_s") < 10),
+    ),
+    Target(
+        "prediction gateway: full path ≥ 2× a bare FastAPI endpoint's throughput at "
+        "concurrency 64 (#12)",
+        lambda r: f"{_n(r('serving.bastion_rps'))} vs {_n(r('serving.bare_rps'))} req/s at "
+        f"{_n(r('serving.clients'))} clients = **{_serving_ratio(r):.2f}×**",
+        lambda r: _met(_serving_ratio(r) >= 2),
+    ),
+    Target(
+        "prediction gateway: full path p99 ≤ 1/5 of the bare endpoint's at concurrency 64 (#12)",
+        lambda r: f"{_n(r('serving.bastion_p99_ms'))} vs {_n(r('serving.bare_p99_ms'))} ms = "
+        f"**{_serving_p99(r):.2f}×**",
+        lambda r: _met(_serving_p99(r) <= 0.2),
+    ),
+    Target(
+        "a rollback under load loses no request (#12)",
+        lambda r: f"{_n(r('serving.rollback_failed'))} failed of "
+        f"{_n(r('serving.rollback_requests'))}; one clean switch: "
+        f"{'yes' if r('serving.rollback_switched') else 'no'}",
+        lambda r: _met(r("serving.rollback_failed") == 0 and bool(r("serving.rollback_switched"))),
+    ),
+    Target(
+        "a garbage canary is rolled back within 500 canary requests (#12)",
+        lambda r: f"rolled back: {'yes' if r('serving.canary_rolled_back') else 'no'}, after "
+        f"{_n(r('serving.canary_answers'))} canary answers",
+        lambda r: _met(bool(r("serving.canary_rolled_back"))
+                       and r("serving.canary_answers") <= 500),
+    ),
+    Target(
+        "gateway memory per deployed model (#12)",
+        lambda r: f"gateway {_n(r('serving.gateway_mib_1'))} MiB with one endpoint, "
+        f"+{_n(r('serving.gateway_mib_per_model'))} MiB per further model; each model's "
+        f"sandboxed worker {_n(r('serving.worker_mib'))} MiB",
+        lambda r: "reported (no target)",
     ),
     Target(
         "`bastion --help` and `bastion model scan FILE` start fast, vs `python -c pass` (#9)",

@@ -37,6 +37,7 @@ FLAGS: dict[str, tuple[list[str] | None, list[str]]] = {
          "--out", "/tmp/bastion-bench-drift.md"],
         [],
     ),
+    "serving.py": (["--duration", "3", "--warmup", "1", "--no-doc"], []),
     "ingest_audit_perf.py": (None, []),
     "poisoning.py": (None, []),
     "scan_compare.py": (None, []),
