@@ -204,5 +204,7 @@ def test_demo_proves_every_control(tmp_path: Path) -> None:
     assert re.search(r"\d+/60 requests from flood-bot → 429 rate_limited, Retry-After \d+ s",
                      out), out
     assert "169.254.169.254 is a link-local address" in out
+    assert re.search(r"rolled back automatically after \d+ requests \(\d+ answered by the "
+                     r"canary\): check prediction_shift fired", out), out
     assert re.search(r"drift alert \w+… \(\w+\): credit-scorer@1: \d+/13 features drifted "
                      r"\([^)]*Income", out), out

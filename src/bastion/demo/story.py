@@ -13,9 +13,11 @@ import base64
 import os
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from bastion.core.crypto.keyring import MasterKeySource
+from bastion.demo.canary_steps import run_canary
 from bastion.demo.data_steps import DataStory, run_data
 from bastion.demo.foundation import DemoState, run_foundation
 from bastion.demo.governance_steps import run_governance
@@ -62,7 +64,8 @@ def run_demo(
         with demo_server(state, key_b64) as server:
             models = run_models(runner, state, data)
             governance = run_governance(runner, state, models)
-            run_serving(runner, state, governance, server)
+            # the broken canary (rolled back by its analysis) runs before the drift step
+            run_serving(runner, state, governance, server, extra=partial(run_canary, state))
         run_monitoring(runner, state, models)
         runner.step("foundation", "audit log verifies at the end", lambda: _final_verify(state))
     finally:
