@@ -118,8 +118,8 @@ class CanaryTraffic(Generic[L]):
         if self._service is None:
             return
         st = self._states.setdefault((project, endpoint), _State())
-        if time.monotonic() - st.checked < self._refresh_seconds:
-            return
+        if time.monotonic() - st.checked < self._refresh_seconds or st.lock.locked():
+            return  # another request is refreshing: this one goes on with the state it has
         async with st.lock:
             if time.monotonic() - st.checked < self._refresh_seconds:
                 return

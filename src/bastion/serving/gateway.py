@@ -303,7 +303,10 @@ class Gateway:
     # -- which worker serves ------------------------------------------------------------
     async def _live(self, project: str, endpoint: str) -> _Live:
         ep = self._endpoints.setdefault((project, endpoint), _Endpoint())
-        if time.monotonic() - ep.checked >= self.options.refresh_seconds:
+        # While one request refreshes, the others are served by the version in service
+        # (as they were a moment before) instead of queueing behind its database read.
+        refreshing = ep.live is not None and ep.lock.locked()
+        if time.monotonic() - ep.checked >= self.options.refresh_seconds and not refreshing:
             await self._refresh(project, endpoint, ep)
         await self.canary.refresh(project, endpoint)  # at the same interval
         if ep.live is None and ep.lock.locked():  # the first worker is starting: wait for it
