@@ -87,11 +87,6 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             pass
 
 
-def _memory_only(env: Env) -> None:
-    if env.db != "sqlite":  # the detector keeps its state in the gateway's memory
-        pytest.skip("the adversarial detector stores nothing in the database: run once")
-
-
 def _schema(env: Env) -> Any:
     d = env.c.ws.deployments.active(P, "scoring")
     assert d is not None and d.schema.ood is not None
@@ -135,9 +130,8 @@ def test_out_of_distribution_row_is_refused_where_policy_says_so(env: Env) -> No
     assert any(json.loads(e.details).get("reason") == "out_of_distribution" for e in refused)
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)  # one CLI run is enough
 def test_cli_deploy_sets_the_ood_policy(env: Env) -> None:
-    if env.db != "sqlite":
-        pytest.skip("one CLI run is enough (the policy is stored as the deployment's JSON)")
     code, out = run_cli(env.c.ws.home, env.key, "deploy", env.c.v1.ref, "--endpoint",
                         "cli-strict", "--ood", "refuse")
     assert code == 0, out
@@ -200,9 +194,9 @@ def _hopskipjump(env: Env, who: str, seed: int) -> tuple[httpx.Response, list[in
     return refused.value.response, sent, time.monotonic() - started
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)  # memory-only state: once
 def test_hopskipjump_attacker_is_suspected_and_throttled_ordinary_traffic_is_not(
         env: Env) -> None:
-    _memory_only(env)
     volume = 0
     for seed in range(2):
         who = f"attacker{seed}"
@@ -258,8 +252,8 @@ def test_one_feature_sweep_is_suspected_and_throttled_or_blocked(env: Env) -> No
                    == "adversarial_block" for e in refused)
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)  # memory-only state: once
 def test_extraction_by_uniform_random_queries_is_suspected(env: Env) -> None:
-    _memory_only(env)
     schema = _schema(env)
     rng = np.random.default_rng(11)
     specs = {f.name: f for f in schema.fields}
