@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -229,42 +229,56 @@ def test_metrics_show_requests_latency_and_refusals(env: Env) -> None:
 
 
 def test_rollback_under_concurrent_load_fails_no_request(env: Env) -> None:
+    # Each answer is kept with when it was sent and received (one clock, this process):
+    # the order in which threads append is not the order the server answered in.
     stop = threading.Event()
-    results: list[tuple[int, str]] = []
+    results: list[tuple[float, float, int, str]] = []  # sent, received, status, model
     lock = threading.Lock()
 
     def load(token: str) -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set():
+                sent = time.monotonic()
                 r = client.post(env.srv.url + PREDICT, content=json.dumps({"row": _row(env)}),
                                 headers={"Authorization": f"Bearer {token}",
                                          "Content-Type": "application/json"})
                 model = r.json().get("model", "") if r.status_code == 200 else r.text
                 with lock:
-                    results.append((r.status_code, str(model)))
+                    results.append((sent, time.monotonic(), r.status_code, str(model)))
                 time.sleep(0.06)  # one principal per thread, under its limit of 20/s
 
+    def wait_for(enough: Callable[[list[tuple[float, float, int, str]]], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with lock:
+                if enough(list(results)):
+                    return
+            time.sleep(0.05)
+
+    v1, v2 = env.c.v1.ref, env.c.v2.ref
     threads = [threading.Thread(target=load, args=(t,)) for t in env.loaders]
     for t in threads:
         t.start()
-    time.sleep(0.4)
+    wait_for(lambda rs: len(rs) >= 4)
+    rolled = time.monotonic()
     env.c.ws.deployments.rollback(env.c.admin, P, "scoring")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with lock:
-            if results and results[-1][1] == env.c.v1.ref:
-                break
-        time.sleep(0.1)
-    time.sleep(0.3)
+
+    def first_v1(rs: list[tuple[float, float, int, str]]) -> float:
+        return min((got for _, got, _, m in rs if m == v1), default=float("inf"))
+
+    # enough requests sent after the first v1 answer came back to see a flap, if any
+    wait_for(lambda rs: sum(1 for sent, *_ in rs if sent > first_v1(rs)) >= 8)
     stop.set()
     for t in threads:
         t.join()
-    failed = [r for r in results if r[0] != 200]
+    failed = [r for r in results if r[2] != 200]
     assert not failed, failed[:5]
-    served = [m for _, m in results]
-    assert served[0] == env.c.v2.ref and served[-1] == env.c.v1.ref
-    switch = served.index(env.c.v1.ref)
-    assert set(served[switch:]) == {env.c.v1.ref}  # no flapping back
+    before = [m for _, got, _, m in results if got < rolled]
+    assert before and set(before) == {v2}  # answered before the rollback: the old version
+    switched = first_v1(results)
+    after = [m for sent, _, _, m in results if sent > switched]
+    assert len(after) >= 8, "the rollback did not reach the gateway within 20 s"
+    assert set(after) == {v1}  # no flapping back: every request sent after the switch
 
 
 def test_revoked_signing_key_takes_the_version_out_of_service(env: Env) -> None:
