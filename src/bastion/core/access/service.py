@@ -110,9 +110,9 @@ class AccessService:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             raise refuse("malformed", "the API token is malformed")
         key = hashlib.sha256(token.encode("ascii")).digest()  # only this exact secret hits
-        hit = self.cache.token(key)
-        if hit is not None and (hit.expires_at is None or hit.expires_at > _now()):
-            return Actor(hit.principal_id, hit.name, hit.token_id, rid)
+        cached = self._cached(key, rid)
+        if cached is not None:
+            return cached
         generation = self.cache.generation  # a change from here on voids what we read
         record = self._repo.token(TokenId(parts[1]))
         # Compare against a dummy hash when the id is unknown, so timing does
@@ -147,7 +147,11 @@ class AccessService:
         verifies, audits refusals and fills the cache); refusals are never cached."""
         if self.cache.ttl <= 0 or not token or not token.isascii():
             return None
-        hit = self.cache.token(hashlib.sha256(token.encode("ascii")).digest())
+        return self._cached(hashlib.sha256(token.encode("ascii")).digest(), request_id)
+
+    def _cached(self, key: bytes, request_id: str) -> Actor | None:
+        """The cached verified token under ``key``, unless it has expired since."""
+        hit = self.cache.token(key)
         if hit is None or (hit.expires_at is not None and hit.expires_at <= _now()):
             return None
         return Actor(hit.principal_id, hit.name, hit.token_id, request_id)
