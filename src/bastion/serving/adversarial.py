@@ -59,7 +59,7 @@ from typing import Any, TypeVar
 import anyio
 import numpy as np
 import numpy.typing as npt
-from limits import RateLimitItemPerSecond, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 from limits.errors import StorageError as LimitsStorageError
 
 from bastion.core.access.service import AccessService
@@ -192,26 +192,24 @@ class SharedSuspicions:
 
     def remaining(self, key: str) -> float:
         """Seconds the suspicion of ``key`` still holds (0: not suspected)."""
-        try:
-            if self._fixed.test(self._hold, self._ns, "adv-suspect", key):
-                return 0.0
-            reset = self._fixed.get_window_stats(self._hold, self._ns, "adv-suspect",
-                                                 key).reset_time
-        except LimitsStorageError:
-            return 0.0
-        return max(0.0, reset - time.time())
+        return self._wait(self._fixed, self._fixed.test, self._hold, "adv-suspect", key, 0.0)
 
     def take_slot(self, key: str) -> float:
         """Take the one request a throttled principal has per interval: 0 when taken,
         else the seconds until the next one."""
+        return self._wait(self._moving, self._moving.hit, self._slot, "adv-throttle", key, 1.0)
+
+    def _wait(self, limiter: strategies.RateLimiter, passes: Callable[..., bool],
+              item: RateLimitItem, kind: str, key: str, floor: float) -> float:
+        """0 when ``passes`` lets ``key`` through (or the storage does not answer: see the
+        class docstring), else the seconds until its window resets (at least ``floor``)."""
         try:
-            if self._moving.hit(self._slot, self._ns, "adv-throttle", key):
+            if passes(item, self._ns, kind, key):
                 return 0.0
-            reset = self._moving.get_window_stats(self._slot, self._ns, "adv-throttle",
-                                                  key).reset_time
+            reset = limiter.get_window_stats(item, self._ns, kind, key).reset_time
         except LimitsStorageError:
             return 0.0
-        return max(1.0, reset - time.time())
+        return max(floor, reset - time.time())
 
 
 class AdversarialGuard:
