@@ -4,6 +4,7 @@ from a script of statuses (e.g. 500, 500, 200), and can redirect."""
 from __future__ import annotations
 
 import threading
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +20,7 @@ class Received:
 class Receiver:
     statuses: list[int] = field(default_factory=list)  # then 200 for ever
     redirect_to: str | None = None
+    endless: bool = False  # answer 200 with a gzip body that never ends
     got: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -39,8 +41,25 @@ class Receiver:
                 self.send_response(status)
                 if 300 <= status < 400 and owner.redirect_to:
                     self.send_header("Location", owner.redirect_to)
+                if owner.endless:
+                    self._endless()
+                    return
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _endless(self) -> None:
+                # one gzip stream of zeros (~1000:1): each chunk decodes to 1 MiB, for ever
+                z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    while owner.server is not None:
+                        chunk = z.compress(bytes(1 << 20)) + z.flush(zlib.Z_SYNC_FLUSH)
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                except OSError:  # the caller hung up
+                    pass
 
             def log_message(self, *_a: object) -> None:
                 pass
@@ -53,3 +72,4 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+            self.server = None  # ends an endless answer

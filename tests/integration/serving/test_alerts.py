@@ -234,3 +234,14 @@ def test_cli_lists_and_acknowledges_alerts_and_refuses_a_metadata_webhook(
     assert code != 0 and "link-local" in out, out
     code, out = cli("monitor", "run", "scoring")
     assert code != 0 and "no model in service" in out, out
+
+
+def test_receiver_answering_an_endless_gzip_bomb_cannot_hold_or_exhaust_the_sender(
+        sqlite_workspace: Any, receiver: Receiver) -> None:
+    svc = loopback_alerts(sqlite_workspace.ws)
+    svc.add_webhook(sqlite_workspace.admin, P, receiver.url + "/bomb")
+    receiver.endless = True  # 200, then a gzip body that never ends (1 MiB decoded a chunk)
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)  # the status line is enough: the body is not read
+    [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
+    assert d["status"] == "delivered" and d["attempts"] == 1
