@@ -17,7 +17,17 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from bastion.api.deps import ActorDep
 from bastion.api.routes_serving import gateway_of
@@ -38,16 +48,27 @@ class FeedbackBody(BaseModel):
 async def feedback(
     request: Request,
     name: str,
-    body: FeedbackBody,
     actor: ActorDep,
     project: Annotated[str, Query(max_length=100)] = DEFAULT_PROJECT,
 ) -> dict[str, object]:
     """Label one of your answered predictions (the canary analysis' accuracy check)."""
+    # the rate limit first: a throttled caller's body is neither read nor parsed (a body
+    # parameter would make FastAPI read and validate it before this function runs)
     await gateway_of(request.app).limit_principal(actor, project, name)
+    body = _parse(await request.body())  # bounded by the request gate
     ws: Bastion = request.app.state.workspace
     receipt = await anyio.to_thread.run_sync(
         lambda: ws.canaries.feedback(actor, project, name, body.request_id, body.label))
     return dict(receipt.to_dict())
+
+
+def _parse(raw: bytes) -> FeedbackBody:
+    try:
+        return FeedbackBody.model_validate_json(raw)
+    except ValidationError as e:  # answered as FastAPI answers a body parameter (422)
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        ) from None
 
 
 __all__ = ["router"]

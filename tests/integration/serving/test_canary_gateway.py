@@ -261,3 +261,25 @@ def test_feedback_flood_from_one_token_is_bounded_by_its_rate_limit(env: Env) ->
     refused = len(_audit(env, "predict.feedback.refused")) - before
     assert refused == codes[404]  # every 429 stopped before the database and the audit
     env.seen["flood"] = codes[429]
+
+
+def test_feedback_body_flood_from_a_throttled_token_is_refused_unread(env: Env) -> None:
+    """Malformed bodies spend the caller's rate limit too: past it each is refused (429)
+    before it is read or parsed, not validated (422) however many come."""
+    url = f"{env.srv.url}/v1/endpoints/{EP}/feedback"
+    token = _token(env.c, "malformed-feedback")
+    junk = json.dumps({"request_id": 5, "label": list(range(2000))}).encode()
+
+    def post(_: int) -> httpx.Response:
+        return httpx.post(url, content=junk, timeout=30, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    codes: Counter[int] = Counter()
+    with ThreadPoolExecutor(8) as pool:
+        for start in range(0, 400, 40):  # the limit is 120 per 10 s
+            codes.update(r.status_code for r in pool.map(post, range(start, start + 40)))
+            if codes[429]:
+                break
+    assert codes[429] > 0 and set(codes) <= {422, 429}, codes
+    first = post(0)
+    assert first.status_code == 429 and first.headers.get("retry-after"), first.text
