@@ -205,6 +205,8 @@ class DriftMonitor:
                 out.append(self.check(d.project, d.endpoint))
             except BastionError as e:  # one endpoint's trouble must not stop the others
                 _log.error("drift check of %s/%s failed: %s", d.project, d.endpoint, e.message)
+            except Exception:  # nor an unexpected one (it would also stop window expiry)
+                _log.exception("drift check of %s/%s failed", d.project, d.endpoint)
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.retention_days)
         expire(self._live, cutoff.isoformat(timespec="microseconds"))
         return out

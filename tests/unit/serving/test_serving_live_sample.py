@@ -3,6 +3,7 @@ blob store, and read back only for its own columns."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -89,3 +90,41 @@ def test_windows_carry_a_random_nonce_and_expire_with_their_blobs() -> None:
     first, second = (json.loads(b) for b in blobs.values())
     assert first["rows"] == second["rows"] and first["nonce"] != second["nonce"]
     assert expire(store, "9999") == 2 and blobs == {} and store.index.rows == []
+
+
+def test_one_endpoint_check_crashing_does_not_stop_the_others_nor_window_expiry() -> None:
+    """A check that raises something unexpected (not a BastionError) on one endpoint must
+    not skip the other endpoints' checks nor the deletion of expired samples."""
+    from bastion.model_security.monitoring import DriftReference
+    from bastion.serving.monitor import DriftMonitor, MonitorOptions
+
+    store, blobs = _store()
+    broken, fine = _deployment("d1"), dataclasses.replace(_deployment("d2"), endpoint="other")
+    sampler = LiveSampler()
+    for d in (broken, fine):
+        sampler.observe(d, [[1.0, 2.0]] * 5, ["good"] * 5)
+    sampler.flush(store)
+    old = LiveWindow("old", "p", "gone", "d0", "2000-01-01T00:00:00+00:00", 1, 1,
+                     store.put(b"{}"))
+    store.index.add(old)
+    checked: list[str] = []
+
+    class Deployments:
+        def active(self, project: str, endpoint: str) -> Deployment | None:
+            return next(d for d in (broken, fine) if d.endpoint == endpoint)
+
+        def all_active(self) -> list[Deployment]:
+            return [broken, fine]
+
+    def references(_actor: object, d: Deployment) -> tuple[str, DriftReference | None]:
+        checked.append(d.id)
+        if d is broken:
+            raise ValueError("an unexpected failure")
+        return "p/ds@1", None
+
+    monitor = DriftMonitor(None, Deployments(), store, references, None,  # type: ignore[arg-type]
+                           MonitorOptions(min_rows=1))
+    results = monitor.check_all()
+    assert checked == ["d1", "d2"]
+    assert [r.verdict for r in results] == ["no_reference"]
+    assert old.blob_digest not in blobs and "old" not in {w.id for w in store.index.rows}
