@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.data_security.errors import ReaderMisuse
+from bastion.data_security.errors import FormulaInjection, ReaderMisuse
 from bastion.data_security.readers import LogicalType, ReadOptions, TableFormat, open_table
 
 FRAME = pl.DataFrame({
@@ -167,3 +167,19 @@ def test_csv_with_bracket_header_is_not_mistaken_for_json(tmp_path: Path, header
         frame = pl.concat(list(reader.iter_batches()))
     assert reader.format is TableFormat.CSV
     assert frame.columns == [header, "n"] and frame.height == 1
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("name", ["^[$", "^a$", "^.*$"])
+def test_column_named_like_a_regex_is_read_as_a_plain_name(tmp_path: Path, suffix: str,
+                                                           name: str) -> None:
+    """polars runs a Series' .str methods as pl.col(name): '^...$' must not become a regex."""
+    path = tmp_path / f"r{suffix}"
+    write_frame(pl.DataFrame({name: ["x", "=1+2"], "d": ["2024-01-01", None]}), path)
+    with open_table(path, options=ReadOptions(unsafe_allow_formula_cells=True)) as reader:
+        got = pl.concat(list(reader.iter_batches()))
+    assert got.columns == [name, "d"] and got.get_column(name).to_list() == ["x", "=1+2"]
+    assert reader.schema.columns[0].type is LogicalType.STRING
+    with open_table(path) as reader, pytest.raises(FormulaInjection) as caught:
+        list(reader.iter_batches())
+    assert caught.value.column == name
