@@ -106,7 +106,12 @@ class Deliveries:
         while True:
             d = self._queue.get()
             try:
-                status, attempts, error = self._send(d)
+                try:
+                    status, attempts, error = self._send(d)
+                except Exception as e:  # an unexpected failure is an outcome, not silence
+                    _log.exception("webhook %s: delivery of alert %s crashed", d.webhook_id,
+                                   d.alert_id)
+                    status, attempts, error = "failed", 1, f"{type(e).__name__}: {e}"[:500]
                 at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
                 try:
                     self._on_result(d.alert_id, d.webhook_id, status, attempts, error, at)
