@@ -61,7 +61,6 @@ class Pick(Generic[L]):
     live: L
     arm: Arm | None = None  # None: no canary runs on the endpoint
     canary: Canary | None = None
-    stable: L | None = None  # with arm CANARY: the stable one to fall back to
 
 
 @dataclass
@@ -209,7 +208,7 @@ class CanaryTraffic(Generic[L]):
         else:
             bucket = secrets.randbelow(_BUCKETS)
         if bucket < c.plan.weight * (_BUCKETS // 100):
-            return Pick(st.live, Arm.CANARY, c, stable)
+            return Pick(st.live, Arm.CANARY, c)
         return Pick(stable, Arm.STABLE, c)
 
     def observe(self, pick: Pick[L], record: Mapping[str, JSON], labels: list[Any]) -> None:
