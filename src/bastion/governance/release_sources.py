@@ -54,10 +54,11 @@ class ReleaseSources:
     providers: ProviderEvidence
     #: the project's active signing key: (key id, private PEM), in memory only
     signing_key: Callable[[str], tuple[str, bytes]]
-    now: Callable[[], dt.datetime] = utc_now
     #: (project, training-data lineage ids "p/ds@v") -> the open drift alerts the live
-    #: monitors raised on endpoints serving models trained on that data (descriptions)
-    drift_alerts: Callable[[str, tuple[str, ...]], list[str]] = lambda _p, _ids: []
+    #: monitors raised on endpoints serving models trained on that data (descriptions);
+    #: required: a default of "none" would let a new wiring skip the gate's drift rule
+    drift_alerts: Callable[[str, tuple[str, ...]], list[str]]
+    now: Callable[[], dt.datetime] = utc_now
 
 
 def model_resource(project: str, name: str) -> str:
