@@ -286,14 +286,20 @@ class DeploymentService:
     def recheck(self, d: Deployment, actor: Actor) -> bool:
         """Re-verify one deployment in service; revoke it if it no longer passes.
         True when it still verifies."""
+        failure = self._failure(d)
+        if failure is not None:
+            self.revoke(d, actor, failure)
+        return failure is None
+
+    def _failure(self, d: Deployment) -> str | None:
+        """Why ``d``'s version no longer verifies (signature, scan, digest), or None."""
         try:
             with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
                 if v.root_digest != d.root_digest:
                     raise DeploymentRefused("the version's digest changed")
         except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
-            self.revoke(d, actor, e.message)
-            return False
-        return True
+            return e.message
+        return None
 
     def enforce_revocations(self, actor: Actor) -> list[Deployment]:
         """Re-verify every deployment in service; revoke those that no longer pass (a
@@ -303,25 +309,22 @@ class DeploymentService:
 
     def _revoke_canaries(self, actor: Actor) -> list[Deployment]:
         out: list[Deployment] = []
-        for c in self._canaries.all_running() if self._canaries else []:
-            assert self._canaries is not None
-            d = self._canaries.deployment(c.deployment_id)
-            if d is None:
+        canaries = self._canaries
+        if canaries is None:
+            return out
+        for c in canaries.all_running():
+            d = canaries.deployment(c.deployment_id)
+            failure = self._failure(d) if d is not None else None
+            if d is None or failure is None:
                 continue
-            try:
-                with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
-                    if v.root_digest != d.root_digest:
-                        raise DeploymentRefused("the version's digest changed")
-            except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
-                reason = f"the canary no longer verifies: {e.message}"[:500]
-                if self._canaries.decide(c, CanaryState.ROLLED_BACK, actor.name, reason,
-                                         _now(), None):
-                    self._access.record(
-                        actor, "deployment.canary.rolled_back",
-                        endpoint_resource(d.project, d.endpoint), Outcome.FAILED,
-                        {"canary": c.id, "model": d.ref, "deployment": d.id,
-                         "reason": reason[:300]})
-                out.append(d)
+            reason = f"the canary no longer verifies: {failure}"[:500]
+            if canaries.decide(c, CanaryState.ROLLED_BACK, actor.name, reason, _now(), None):
+                self._access.record(
+                    actor, "deployment.canary.rolled_back",
+                    endpoint_resource(d.project, d.endpoint), Outcome.FAILED,
+                    {"canary": c.id, "model": d.ref, "deployment": d.id,
+                     "reason": reason[:300]})
+            out.append(d)
         return out
 
 
