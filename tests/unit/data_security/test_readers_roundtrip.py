@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.data_security.errors import FormulaInjection, ReaderMisuse
+from bastion.data_security.errors import BadHeader, ReaderMisuse
 from bastion.data_security.readers import LogicalType, ReadOptions, TableFormat, open_table
 
 FRAME = pl.DataFrame({
@@ -153,6 +153,10 @@ def test_csv_writer_tables_read_back_identically(tmp_path: Path,
     path = tmp_path / "h.csv"
     path.write_bytes(buf.getvalue().encode("utf-8"))
     opts = ReadOptions(column_types={n: LogicalType.STRING for n in names})
+    if any(n == "*" or (len(n) > 1 and n[0] == "^" and n[-1] == "$") for n in names):
+        with pytest.raises(BadHeader), open_table(path, format=TableFormat.CSV, options=opts):
+            pass  # a polars column pattern is refused as a name (test above)
+        return
     with open_table(path, format=TableFormat.CSV, options=opts) as reader:
         assert reader.schema.names == tuple(names)
         got = pl.concat(list(reader.iter_batches(rows=7)))
@@ -169,17 +173,13 @@ def test_csv_with_bracket_header_is_not_mistaken_for_json(tmp_path: Path, header
     assert frame.columns == [header, "n"] and frame.height == 1
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-@pytest.mark.parametrize("name", ["^[$", "^a$", "^.*$"])
-def test_column_named_like_a_regex_is_read_as_a_plain_name(tmp_path: Path, suffix: str,
-                                                           name: str) -> None:
-    """polars runs a Series' .str methods as pl.col(name): '^...$' must not become a regex."""
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize("name", ["^[$", "^a$", "^.*$", "*"])
+def test_column_name_polars_reads_as_a_pattern_is_refused(tmp_path: Path, suffix: str,
+                                                          name: str) -> None:
+    """pl.col('*') is every column and pl.col('^...$') a regex: such a header is refused."""
     path = tmp_path / f"r{suffix}"
-    write_frame(pl.DataFrame({name: ["x", "=1+2"], "d": ["2024-01-01", None]}), path)
-    with open_table(path, options=ReadOptions(unsafe_allow_formula_cells=True)) as reader:
-        got = pl.concat(list(reader.iter_batches()))
-    assert got.columns == [name, "d"] and got.get_column(name).to_list() == ["x", "=1+2"]
-    assert reader.schema.columns[0].type is LogicalType.STRING
-    with open_table(path) as reader, pytest.raises(FormulaInjection) as caught:
+    write_frame(pl.DataFrame({"a": ["x", "y"], name: ["u", "v"]}), path)
+    with pytest.raises(BadHeader, match="polars column pattern"), open_table(path) as reader:
         list(reader.iter_batches())
-    assert caught.value.column == name

@@ -30,9 +30,6 @@ _LEADING_ZERO_RE = r"^[+-]?0\d"
 # OWASP "CSV injection": a spreadsheet evaluates cells starting with these characters.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NON_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
-#: the name a column is checked under: polars runs a Series' ``.str``/``.dt`` methods as
-#: ``pl.col(series.name)``, which reads a name like ``^[$`` (any ``^...$``) as a regex
-_CHECKED = "value"
 #: blocks at least this long have their columns checked on up to _CHECK_THREADS threads
 _THREADED_ROWS = 20_000
 _CHECK_THREADS = 4
@@ -58,7 +55,7 @@ class CellProblem:
 
 def infer_text_type(sample: pl.Series) -> LogicalType:
     """The narrowest logical type every non-null text value of ``sample`` fits."""
-    values = sample.alias(_CHECKED).drop_nulls()
+    values = sample.drop_nulls()
     if values.len() == 0:
         return LogicalType.STRING
     as_int = values.cast(pl.Int64, strict=False)
@@ -143,7 +140,7 @@ def _check_column(
     text_columns: Collection[str],
 ) -> tuple[pl.Series, list[tuple[int, ProblemKind]]]:
     """One column of ``check_block``: the converted column and the first row of each problem."""
-    series = raw.get_column(col.name).alias(_CHECKED)
+    series = raw.get_column(col.name)
     masks: list[tuple[ProblemKind, pl.Series | None]] = []
     if series.dtype == pl.String:
         masks.append((ProblemKind.OVERSIZED, series.str.len_bytes() > options.max_cell_bytes))
@@ -161,7 +158,7 @@ def _check_column(
         row = _first(mask)
         if row is not None:
             found.append((row, kind))
-    return series.alias(col.name), found
+    return series, found
 
 
 def check_block(

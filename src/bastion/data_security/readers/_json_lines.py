@@ -124,7 +124,8 @@ def infer(
     types: dict[str, LogicalType] = {}
     for key, kind in kinds.items():
         if kind is LogicalType.STRING:
-            text_type = infer_text_type(pl.Series(key, texts.get(key, []), pl.String))
+            # (unnamed: check_names has not yet refused names polars reads as patterns)
+            text_type = infer_text_type(pl.Series("", texts.get(key, []), pl.String))
             ok = text_type in (LogicalType.DATE, LogicalType.DATETIME)
             types[key] = text_type if ok else LogicalType.STRING
         else:

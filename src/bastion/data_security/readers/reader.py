@@ -158,7 +158,7 @@ class TableReader(abc.ABC):
 def check_names(
     names: Sequence[str], path: Path, options: ReadOptions, *, line: int | None = None
 ) -> None:
-    """Refuse empty, duplicate and formula-like column names."""
+    """Refuse empty, duplicate, pattern-like and formula-like column names."""
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if not name.strip():
@@ -169,6 +169,12 @@ def check_names(
                 f"column name {name!r} appears twice (columns {seen[name]} and {position})",
                 path=str(path), line=line, hint="give every column a unique name")
         seen[name] = position
+        if name == "*" or (len(name) > 1 and name.startswith("^") and name.endswith("$")):
+            # polars reads pl.col(name) as "every column" or a regex: the profile, checks
+            # and poisoning audit would select other columns or none
+            raise BadHeader(
+                f"column name {name[:60]!r} is a polars column pattern, not a plain name",
+                path=str(path), line=line, hint="rename the column (no '*', no ^...$)")
         if name.startswith(FORMULA_PREFIXES) and not options.unsafe_allow_formula_cells:
             raise FormulaInjection(
                 f"column name {name[:60]!r} starts like a spreadsheet formula",
