@@ -1,7 +1,7 @@
 """The ingestion speed work (issue 10) keeps every poisoning decision exactly as it was.
 
-Each faster path is compared with the slow computation it replaces: sklearn's own
-Isolation Forest scoring, a brute-force near-twin search, the trigger tests run on
+Each faster path is compared with the slow computation it replaces: sklearn's
+sequential Isolation Forest scoring, a brute-force near-twin search, the trigger tests run on
 every pattern, the per-row BLAKE2b of the history hashes.
 """
 
@@ -13,12 +13,11 @@ import numpy as np
 import polars as pl
 import pytest
 from poisoning_data import LABEL, make_rows
-from sklearn.ensemble import IsolationForest
 
-from bastion.data_security.poisoning import PoisoningPolicy, PoisoningReference
+from bastion.data_security.poisoning import PoisoningPolicy, PoisoningReference, _models
 from bastion.data_security.poisoning._batch import BatchView
-from bastion.data_security.poisoning._iforest import _BLOCK_ROWS, forest_scores, score_samples
 from bastion.data_security.poisoning._models import (
+    _SCORE_BLOCK,
     build_near_index,
     fit_outlier_model,
     grid_columns,
@@ -28,26 +27,18 @@ from bastion.data_security.poisoning._schema import TableSchema
 from bastion.data_security.poisoning.triggers import _candidates, _Patterns, _significant
 
 
-def test_forest_scores_are_sklearns_bit_for_bit_on_threads() -> None:
-    rng = np.random.default_rng(5)
-    train = rng.normal(size=(3_000, 6))
-    batch = np.vstack([rng.normal(size=(2 * _BLOCK_ROWS + 77, 6)), rng.normal(8, 1, (50, 6))])
-    forest = IsolationForest(n_estimators=60, random_state=0).fit(train)
-    want = forest.score_samples(batch)  # sequential: trees added in the forest's order
-    for threads in (1, 2, 3):
-        assert np.array_equal(score_samples(forest, batch, threads), want)
-
-
-def test_outlier_model_scores_match_sklearn_with_missing_values() -> None:
-    frame = make_rows(2_000, seed=4)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_outlier_scores_are_sklearns_sequential_bits_on_any_thread_count(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = make_rows(2 * _SCORE_BLOCK + 77, seed=4)
     schema = TableSchema.infer(frame, label=LABEL)
     x = schema.model_matrix(frame)
     x[::7, 0] = np.nan  # imputation is part of what is scored
     model = fit_outlier_model(schema, x[:1_000])
-    want = model.forest.score_samples(model.prepare(x))
-    assert np.array_equal(forest_scores(model, x), want)
-    # the old threaded path added the trees in thread order: the same up to rounding
-    np.testing.assert_allclose(model.scores(x), want, rtol=1e-12, atol=0)
+    want = model.forest.score_samples(model.prepare(x))  # sequential: trees in forest order
+    monkeypatch.setattr(_models, "_threads", lambda rows: threads)
+    assert np.array_equal(model.scores(x), want)
 
 
 def _brute_cross(schema: TableSchema, a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> set:

@@ -19,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from bastion.data_security.poisoning._iforest import forest_scores
 from bastion.data_security.poisoning._models import (
     FoldModels,
     NearIndex,
@@ -140,7 +139,7 @@ class Derived:
                     x = self.matrix(ref)
                     fit, calibrate = _halves(x.shape[0])
                     model = fit_outlier_model(ref.schema, x[fit])
-                    found = (model, forest_scores(model, x[calibrate]))
+                    found = (model, model.scores(x[calibrate]))
                     _remember(_OUTLIER_MODELS, key, found)
                 self._outliers = found
             return self._outliers

@@ -11,12 +11,12 @@ same model: that is what lets the reference be stored without pickle.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
 import polars as pl
-from joblib import parallel_backend
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -34,6 +34,8 @@ _MISSING = -1e12
 #: numeric columns gridded for near-duplicate joins (3**k neighbour cells are joined)
 _GRID_DIMS = 3
 _VERIFY_CHUNK = 200_000
+#: rows per block scored on one thread by the Isolation Forest
+_SCORE_BLOCK = 1 << 14
 
 
 def new_label_model(schema: TableSchema) -> HistGradientBoostingClassifier:
@@ -176,12 +178,22 @@ class OutlierModel:
         return np.hstack([filled, indicators])
 
     def scores(self, x: FloatArray) -> FloatArray:
-        """Higher is more normal (sklearn's ``score_samples``; trees scored in threads)."""
-        with (
-            threadpool_limits(limits=1),
-            parallel_backend("threading", n_jobs=_threads(x.shape[0])),
-        ):
-            return np.asarray(self.forest.score_samples(self.prepare(x)), dtype=np.float64)
+        """Higher is more normal: sklearn's ``score_samples``, blocks of rows on threads.
+
+        Each block is scored sequentially, trees added in the forest's order, so a
+        row's score is the same bits on any thread count.  (sklearn's own threading
+        adds the trees in the order threads finish: a row at the threshold could
+        flip.)  ``tree.apply`` releases the GIL, so the blocks do run in parallel.
+        """
+        prepared = self.prepare(x)
+        blocks = [prepared[lo : lo + _SCORE_BLOCK] for lo in range(0, len(prepared), _SCORE_BLOCK)]
+        threads = _threads(len(prepared))
+        if threads > 1 and len(blocks) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                parts = list(pool.map(self.forest.score_samples, blocks))
+        else:
+            parts = [self.forest.score_samples(prepared)]
+        return np.asarray(np.concatenate(parts), dtype=np.float64)
 
 
 def fit_outlier_model(schema: TableSchema, x: FloatArray) -> OutlierModel:

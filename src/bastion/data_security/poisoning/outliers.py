@@ -23,7 +23,6 @@ from scipy import stats as sps
 
 from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
-from bastion.data_security.poisoning._iforest import forest_scores
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
@@ -36,7 +35,7 @@ def injected_outliers(
     rank = max(1, int(np.ceil(policy.outlier_contamination * m)))
     threshold = float(np.sort(calibration)[rank - 1])
     base = rank / (m + 1)
-    scores = forest_scores(model, view.x)
+    scores = model.scores(view.x)
     outliers = np.flatnonzero(scores < threshold)
     k, n = int(outliers.size), view.n
     # P(count >= k) when each clean row falls below with U ~ Beta(rank, m - rank + 1)
