@@ -75,7 +75,8 @@ def webhook_list(ctx: typer.Context, as_json: Json = False,
         print_json([h.to_dict() for h in hooks])
         return
     table("webhooks", ["id", "endpoint", "url", "added", "by"],
-          [[h.id, h.endpoint or "(all)", h.url, h.created_at, h.created_by] for h in hooks])
+          [[h.id, h.endpoint or "(all)", h.to_dict()["url"], h.created_at, h.created_by]
+           for h in hooks])
 
 
 @webhook.command("remove")

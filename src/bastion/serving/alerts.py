@@ -38,7 +38,7 @@ from bastion.serving.delivery import Deliveries, Delivery, ResultSink
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.events import GATEWAY
-from bastion.serving.webhooks import TargetGuard
+from bastion.serving.webhooks import TargetGuard, shown_url
 
 _log = logging.getLogger("bastion.alerts")
 
@@ -93,7 +93,8 @@ class Webhook:
 
     def to_dict(self) -> dict[str, JSON]:
         return {"id": self.id, "project": self.project, "endpoint": self.endpoint or None,
-                "url": self.url, "created_at": self.created_at, "created_by": self.created_by}
+                "url": shown_url(self.url), "created_at": self.created_at,
+                "created_by": self.created_by}
 
 
 class AlertRepository(Protocol):
@@ -247,7 +248,7 @@ class AlertService:
         hook = Webhook(uuid.uuid4().hex, project, endpoint or "", url, _now(), actor.name)
         self._repo.add_webhook(hook)
         self._access.record(actor, "alert.webhook.added", resource, Outcome.OK,
-                            {"webhook": hook.id, "url": url[:300]})
+                            {"webhook": hook.id, "url": shown_url(url)})
         return hook, self._secret_of(hook.id)
 
     def webhooks(self, actor: Actor, project: str) -> list[Webhook]:

@@ -97,10 +97,21 @@ class PinnedTarget:
         return host if self.target.port == default else f"{host}:{self.target.port}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` without its path and query (``https://hooks.example.com/…``): many receivers
+    (chat webhooks) take the path as their only credential, so only the admin who typed
+    the URL sees it whole; listings, logs, delivery errors and the audit see this."""
+    try:
+        parts = urlsplit(url[:MAX_URL])
+    except ValueError:
+        return "(unparsable URL)"
+    hidden = "/…" if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2][:200]}{hidden}"
+
+
 def _refuse(url: str, why: str) -> WebhookRefused:
-    shown = url[:120] + ("…" if len(url) > 120 else "")
     return WebhookRefused(
-        f"webhook target {shown!r} refused: {why}",
+        f"webhook target {shown_url(url)!r} refused: {why}",
         hint="use an http(s) URL to a public host name or address, without credentials "
              "(webhooks may not reach loopback, link-local, private or reserved addresses)")
 
@@ -253,6 +264,7 @@ __all__ = [
     "TargetGuard",
     "WebhookTarget",
     "forbidden",
+    "shown_url",
     "sign",
     "signature",
     "system_resolver",

@@ -245,3 +245,29 @@ def test_receiver_answering_an_endless_gzip_bomb_cannot_hold_or_exhaust_the_send
     assert svc.deliveries.wait_idle(10)  # the status line is enough: the body is not read
     [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "delivered" and d["attempts"] == 1
+
+
+def test_engineer_reading_webhooks_or_the_audit_cannot_learn_a_capability_url(
+        sqlite_workspace: Any, receiver: Receiver) -> None:
+    """Chat webhooks take the URL path as their only credential: an ml-engineer may list
+    webhooks (alert.read), and the audit and delivery log are read by others, but none of
+    them shows the path; deliveries still go to the whole URL."""
+    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
+    ws.access.create_principal(admin, "eve", PrincipalKind.USER)
+    ws.access.bind(admin, "eve", "ml-engineer", P)
+    eve = ws.access.authenticate(ws.access.create_token(admin, "eve").secret)
+    svc = loopback_alerts(ws, attempts=1)
+    secret_path = "/services/T0/B0/s3cr3tPath?token=abc"
+    svc.add_webhook(admin, P, receiver.url + secret_path)
+    receiver.statuses = [404]  # a failed delivery is audited with its error
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)
+    assert [g.path for g in receiver.got] == [secret_path]
+    [hook] = svc.webhooks(eve, P)
+    assert hook.to_dict()["url"] == receiver.url + "/…"
+    with pytest.raises(WebhookRefused) as refused:
+        svc.add_webhook(admin, P, "http://10.0.0.1/services/T0/B0/s3cr3tPath")
+    assert "private" in refused.value.message
+    shown = json.dumps([hook.to_dict(), svc.delivery_log(admin, P, alert.id),
+                        [e.details for e in ws.audit.query(AuditQuery())]])
+    assert "s3cr3tPath" not in shown and "token=abc" not in shown
