@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -190,9 +191,9 @@ class DriftMonitor:
         _, baseline = read_windows(self._live, first, d.schema.columns)
         if len(baseline) < self.options.min_rows:
             return None
-        levels = sorted({str(x) for x in baseline} | {str(x) for x in labels})
-        ref = [sum(1 for x in baseline if str(x) == lv) for lv in levels]
-        cur = [sum(1 for x in labels if str(x) == lv) for lv in levels]
+        ref_n, cur_n = Counter(map(str, baseline)), Counter(map(str, labels))
+        levels = sorted(ref_n.keys() | cur_n.keys())
+        ref, cur = [ref_n[lv] for lv in levels], [cur_n[lv] for lv in levels]
         return round(float(js_from_counts(ref, cur)), 4)
 
 
