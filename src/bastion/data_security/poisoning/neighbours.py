@@ -108,10 +108,14 @@ class LabelBlend:
             return cls(None, (), y, n_classes, 1.0, model_oof)
         embedding = Embedding.fit(schema, x)
         points = embedding(x)
-        # rows held out of no kept fold: leave-one-out over all rows (not used by the null)
-        everyone = NearestNeighbors(n_neighbors=K_NEIGHBOURS + 1).fit(points)
-        _dist, idx = everyone.kneighbors(points)
-        knn_oof = _shares(y[idx[:, 1:]], n_classes)
+        knn_oof = np.zeros((x.shape[0], n_classes))
+        # rows held out of no kept fold (none while every fold is kept, i.e. up to
+        # ALL_FOLDS_MAX_ROWS trusted rows): leave-one-out over all rows, not used by the null
+        uncovered = np.setdiff1d(np.arange(x.shape[0]), np.concatenate([[], *held_out]))
+        if uncovered.size:
+            everyone = NearestNeighbors(n_neighbors=K_NEIGHBOURS + 1).fit(points)
+            _dist, idx = everyone.kneighbors(points[uncovered])
+            knn_oof[uncovered] = _shares(y[idx[:, 1:]], n_classes)
         indices: list[tuple[NearestNeighbors, IntArray]] = []
         for rows in held_out:
             train = np.setdiff1d(np.arange(x.shape[0]), rows)
