@@ -218,10 +218,9 @@ def _subset_sums(
         chunk = max(1, 2_000_000 // pool)
         for lo in range(0, draws, chunk):
             keys = rng.random((min(chunk, draws - lo), pool))
-            idx = np.argpartition(keys, size - 1, axis=1)[:, :size] if size < pool else None
-            total[lo : lo + keys.shape[0]] = (
-                centred[idx].sum(axis=1) if idx is not None else centred.sum(axis=0)
-            )
+            # size < pool: the pool holds the batch's rows and at least two trusted ones
+            idx = np.argpartition(keys, size - 1, axis=1)[:, :size]
+            total[lo : lo + keys.shape[0]] = centred[idx].sum(axis=1)
         return total, 1.0
     for lo in range(0, size, 256):  # bounded memory: accumulate sums over row chunks
         idx = rng.integers(0, pool, size=(draws, min(256, size - lo)))
