@@ -4,6 +4,7 @@ from a script of statuses (e.g. 500, 500, 200), and can redirect."""
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)  # then 200 for ever
     redirect_to: str | None = None
     endless: bool = False  # answer 200 with a gzip body that never ends
+    drip: bool = False  # answer a header byte every 0.2 s, never finishing the headers
     got: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -37,6 +39,9 @@ class Receiver:
                 n = int(self.headers.get("Content-Length", "0"))
                 owner.got.append(Received(self.path, dict(self.headers.items()),
                                           self.rfile.read(n)))
+                if owner.drip:
+                    self._drip()
+                    return
                 status = owner.statuses.pop(0) if owner.statuses else 200
                 self.send_response(status)
                 if 300 <= status < 400 and owner.redirect_to:
@@ -58,6 +63,16 @@ class Receiver:
                         chunk = z.compress(bytes(1 << 20)) + z.flush(zlib.Z_SYNC_FLUSH)
                         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                         self.wfile.flush()
+                except OSError:  # the caller hung up
+                    pass
+
+            def _drip(self) -> None:
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while owner.server is not None:
+                        self.wfile.write(b"z")
+                        self.wfile.flush()
+                        time.sleep(0.2)
                 except OSError:  # the caller hung up
                     pass
 

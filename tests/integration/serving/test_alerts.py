@@ -271,3 +271,17 @@ def test_engineer_reading_webhooks_or_the_audit_cannot_learn_a_capability_url(
     shown = json.dumps([hook.to_dict(), svc.delivery_log(admin, P, alert.id),
                         [e.details for e in ws.audit.query(AuditQuery())]])
     assert "s3cr3tPath" not in shown and "token=abc" not in shown
+
+
+def test_receiver_dripping_its_answer_cannot_hold_the_sender_past_the_timeout(
+        sqlite_workspace: Any, receiver: Receiver) -> None:
+    svc = loopback_alerts(sqlite_workspace.ws, attempts=2, timeout=1.0)
+    svc.add_webhook(sqlite_workspace.admin, P, receiver.url + "/slow")
+    receiver.drip = True  # a header byte every 0.2 s: each read is quick, the answer never ends
+    started = time.monotonic()
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert svc.deliveries.wait_idle(10)
+    assert time.monotonic() - started < 2 * 1.0 + 0.05 + 2.0  # two attempts, backoff, slack
+    [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
+    assert d["status"] == "failed" and d["attempts"] == 2
+    assert "no answer within 1 s" in str(d["error"])
