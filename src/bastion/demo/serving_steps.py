@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from bastion.core.access.values import PrincipalKind
+from bastion.core.audit.entries import AuditQuery
 from bastion.demo.data_steps import PROJECT
 from bastion.demo.foundation import DemoState
 from bastion.demo.governance_steps import GovernanceStory
@@ -180,10 +181,12 @@ def serve(st: DemoState, story: ServingStory) -> list[str]:
 def bad_input(st: DemoState, story: ServingStory) -> list[str]:
     row = _rows(st, story, 1)[0]
     row["Income"] = "lots"
+    before = _audited(st, "predict.refused")
     r = story.post({"rows": [row]})
     expect(r.status_code == 422, f"a wrong-typed Income got {r.status_code}")
     body = r.json()
     expect(body.get("field") == "rows[0].Income", f"the 422 names {body.get('field')!r}")
+    expect(_audited(st, "predict.refused") > before, "the refused input was not audited")
     return [f"422 {body.get('error')}: field {body['field']} — {body.get('reason')}",
             "audited as predict.refused; the worker never saw the row"]
 
@@ -210,11 +213,18 @@ def flood(st: DemoState, story: ServingStory) -> list[str]:
             "loan-app kept being served (limits are per principal)"]
 
 
+def _audited(st: DemoState, action: str) -> int:
+    return len(st.ws.audit.query(AuditQuery(action=action)))
+
+
 def ssrf_webhook(st: DemoState, story: ServingStory) -> list[str]:
+    before = _audited(st, "alert.webhook.refused")
     try:
         st.ws.alerts.add_webhook(st.admin, PROJECT, "http://169.254.169.254/latest/meta-data/")
     except WebhookRefused as e:
         expect("link-local" in e.message, f"refused for another reason: {e.message}")
+        expect(_audited(st, "alert.webhook.refused") == before + 1,
+               "the refused webhook was not audited")
         return [f"refused: {e.message[:150]}", "audited as alert.webhook.refused"]
     raise DemoFailed("a webhook to the cloud metadata address was accepted")
 
