@@ -126,7 +126,9 @@ def read_windows(store: LiveStore, windows: Sequence[LiveWindow],
         doc = json.loads(store.get(w.blob_digest))
         if doc.get("format") != FORMAT or doc.get("columns") != list(columns):
             raise IntegrityError(f"live window {w.id} is not a window of these columns",
-                                 hint="it was written for another schema; it is skipped")
+                                 hint="its blob does not match its index row (a deployment's "
+                                      "windows share one schema): check the store with "
+                                      "bastion store fsck; the endpoint is not checked meanwhile")
         rows.extend(doc["rows"])
         labels.extend(doc["labels"])
     return rows, labels
