@@ -103,6 +103,7 @@ def build(work: Path, database_url: str | None) -> Setup:
     from bastion.core.access.values import PrincipalKind
     from bastion.core.crypto.keyring import MasterKeySource
     from bastion.data_security.service import IngestRequest
+    from bastion.demo.canary_steps import always_bad_version
     from bastion.demo.data_steps import credit_data
     from bastion.serving.artifact import stage_artifact
     from bastion.workspace import Bastion
@@ -135,32 +136,10 @@ def build(work: Path, database_url: str | None) -> Setup:
         ws.access.bind(admin, name, "consumer", P)
         tokens.append(ws.access.create_token(admin, name).secret)
     staged = stage_artifact(ws.models, P, v2.ref, work / "bare")
-    garbage = garbage_version(ws, admin, v1, full.slice(800).select(features).to_pandas(),
-                              work / "garbage")
+    garbage = always_bad_version(ws, admin, v1, work / "garbage")  # the demo's broken hotfix
+    ws.cards.edit(admin, P, garbage.ref, CARD, source="card.yaml")
     return Setup(ws, admin, key, v1.ref, v2.ref, rows, tokens, staged.folder / staged.model_file,
-                 garbage)
-
-
-def garbage_version(ws: Any, admin: Any, like: Any, x: Any, folder: Path) -> str:
-    """A version of ``scorer`` that passes the gate (signed, scanned, carded, same inputs)
-    and answers garbage: always "bad", whatever the applicant."""
-    import joblib
-    import numpy as np
-    from sklearn.dummy import DummyClassifier
-
-    from bastion.model_security.registry import RegisterRequest
-    from bastion.model_security.values import Framework
-
-    y = np.array(["good", "bad"] * (len(x) // 2) + ["good"] * (len(x) % 2))
-    folder.mkdir()
-    joblib.dump(DummyClassifier(strategy="constant", constant="bad").fit(x, y),
-                folder / "model.joblib")
-    v = ws.models.register(admin, RegisterRequest(
-        P, "scorer", folder, Framework.SKLEARN,
-        trained_on=tuple(t.split("#")[0].split("/", 1)[1] for t in like.trained_on),
-        training_run=json.loads(like.training_run or "{}")))
-    ws.cards.edit(admin, P, v.ref, CARD, source="card.yaml")
-    return str(v.ref)
+                 garbage.ref)
 
 
 # -- servers ------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ import datetime as dt
 import json
 import time
 from functools import partial
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
-from bastion.core.access.values import PrincipalKind
+from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.demo.data_steps import PROJECT
 from bastion.demo.foundation import DemoState
@@ -37,6 +38,7 @@ from bastion.demo.serving_steps import ENDPOINT, ServingStory
 from bastion.model_security.registry import RegisterRequest
 from bastion.model_security.values import Framework, ModelVersion
 from bastion.serving.canary_values import CanaryState, canary_plan
+from bastion.workspace import Bastion
 
 WEIGHT = 50  # percent of the traffic the broken canary takes
 BATCH = 20  # rows per request
@@ -46,26 +48,34 @@ MAX_REQUESTS = 60
 WAIVED = {"evaluation", "fairness", "robustness"}
 
 
-def _broken_version(st: DemoState, story: ServingStory) -> ModelVersion:
-    """A hotfix that always answers "bad", signed and registered like any version."""
-    stable = st.ws.models.version(st.admin, PROJECT, story.governance.models.ref())
+def always_bad_version(ws: Bastion, author: Actor, stable: ModelVersion,
+                       folder: Path) -> ModelVersion:
+    """A new version of ``stable``'s model that answers "bad" whatever the input: same
+    inputs and training data, signed and scanned like any version (registered by
+    ``author``, written to ``folder``).  The demo's broken hotfix; the serving bench's
+    garbage canary."""
     run = json.loads(stable.training_run or "{}")
     features = [str(f) for f in run.get("features", [])]
     x = pd.DataFrame(np.zeros((4, len(features))), columns=features)
     model = DummyClassifier(strategy="constant", constant="bad").fit(
         x, ["good", "bad", "good", "bad"])
-    folder = st.work / "hotfix"
     folder.mkdir(exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
     trained_on = tuple(t.split("#")[0].split("/", 1)[1] for t in stable.trained_on)
+    return ws.models.register(author, RegisterRequest(
+        stable.project, stable.name, folder, Framework.SKLEARN, trained_on=trained_on,
+        training_run=run))
+
+
+def _broken_version(st: DemoState, story: ServingStory) -> ModelVersion:
+    """A hotfix that always answers "bad", signed and registered like any version."""
+    stable = st.ws.models.version(st.admin, PROJECT, story.governance.models.ref())
     # an engineer of the team ships it (the admin who waives may not be its author)
     st.ws.access.create_principal(st.admin, "hotfix-engineer", PrincipalKind.USER)
     st.ws.access.bind(st.admin, "hotfix-engineer", "ml-engineer", PROJECT)
     author = st.ws.access.authenticate(
         st.ws.access.create_token(st.admin, "hotfix-engineer").secret)
-    return st.ws.models.register(author, RegisterRequest(
-        PROJECT, stable.name, folder, Framework.SKLEARN, trained_on=trained_on,
-        training_run=run))
+    return always_bad_version(st.ws, author, stable, st.work / "hotfix")
 
 
 def _through_the_gate(st: DemoState, story: ServingStory, v: ModelVersion) -> list[str]:
@@ -148,4 +158,4 @@ def run_canary(st: DemoState, r: Runner, story: ServingStory) -> None:
            partial(broken_canary, st, story))
 
 
-__all__ = ["broken_canary", "run_canary"]
+__all__ = ["always_bad_version", "broken_canary", "run_canary"]
