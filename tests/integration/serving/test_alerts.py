@@ -285,3 +285,53 @@ def test_receiver_dripping_its_answer_cannot_hold_the_sender_past_the_timeout(
     [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
     assert d["status"] == "failed" and d["attempts"] == 2
     assert "no answer within 1 s" in str(d["error"])
+
+
+def test_receiver_dripping_its_answer_over_tls_cannot_hold_the_sender_past_the_timeout(
+        sqlite_workspace: Any, tmp_path: Any) -> None:
+    """https: the deadline must still end the connection once TLS has taken over (and
+    detached) the TCP socket; the receiver completes the handshake, then drips."""
+    import socket
+    import ssl
+    import threading
+
+    from bastion.api.tls import make_self_signed
+
+    cert, key = make_self_signed(tmp_path, "localhost")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        raw, _ = listener.accept()
+        with server_ctx.wrap_socket(raw, server_side=True) as conn:
+            try:
+                conn.recv(65536)  # the request
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not stop.is_set():
+                    conn.sendall(b"z")
+                    time.sleep(0.2)
+            except OSError:  # the sender hung up
+                pass
+
+    threading.Thread(target=drip, daemon=True).start()
+    try:
+        ws = sqlite_workspace.ws
+        repo = SqlAlertRepository(ws.engine)
+        guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
+        poster = HttpPoster(verify=ssl.create_default_context(cafile=str(cert)))
+        sender = Deliveries(poster, guard, delivery_sink(repo, ws.access),
+                            DeliveryOptions(attempts=1, timeout=1.0))
+        svc = AlertService(ws.access, repo, ws.webhook_secret, sender, guard)
+        port = listener.getsockname()[1]
+        svc.add_webhook(sqlite_workspace.admin, P, f"https://127.0.0.1:{port}/hook")
+        started = time.monotonic()
+        alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+        assert svc.deliveries.wait_idle(10)
+        assert time.monotonic() - started < 1.0 + 2.0
+        [d] = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
+        assert d["status"] == "failed" and "no answer within 1 s" in str(d["error"])
+    finally:
+        stop.set()
+        listener.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from typing import Any
 
@@ -22,6 +23,11 @@ from bastion.serving.webhooks import PinnedTarget
 
 
 class HttpPoster:
+    """``verify``: how the receiver's certificate is checked (default: the system's CAs)."""
+
+    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
+        self._verify = verify
+
     def post(self, target: PinnedTarget, body: bytes, headers: dict[str, str],
              timeout: float) -> int:
         sockets: list[socket.socket] = []
@@ -29,7 +35,9 @@ class HttpPoster:
 
         def trace(event: str, info: dict[str, Any]) -> None:
             if event == "connection.connect_tcp.complete":
-                sockets.append(info["return_value"].get_extra_info("socket"))
+                # a duplicate descriptor of the connection: still valid once TLS wraps (and
+                # detaches) the original, and shutting it down ends the connection itself
+                sockets.append(info["return_value"].get_extra_info("socket").dup())
                 if expired.is_set():  # connected just after the deadline
                     expire()
 
@@ -46,7 +54,8 @@ class HttpPoster:
         deadline.daemon = True
         deadline.start()
         try:
-            with (httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as c,
+            with (httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                               verify=self._verify) as c,
                   c.stream("POST", target.connect_url, content=body,
                            headers={**headers, "Host": target.host_header},
                            extensions=extensions) as r):
@@ -57,6 +66,8 @@ class HttpPoster:
             raise OSError(f"{type(e).__name__}: {e}") from e
         finally:
             deadline.cancel()
+            for s in sockets:
+                s.close()
 
 
 __all__ = ["HttpPoster"]
