@@ -11,6 +11,12 @@ the canary (it can only try them and look at the answer's ``model``); without it
 random.  A canary request the canary's worker fails is counted against the canary and
 answered by the stable version, so a failing canary fails no request.
 
+The canary's version is re-verified like the stable one, every ``verify_seconds`` while
+its worker serves (signature with the project's trusted keys, scan, digest, the stored
+bytes, through ``recheck``): a canary whose artifact was tampered with or whose signing key
+was revoked is rolled back (audited with the reason) and its worker stops taking requests
+at once; the stable version answers them.
+
 Every answered (or failed) request of either arm becomes one sample, written with the
 prediction log; after each flush the gateway asks :class:`CanaryService` to evaluate the
 canaries it serves (the decision is made once, whichever replica gets there first).
@@ -43,6 +49,7 @@ from bastion.core.canonical import JSON
 from bastion.core.errors import BastionError
 from bastion.serving.canary import CanaryService
 from bastion.serving.canary_values import Arm, Canary, CanaryState
+from bastion.serving.deployments import CanaryFailure
 from bastion.serving.metrics import GatewayMetrics
 from bastion.serving.values import Deployment
 
@@ -69,7 +76,9 @@ class _State(Generic[L]):
     deployment: Deployment | None = None
     live: L | None = None  # the canary's worker once started
     checked: float = float("-inf")
+    verified: float = float("inf")  # when its version was last verified (its worker start)
     starting: asyncio.Task[None] | None = None
+    rechecking: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -96,13 +105,18 @@ class CanaryTraffic(Generic[L]):
     def __init__(self, service: CanaryService | None, metrics: GatewayMetrics,
                  start: Callable[[Deployment], Awaitable[L]],
                  retire: Callable[[L], Awaitable[None]], sticky_digest: Callable[[bytes], str],
-                 deployment_of: Callable[[L], Deployment], refresh_seconds: float) -> None:
+                 deployment_of: Callable[[L], Deployment], refresh_seconds: float, *,
+                 recheck: Callable[[Canary], CanaryFailure | None] | None = None,
+                 verify_seconds: float = 60.0) -> None:
         self._service = service
         self._start = start
         self._retire = retire
         self._sticky = sticky_digest
         self._deployment_of = deployment_of
         self._refresh_seconds = refresh_seconds
+        #: re-verifies a canary's version; rolls it back and says why when it fails
+        self._recheck = recheck
+        self._verify_seconds = verify_seconds
         self.metrics = CanaryMetrics(metrics)
         self._states: dict[tuple[str, str], _State[L]] = {}
         self._samples: list[dict[str, JSON]] = []
@@ -135,6 +149,29 @@ class CanaryTraffic(Generic[L]):
                 st.deployment = d
                 self.metrics.weight.labels(endpoint).set(canary.plan.weight)
                 st.starting = self._spawn(self._start_worker(endpoint, st, canary, d))
+            elif (st.live is not None and st.checked - st.verified >= self._verify_seconds
+                  and (st.rechecking is None or st.rechecking.done())):
+                st.verified = st.checked  # in the background: requests keep flowing
+                st.rechecking = self._spawn(self._reverify(endpoint, st, canary))
+
+    async def _reverify(self, endpoint: str, st: _State[L], c: Canary) -> None:
+        """Re-verify the serving canary's version; if it fails, stop routing to it now
+        (the decision is in the database: every replica follows at its next refresh)."""
+        recheck = self._recheck
+        if recheck is None:
+            return
+        try:
+            failure = await anyio.to_thread.run_sync(lambda: recheck(c))
+        except BastionError as e:  # e.g. the database: try again at the next interval
+            _log.error("re-verifying canary %s of %s failed: %s", c.id, endpoint, e.message)
+            return
+        if failure is None or st.canary is None or st.canary.id != c.id:
+            return
+        _log.error("canary %s of %s rolled back: %s", c.id, endpoint, failure.reason)
+        if failure.decided:
+            self.metrics.decisions.labels(endpoint, CanaryState.ROLLED_BACK.value).inc()
+        self._end(endpoint, st, keep=False)
+        st.checked = float("-inf")
 
     async def _start_worker(self, endpoint: str, st: _State[L], c: Canary,
                             d: Deployment) -> None:
@@ -153,6 +190,7 @@ class CanaryTraffic(Generic[L]):
             await self._retire(live)
             return
         st.live = live
+        st.verified = time.monotonic()  # the start verified it (signature, scan, digest)
         self.metrics.state.labels(endpoint, d.ref).set(1)
 
     def _end(self, endpoint: str, st: _State[L], *, keep: bool = True) -> None:

@@ -27,10 +27,15 @@ from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
-from bastion.core.errors import BastionError, Conflict, InputError, NotFound
+from bastion.core.errors import (
+    BastionError,
+    Conflict,
+    InputError,
+    IntegrityError,
+    NotFound,
+)
 from bastion.core.names import check_name
 from bastion.data_security.contract import DataContract
-from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
 from bastion.model_security.values import ModelRef, ModelVersion
 from bastion.serving.canary_ports import CanaryRepository
@@ -45,6 +50,15 @@ from bastion.serving.values import (
     InputSchema,
     ResponsePolicy,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryFailure:
+    """A running canary that no longer verifies: why, and whether this call rolled it
+    back (False: another replica or a person decided it first)."""
+
+    reason: str
+    decided: bool
 
 
 def endpoint_resource(project: str, endpoint: str) -> str:
@@ -292,12 +306,16 @@ class DeploymentService:
         return failure is None
 
     def _failure(self, d: Deployment) -> str | None:
-        """Why ``d``'s version no longer verifies (signature, scan, digest), or None."""
+        """Why ``d``'s version no longer verifies (signature, scan, digest, stored bytes),
+        or None."""
         try:
             with self._registry.verified_checkout(d.project, d.ref) as (v, _root):
                 if v.root_digest != d.root_digest:
                     raise DeploymentRefused("the version's digest changed")
-        except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+        # IntegrityError: a tampered stored blob fails decryption (BlobCorrupted) before
+        # the signature is even checked; it must take the version out like a bad signature
+        # (SignatureInvalid and MaliciousArtifact are IntegrityErrors too)
+        except (IntegrityError, DeploymentRefused) as e:
             return e.message
         return None
 
@@ -314,19 +332,30 @@ class DeploymentService:
             return out
         for c in canaries.all_running():
             d = canaries.deployment(c.deployment_id)
-            failure = self._failure(d) if d is not None else None
-            if d is None or failure is None:
-                continue
-            reason = f"the canary no longer verifies: {failure}"[:500]
-            if canaries.decide(c, CanaryState.ROLLED_BACK, actor.name, reason, _now(), None):
-                self._access.record(
-                    actor, "deployment.canary.rolled_back",
-                    endpoint_resource(d.project, d.endpoint), Outcome.FAILED,
-                    {"canary": c.id, "model": d.ref, "deployment": d.id,
-                     "reason": reason[:300]})
-            out.append(d)
+            if d is not None and self.recheck_canary(c, actor) is not None:
+                out.append(d)
         return out
 
+    def recheck_canary(self, c: Canary, actor: Actor) -> CanaryFailure | None:
+        """Re-verify a running canary's version (signature, trusted key, scan, digest,
+        stored bytes); when it no longer passes, roll the canary back (the stable version
+        serves on), audited with the reason.  Returns why it failed, or None."""
+        canaries = self._canaries
+        d = canaries.deployment(c.deployment_id) if canaries is not None else None
+        if canaries is None or d is None:
+            return None
+        failure = self._failure(d)
+        if failure is None:
+            return None
+        reason = f"the canary no longer verifies: {failure}"[:500]
+        # one conditional decision: a replica (or a person) that decided first audits
+        decided = canaries.decide(c, CanaryState.ROLLED_BACK, actor.name, reason, _now(), None)
+        if decided:
+            self._access.record(
+                actor, "deployment.canary.rolled_back",
+                endpoint_resource(d.project, d.endpoint), Outcome.FAILED,
+                {"canary": c.id, "model": d.ref, "deployment": d.id, "reason": reason[:300]})
+        return CanaryFailure(reason, decided)
 
 def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:
     full = verdict.to_dict()
@@ -334,4 +363,4 @@ def _gate_summary(verdict: GateVerdict) -> dict[str, JSON]:
                                  "outcomes_sha256", "audit_seq", "root_digest") if k in full}
 
 
-__all__ = ["DeploymentService", "endpoint_resource"]
+__all__ = ["CanaryFailure", "DeploymentService", "endpoint_resource"]

@@ -150,7 +150,9 @@ class Gateway:
         #: canary releases: routing, the canary's own worker, samples (canary_traffic.py)
         self.canary: CanaryTraffic[_Live] = CanaryTraffic(
             canaries, self.metrics, self._start, self._retire, sticky_digest or digest,
-            lambda live: live.deployment, self.options.refresh_seconds)
+            lambda live: live.deployment, self.options.refresh_seconds,
+            recheck=lambda c: deployments.recheck_canary(c, GATEWAY),
+            verify_seconds=self.options.verify_seconds)
         #: called with (deployment, validated rows, labels) after each answered request, on
         #: the event loop (must not block): the drift monitor's live sample
         self.observers: list[Observer] = []
