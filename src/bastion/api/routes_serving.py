@@ -109,10 +109,14 @@ async def predict(
         raise UnsupportedContent("a prediction body must be application/json",
                                  hint="send JSON rows; pickles and binary bodies are refused")
     gw = gateway_of(request.app)
-    await gw.admit(actor, project, name)
-    body = await request.body()  # bounded by the request gate
-    answer = await gw.predict(actor, project, name, body, request_id=actor.request_id,
-                              headers=request.headers)
+    # decided allowed; the body is read and predicted while the decision is committed
+    admission = await gw.admit(actor, project, name)
+    try:
+        body = await request.body()  # bounded by the request gate
+        answer = await gw.predict(actor, project, name, body, request_id=actor.request_id,
+                                  headers=request.headers, admission=admission)
+    finally:
+        await admission.recorded()  # no answer, not even an error, before it is on disk
     return JSONResponse(answer)
 
 

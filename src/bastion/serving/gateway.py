@@ -21,8 +21,9 @@ Refusals are audited, repeated throttling once per key and window with a count.
 Example::
 
     gw = Gateway(ws.access, ws.deployments, ws.models, ws.scratch.workdir, digest)
-    await gw.admit(actor, "credit", "scoring")
-    answer = await gw.predict(actor, "credit", "scoring", body, request_id="r1")
+    admission = await gw.admit(actor, "credit", "scoring")
+    answer = await gw.predict(actor, "credit", "scoring", body, request_id="r1",
+                              admission=admission)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import time
 import uuid
@@ -49,7 +51,7 @@ from bastion.core.errors import BastionError
 from bastion.core.settings import BastionSettings
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
-from bastion.serving.admission import BatchedAuthorizer
+from bastion.serving.admission import Admission, BatchedAuthorizer
 from bastion.serving.adversarial import (
     AdversarialGuard,
     AdversarialPolicy,
@@ -94,6 +96,9 @@ class GatewayOptions:
     worker: WorkerOptions = field(default_factory=WorkerOptions)
     rate: RateLimitOptions = field(default_factory=RateLimitOptions)
     adversarial: DetectorOptions = field(default_factory=DetectorOptions)
+    #: after a worker starts, move what the process holds by then out of the cyclic
+    #: collector's full passes (``gc.freeze``; set by ``bastion serve``, see server.py)
+    freeze_heap: bool = False
 
     @classmethod
     def from_settings(cls, s: BastionSettings) -> GatewayOptions:
@@ -105,6 +110,7 @@ class GatewayOptions:
             rate=RateLimitOptions(s.serving_rate_principal, s.serving_rate_endpoint,
                                   s.serving_rate_storage),
             adversarial=DetectorOptions(policy=AdversarialPolicy(s.serving_adversarial)),
+            freeze_heap=True,
         )
 
 
@@ -163,21 +169,30 @@ class Gateway:
             on_count=lambda ep, what: self.metrics.adversarial.labels(ep, what).inc())
 
     # -- before the body --------------------------------------------------------------
-    async def admit(self, actor: Actor, project: str, endpoint: str) -> None:
+    async def admit(self, actor: Actor, project: str, endpoint: str) -> Admission:
+        """Rate limits and the audited ``predict`` decision. Returns once the request is
+        decided allowed, while the decision is still being committed (concurrent requests
+        share one durable audit commit): the caller passes the :class:`Admission` to
+        ``predict``, which answers only once ``recorded()`` has returned, and must await
+        ``recorded()`` itself before any other answer (an error) leaves."""
         resource = endpoint_resource(project, endpoint)
         try:
             await self._limit(endpoint, lambda: self._rate.hit_principal(actor.name))
         except Throttled:
             await self._throttled(actor, project, endpoint, "principal")
             raise
-        # decided by AccessService; concurrent requests share one durable audit commit
-        await self._authorizer.authorize(actor, "predict", resource)
-        await self.guard.admit(actor, project, endpoint)
+        admission = await self._authorizer.admit(actor, "predict", resource)
         try:
-            await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))
-        except Throttled:
-            await self._throttled(actor, project, endpoint, "endpoint")
+            await self.guard.admit(actor, project, endpoint)
+            try:
+                await self._limit(endpoint, lambda: self._rate.hit_endpoint(project, endpoint))
+            except Throttled:
+                await self._throttled(actor, project, endpoint, "endpoint")
+                raise
+        except BaseException:
+            await admission.recorded()  # a refusal leaves only once the decision is on disk
             raise
+        return admission
 
     async def limit_principal(self, actor: Actor, project: str, endpoint: str) -> None:
         """The per-principal rate limit alone (the feedback route: its service authorizes)."""
@@ -217,7 +232,11 @@ class Gateway:
     # -- the prediction ---------------------------------------------------------------
     async def predict(self, actor: Actor, project: str, endpoint: str, body: bytes,
                       *, request_id: str, headers: Mapping[str, str] | None = None,
-                      canary: bool = True) -> dict[str, JSON]:
+                      canary: bool = True,
+                      admission: Admission | None = None) -> dict[str, JSON]:
+        """Validate, predict, shape, log. With the ``admission`` of ``admit``, nothing of
+        the answer is used (logged, sampled, observed, returned) before the authorization
+        is durably recorded; a failed commit fails the request."""
         started = time.monotonic()
         live = await self._live(project, endpoint)
         pick = self.canary.pick(project, endpoint, live, headers) if canary else Pick(live)
@@ -244,11 +263,14 @@ class Gateway:
             if pick.arm is Arm.CANARY:  # counted against the canary; the stable one answers
                 self.canary.failed(pick, request_id, actor.name, endpoint, started, len(rows))
                 return await self.predict(actor, project, endpoint, body,
-                                          request_id=request_id, canary=False)
+                                          request_id=request_id, canary=False,
+                                          admission=admission)
             self.metrics.requests.labels(endpoint, "error").inc()
             self._record(actor, d, request_id, len(rows), started, "error", body)
             self.canary.observe(pick, self._log[-1], [])
             raise
+        if admission is not None:
+            await admission.recorded()
         answer = self._shape(d, live.worker.classes, labels, scores, request_id)
         flagged = _mark_ood(answer, ood)
         if flagged:
@@ -382,6 +404,8 @@ class Gateway:
                                      options=self.options.worker,
                                      on_batch=self.metrics.batch_rows.observe)
             await worker.start()
+            if self.options.freeze_heap:
+                gc.freeze()  # no collection (no stall): only what lives now leaves the scans
         except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
             stack.close()
             reason = e.message

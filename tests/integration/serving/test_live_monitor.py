@@ -60,9 +60,10 @@ def _traffic(c: Credit, shifted: bool) -> list[dict[str, Any]]:
 
 async def _serve(gw: Gateway, c: Credit, endpoint: str, rows: list[dict[str, Any]]) -> None:
     for i in range(0, len(rows), 50):
-        await gw.admit(c.admin, P, endpoint)
+        admission = await gw.admit(c.admin, P, endpoint)
         body = json.dumps({"rows": rows[i:i + 50]}).encode()
-        await gw.predict(c.admin, P, endpoint, body, request_id=f"{endpoint}-{i}")
+        await gw.predict(c.admin, P, endpoint, body, request_id=f"{endpoint}-{i}",
+                         admission=admission)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bastion.core.access.auth_failures import FailedAuthentications
 from bastion.core.access.cache import AccessCache, Subject, VerifiedToken
@@ -176,14 +176,22 @@ class AccessService:
         return outcome
 
     def authorize_many(
-        self, asks: Sequence[tuple[Actor, str, str, Mapping[str, JSON] | None]]
+        self,
+        asks: Sequence[tuple[Actor, str, str, Mapping[str, JSON] | None]],
+        *,
+        on_decided: Callable[[list[bool]], None] | None = None,
     ) -> list[Decision | BastionError]:
         """``authorize`` for several (actor, action, resource, details) at once.
 
         Each is decided alone and every decision is appended to the audit log in one
         durable group commit (``AuditLog.append_many``) before this returns; a refusal
-        comes back as the error ``authorize`` would raise (the caller raises it)."""
+        comes back as the error ``authorize`` would raise (the caller raises it).
+        ``on_decided`` is told who is allowed once all are decided, *before* the commit:
+        a caller may prepare its work meanwhile, but must release nothing until this
+        returns (the decisions are durable only then)."""
         decided = [(ask, *self._decide(ask[0], ask[1], ask[2])) for ask in asks]
+        if on_decided is not None:
+            on_decided([allowed for _, allowed, _ in decided])
         entries = self._audit.append_many([
             AuditRecord(
                 actor=actor.name,
@@ -262,8 +270,19 @@ class AccessService:
         self.cache.put_subject(pid, found, generation)
         return found
 
-    def _decide(self, actor: Actor, action: str, resource: str) -> tuple[bool, str]:
-        subject = self._subject(actor.principal_id)
+    def allowed_from_cache(self, actor: Actor, action: str, resource: str) -> bool | None:
+        """Whether ``authorize`` would allow this now, from the access cache alone (no
+        database read, so callable on an event loop); ``None`` when the cache does not
+        hold the principal. Decides and records nothing: the caller still authorizes,
+        and that audited decision is the one that counts."""
+        subject = self.cache.subject(actor.principal_id)
+        if subject is None:
+            return None
+        return self._decide(actor, action, resource, subject)[0]
+
+    def _decide(self, actor: Actor, action: str, resource: str,
+                subject: Subject | None = None) -> tuple[bool, str]:
+        subject = subject or self._subject(actor.principal_id)
         principal = subject.principal
         if principal is None or principal.disabled:
             return False, "principal unknown or disabled"
