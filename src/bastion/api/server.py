@@ -12,6 +12,7 @@ its previous response) is closed. The body deadline is the request gate's (``_ga
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,12 @@ def serve(
     limits = ApiLimits.from_settings(settings)
     app = create_app(ws, limits)
     app.state.gateway_options = GatewayOptions.from_settings(settings)
+    # What is loaded by now lives as long as the server: keep it out of the cyclic
+    # collector's full passes. Unfrozen, each full pass walked every module object, a
+    # stall of every request in flight (~140 ms, about once a second under load) that
+    # made most of the gateway's p99 (docs/bench/serving.md).
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(
             app,

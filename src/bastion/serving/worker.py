@@ -14,6 +14,7 @@ Example (what the gateway runs, inside bwrap)::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import socket
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         sock.sendall(encode({"type": "failed", "message": f"{type(e).__name__}: {e}"[:2000]}))
         return 2
+    gc.collect()
+    gc.freeze()  # the model and its libraries live as long as the worker: out of GC scans
     return serve(sock, model)
 
 
