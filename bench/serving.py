@@ -473,9 +473,13 @@ def verdict(tput: float, p99: float, clients: int) -> str:
         "scores and logs. In a closed loop each of the "
         f"{clients} clients always has one request waiting, so the mean latency is about "
         f"{clients} / throughput (Little's law) for every system: a p99 a fifth of (a)'s "
-        "needs about five times its throughput or a much tighter tail than a shared "
-        "two-core machine gives. Absolute figures move with the machine's load; the ratios "
-        "are measured side by side in one run.")
+        "needs several times its throughput *and* a tail as tight. Two things give (c) "
+        "its tail: a request the access cache allows is read, validated and predicted while "
+        "its audited decision is being group-committed (the answer waits for the commit, "
+        "not the other way round), and `bastion serve` and its workers freeze their "
+        "long-lived heap (`gc.freeze`), whose full cyclic-GC passes otherwise stall every "
+        "request in flight for ~140 ms about once a second. Absolute figures move with the "
+        "machine's load; the ratios are measured side by side in one run.")
 
 
 def report(args: argparse.Namespace, levels: list[int],
