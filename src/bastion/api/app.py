@@ -49,6 +49,12 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
         openapi_url=None,  # served behind auth below
         docs_url=None,
         redoc_url=None,
+        # Nothing phones home: FastAPI's built-in OpenTelemetry (spans, metrics, logs
+        # with request bodies and validation errors) stays off even when the environment
+        # asks for exporters (FASTAPI_OTEL_AUTO_CONFIGURE) or a provider is installed.
+        # Prometheus metrics at /metrics are our own, pulled, behind auth.
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False, "auto_configure": False},
     )
     app.state.workspace = ws
     app.state.limits = limits or ApiLimits()
