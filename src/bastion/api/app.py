@@ -83,6 +83,7 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
 def _extra_routers() -> list[APIRouter]:
     """Routers of the layers, collected here so the app shows the whole surface."""
     from bastion.api import (
+        routes_alerts,
         routes_canary,
         routes_compliance,
         routes_data,
@@ -95,7 +96,7 @@ def _extra_routers() -> list[APIRouter]:
 
     return [routes_data.router, routes_models.router, routes_governance.router,
             routes_providers.router, routes_compliance.router, routes_serving.router,
-            routes_release.router, routes_canary.router]  # fmt: skip
+            routes_release.router, routes_canary.router, routes_alerts.router]  # fmt: skip
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

@@ -35,6 +35,7 @@ from bastion.serving.errors import (
     InvalidFeatures,
     Throttled,
     UnsupportedContent,
+    WebhookRefused,
     WorkerUnavailable,
 )
 
@@ -51,6 +52,9 @@ _STATUS: list[tuple[type[BastionError], int]] = [
     # A prediction request whose rows break the endpoint's input schema (field, reason).
     (InvalidFeatures, 422),
     (UnsupportedContent, 415),
+    # A webhook URL the SSRF guard refuses: the request is understood, its target is not
+    # acceptable (422 naming the field, as for any invalid field of a body).
+    (WebhookRefused, 422),
     # The sandboxed model worker died or missed its deadline; it is being restarted.
     (WorkerUnavailable, 503),
     (PayloadTooLarge, 413),
@@ -92,6 +96,8 @@ def render(e: BastionError, request_id: str) -> JSONResponse:
             body["hint"] = e.hint
         if isinstance(e, InvalidFeatures):
             body["field"], body["reason"] = e.field, e.reason
+        if isinstance(e, WebhookRefused):
+            body["field"] = "url"
     else:
         log.error("request %s failed: %s", request_id, e.message)
         body["message"] = "the server could not complete the request"
