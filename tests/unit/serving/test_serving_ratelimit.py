@@ -38,3 +38,43 @@ def test_many_principals_together_hit_the_endpoint_limit() -> None:
 def test_bad_limit_settings_are_configuration_errors(opts: RateLimitOptions) -> None:
     with pytest.raises(ConfigurationError):
         RateLimiter(opts)
+
+
+def test_in_process_limit_starts_no_thread_per_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """limits' MemoryStorage started a threading.Timer whenever its last one had fired (every
+    10 ms of traffic); ours expires from one daemon thread."""
+    import threading
+
+    limiter = RateLimiter(RateLimitOptions(per_principal="100000/second"))
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting)
+    import time
+
+    for i in range(200):
+        limiter.hit_principal(f"p{i % 7}")
+        if i % 20 == 0:
+            time.sleep(0.02)  # let a 10 ms timer fire, as real traffic does
+    assert started == []
+
+
+def test_in_process_limit_entries_expire_without_traffic_and_flood_memory_is_bounded() -> None:
+    import time
+
+    limiter = RateLimiter(RateLimitOptions(per_principal="5/second"))
+    store = limiter._limiter.storage  # the in-process storage
+    for i in range(50):
+        if i < 5:
+            limiter.hit_principal("flooder")
+        else:
+            with pytest.raises(Throttled):
+                limiter.hit_principal("flooder")
+    assert [len(events) for events in store.events.values()] == [5]  # refused hits: no entry
+    time.sleep(2.5)  # the window (1 s) has passed and the expiry thread has run
+    assert not any(store.events.values()), store.events
+    limiter.hit_principal("flooder")  # a fresh window
