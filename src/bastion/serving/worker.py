@@ -44,12 +44,26 @@ def recv_frame(sock: socket.socket) -> dict[str, Any] | None:
     return None if body is None else decode(body)
 
 
-def _predict(model: Any, msg: dict[str, Any]) -> dict[str, Any]:
+def _stages(model: Any) -> tuple[Any | None, Any]:
+    """A scikit-learn ``Pipeline`` as (its transforms, its final estimator), so that a batch
+    is transformed once for both ``predict`` and ``predict_proba`` (what ``Pipeline`` does
+    for each of them, twice); any other model as (None, itself)."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[:-1], model[-1]
+    return None, model
+
+
+def _predict(stages: tuple[Any | None, Any], msg: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
-    frame = pd.DataFrame(msg["rows"], columns=msg["columns"])
-    labels = model.predict(frame).tolist()
-    scores = model.predict_proba(frame).tolist() if hasattr(model, "predict_proba") else None
+    transforms, final = stages
+    features = pd.DataFrame(msg["rows"], columns=msg["columns"])
+    if transforms is not None:
+        features = transforms.transform(features)
+    labels = final.predict(features).tolist()
+    scores = final.predict_proba(features).tolist() if hasattr(final, "predict_proba") else None
     return {"type": "result", "id": msg["id"], "labels": labels, "scores": scores}
 
 
@@ -67,12 +81,13 @@ def serve(sock: socket.socket, model: Any) -> int:
         "pid": os.getpid(),
         "classes": classes.tolist() if classes is not None else None,
     }))
+    stages = _stages(model)
     while True:
         msg = recv_frame(sock)
         if msg is None:
             return 0
         try:
-            reply = _predict(model, msg)
+            reply = _predict(stages, msg)
         except Exception as e:  # the model's failure is an answer, not the worker's end
             reply = {"type": "error", "id": msg.get("id"), "message": f"{type(e).__name__}: {e}"}
         sock.sendall(encode(reply))
