@@ -68,7 +68,7 @@ def create_app(ws: Bastion, limits: ApiLimits | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    routers = [routes_core.router, *_extra_routers()]
+    routers = [*_extra_routers(), routes_core.router]
     for router in routers:
         app.include_router(router)
     # The gate matches requests itself (before FastAPI reads a body), over every route.
@@ -94,8 +94,9 @@ def _extra_routers() -> list[APIRouter]:
         routes_serving,
     )
 
-    return [routes_data.router, routes_models.router, routes_governance.router,
-            routes_providers.router, routes_compliance.router, routes_serving.router,
+    # the prediction route first: routing tries routes in order (no path overlaps another)
+    return [routes_serving.router, routes_data.router, routes_models.router,
+            routes_governance.router, routes_providers.router, routes_compliance.router,
             routes_release.router, routes_canary.router, routes_alerts.router]  # fmt: skip
 
 
