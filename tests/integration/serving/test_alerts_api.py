@@ -4,8 +4,8 @@ acking, another project's principal reading, SSRF webhook targets, alert ids wit
 tricks, oversized and deeply nested bodies).
 
 Alerts are raised, and delivered to a real loopback receiver, by an alert service in the
-test process on the same workspace (the server only serves the API): the guard allowing
-loopback is a constructor argument the server never gets."""
+test process on the same workspace (``test_alerts.loopback_alerts``; the server only serves
+the API): the guard allowing loopback is a constructor argument the server never gets."""
 
 from __future__ import annotations
 
@@ -22,15 +22,12 @@ import httpx
 import pytest
 from alert_receiver import Receiver
 from serving_fixtures import LiveServer, start_bastion_serve
+from test_alerts import loopback_alerts
 
 from bastion.core.access.values import Actor, PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.crypto.keyring import MasterKeySource
-from bastion.serving._adapters.sql_alerts import SqlAlertRepository
-from bastion.serving._adapters.webhook_http import HttpPoster
-from bastion.serving.alerts import AlertKind, AlertService, Severity, delivery_sink
-from bastion.serving.delivery import Deliveries, DeliveryOptions
-from bastion.serving.webhooks import TargetGuard
+from bastion.serving.alerts import AlertKind, AlertService, Severity
 from bastion.workspace import Bastion
 
 P = "default"
@@ -92,11 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
               "vic": _principal(ws, admin, "vic", "auditor", P),  # reads, may not ack
               "eve": _principal(ws, admin, "eve", "ml-engineer", P),
               "olga": _principal(ws, admin, "olga", "admin", "other")}  # another project
-    repo = SqlAlertRepository(ws.engine)
-    guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
-    raiser = AlertService(ws.access, repo, ws.webhook_secret, Deliveries(
-        HttpPoster(), guard, delivery_sink(repo, ws.access),
-        DeliveryOptions(backoff=0.05, timeout=2.0)), guard)
+    raiser = loopback_alerts(ws)  # the delivery wiring test_alerts.py keeps current
     receiver = Receiver().start()
     srv = start_bastion_serve(ws.home, key, {})
     try:
