@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from bastion.serving.alerts import AlertService
     from bastion.serving.canary import CanaryService
     from bastion.serving.deployments import DeploymentService
-    from bastion.serving.monitor import DriftMonitor
+    from bastion.serving.monitor import DriftMonitor, MonitorOptions
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,8 @@ class Bastion:
         )
         self.access = AccessService(SqlAccessRepository(engine), self.audit)
         self.scratch = Scratch(options.home / "tmp")
+        #: set by an edge before first use of ``monitor`` (MonitorOptions.from_settings)
+        self.monitor_options: MonitorOptions | None = None
         self.objects = ObjectService(
             self.access,
             self.blobs,
@@ -342,17 +344,19 @@ class Bastion:
     @cached_property
     def alerts(self) -> AlertService:
         """Alerts of deployed models (one open per endpoint and kind) and their webhooks:
-        signed deliveries off the request path, targets SSRF-checked at registration and at
-        every delivery.  Each webhook's secret is an HMAC under a keyring key of its id."""
-        from bastion.serving._adapters.sql_alerts import SqlAlertRepository
+        signed deliveries from a durable outbox off the request path, targets SSRF-checked
+        at registration and at every delivery.  Each webhook's secret is an HMAC under a
+        keyring key of its id."""
+        from bastion.serving._adapters.sql_alerts import SqlAlertOutbox, SqlAlertRepository
         from bastion.serving._adapters.webhook_http import HttpPoster
-        from bastion.serving.alerts import AlertService, delivery_sink
+        from bastion.serving.alerts import AlertService, delivery_audit
         from bastion.serving.delivery import Deliveries
         from bastion.serving.webhooks import TargetGuard
 
         repo = SqlAlertRepository(self.engine)
         guard = TargetGuard()  # the loopback allowance exists for tests only, never here
-        deliveries = Deliveries(HttpPoster(), guard, delivery_sink(repo, self.access))
+        deliveries = Deliveries(HttpPoster(), guard, SqlAlertOutbox(self.engine),
+                                self.webhook_secret, delivery_audit(self.access))
         return AlertService(self.access, repo, self.webhook_secret, deliveries, guard)
 
     def webhook_secret(self, webhook_id: str) -> bytes:
@@ -365,6 +369,7 @@ class Bastion:
         from bastion.model_security.monitoring import DriftReference
         from bastion.serving._adapters.sql_alerts import SqlLiveWindows
         from bastion.serving._adapters.sql_repo import SqlDeploymentRepository
+        from bastion.serving._adapters.sql_retention import SqlRetention
         from bastion.serving.live import LiveStore
         from bastion.serving.monitor import DriftMonitor
         from bastion.serving.values import Deployment
@@ -382,7 +387,7 @@ class Bastion:
         live = LiveStore(SqlLiveWindows(self.engine), lambda b: self.blobs.put_bytes(b).digest,
                          self.blobs.read_bytes, self.blobs.delete)
         return DriftMonitor(self.access, SqlDeploymentRepository(self.engine), live, reference,
-                            self.alerts)
+                            self.alerts, self.monitor_options, SqlRetention(self.engine))
 
     @cached_property
     def cards(self) -> CardService:
@@ -678,6 +683,8 @@ class Bastion:
 
     def close(self) -> None:
         try:
+            if "alerts" in self.__dict__:  # the webhook sender thread, if it ran
+                self.alerts.deliveries.stop()
             self.access.flush_failed_authentications()  # counts of repeated failures
         finally:
             self.scratch.close()

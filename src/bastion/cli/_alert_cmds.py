@@ -5,7 +5,10 @@
 [--endpoint E]`` registers a webhook (SSRF-checked) and prints its signing secret once;
 ``bastion alerts webhook list|remove``.  ``bastion monitor run ENDPOINT`` compares the
 endpoint's live window with its training reference now and raises (or repeats) a drift
-alert; exit code 5 when drift is found, like ``bastion monitor drift``.
+alert; exit code 5 when drift is found, like ``bastion monitor drift``.  It also prunes the
+prediction log and decided canaries' samples past ``BASTION_SERVING_LOG_RETENTION_DAYS``,
+and sends a new alert's webhook deliveries (waiting a bounded time; what is still pending
+stays in the outbox for the gateway's sender or the next run).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Annotated
 import typer
 
 from bastion.cli._context import home_of as _home
-from bastion.cli._context import session
+from bastion.cli._context import session, settings
 from bastion.cli._render import console, print_json, table
 from bastion.core.access.values import DEFAULT_PROJECT
 
@@ -25,7 +28,7 @@ Endpoint = Annotated[str | None, typer.Option("--endpoint", "-e", help="endpoint
                                               show_default=False)]
 alerts = typer.Typer(help="Alerts of deployed models and their webhooks.", no_args_is_help=True)
 webhook = typer.Typer(help="Webhooks that receive alerts (signed POSTs).", no_args_is_help=True)
-_DELIVERY_WAIT = 15.0  # seconds a command waits for its webhook deliveries before exiting
+_DELIVERY_WAIT = 15.0  # seconds a command sends webhook deliveries before exiting
 
 
 @alerts.command("list")
@@ -91,10 +94,14 @@ def monitor_run(ctx: typer.Context,
                 endpoint: Annotated[str, typer.Argument(help="endpoint to check")],
                 as_json: Json = False, project: Project = DEFAULT_PROJECT) -> None:
     """Compare the endpoint's live traffic with its training data now (drift alert)."""
+    from bastion.serving.monitor import MonitorOptions
+
     with session(_home(ctx)) as s:
+        s.ws.monitor_options = MonitorOptions.from_settings(settings(_home(ctx)))
         result = s.ws.monitor.run(s.actor, project, endpoint)
         if result.new_alert:
-            s.ws.alerts.deliveries.wait_idle(_DELIVERY_WAIT)
+            s.ws.alerts.deliveries.start()
+            s.ws.alerts.deliveries.wait_idle(_DELIVERY_WAIT, result.alert_id)
     if as_json:
         print_json(result.to_dict())
     else:

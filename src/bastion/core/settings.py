@@ -66,6 +66,8 @@ class BastionSettings(BaseSettings):
     serving_request_timeout: float = Field(default=10.0, gt=0)
     #: what the adversarial-query detector does to a suspected principal (serving/adversarial.py)
     serving_adversarial: str = Field(default="throttle", pattern="^(flag|throttle|block)$")
+    #: days the prediction log and decided canaries' samples are kept (serving/retention.py)
+    serving_log_retention_days: int = Field(default=30, ge=1)
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

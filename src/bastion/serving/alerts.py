@@ -3,9 +3,11 @@
 An :class:`Alert` names its kind (``drift`` …), endpoint, severity and the evidence that
 raised it.  ``raise_alert`` keeps *one open alert per endpoint and kind* (the store's
 unique key; a repeat detection bumps ``occurrences`` and ``last_seen_at``); a new one is
-audited (``alert.raised``), logged and handed to the :class:`~bastion.serving.delivery.
-Deliveries` queue for every webhook of the project (or of that endpoint).  ``ack`` closes it
-(``alert.ack``, audited), after which the same detection opens a new one.
+audited (``alert.raised``) and logged; in the transaction that stores it, one pending
+delivery per webhook of the project (or of that endpoint) is written to the outbox, which
+the :class:`~bastion.serving.delivery.Deliveries` sender of any process works off (at least
+once, with a stable delivery id).  ``ack`` closes it (``alert.ack``, audited), after which
+the same detection opens a new one.
 
 Webhook secrets are never stored: each is an HMAC under the keyring's ``alert-webhook``
 key of the webhook's id, shown once when the webhook is added.
@@ -25,7 +27,7 @@ import enum
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,8 +35,9 @@ from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
+from bastion.core.crashpoints import crash_point
 from bastion.core.names import check_name
-from bastion.serving.delivery import Deliveries, Delivery, ResultSink
+from bastion.serving.delivery import Deliveries, ResultSink, SecretOf
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.events import GATEWAY
@@ -97,10 +100,22 @@ class Webhook:
                 "created_by": self.created_by}
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One delivery to write with a new alert: its id (``X-Bastion-Delivery``), the
+    webhook and the signed body."""
+
+    id: str
+    webhook_id: str
+    body: bytes
+
+
 class AlertRepository(Protocol):
-    def open_alert(self, alert: Alert) -> tuple[Alert, bool]:
-        """Store ``alert`` unless one of its (project, endpoint, kind) is open; then bump
-        that one's occurrences and return it with False."""
+    def open_alert(self, alert: Alert,
+                   outbox: Sequence[OutboxEntry] = ()) -> tuple[Alert, bool]:
+        """Store ``alert`` and its ``outbox`` rows in one transaction unless one of its
+        (project, endpoint, kind) is open; then bump that one's occurrences and return
+        it with False (no row written)."""
 
     def alert(self, project: str, alert_id: str) -> Alert | None: ...
 
@@ -117,22 +132,14 @@ class AlertRepository(Protocol):
 
     def remove_webhook(self, project: str, webhook_id: str) -> bool: ...
 
-    def record_delivery(self, alert_id: str, webhook_id: str, status: str, attempts: int,
-                        error: str, at: str) -> None: ...
-
     def deliveries(self, alert_id: str) -> list[dict[str, JSON]]: ...
 
 
-#: webhook id -> its signing secret (an HMAC under a keyring key; never stored)
-SecretOf = Callable[[str], bytes]
-
-
-def delivery_sink(repo: AlertRepository, access: AccessService) -> ResultSink:
-    """Record every delivery outcome; a failed or refused one is also audited."""
+def delivery_audit(access: AccessService) -> ResultSink:
+    """Audit a failed or refused delivery (the outbox wrote the delivery log itself)."""
 
     def sink(alert_id: str, webhook_id: str, status: str, attempts: int, error: str,
              at: str) -> None:
-        repo.record_delivery(alert_id, webhook_id, status, attempts, error, at)
         if status != "delivered":
             access.record(GATEWAY, f"alert.delivery_{status}", f"system/webhook/{webhook_id}",
                           Outcome.FAILED, {"alert": alert_id, "attempts": attempts,
@@ -165,27 +172,33 @@ class AlertService:
                     summary: str, evidence: dict[str, JSON]) -> tuple[Alert, bool]:
         """Open an alert, or count a repeat of the open one (returns it and whether new)."""
         now = _now()
-        alert, new = self._repo.open_alert(Alert(
-            uuid.uuid4().hex, project, endpoint, kind, severity, summary[:500],
-            json.dumps(evidence, sort_keys=True), now, now))
+        candidate = Alert(uuid.uuid4().hex, project, endpoint, kind, severity, summary[:500],
+                          json.dumps(evidence, sort_keys=True), now, now)
+        alert, new = self._repo.open_alert(candidate, self._outbox(candidate))
         if not new:
             return alert, False
+        # the alert and its deliveries are one transaction: a crash here loses neither
+        crash_point("alerts.raise.after_store")
         self._access.record(GATEWAY, "alert.raised", endpoint_resource(project, endpoint),
                             Outcome.OK, {"alert": alert.id, "kind": kind,
                                          "severity": severity.value, "summary": summary[:200]})
         _log.warning("alert %s (%s, %s) on %s/%s: %s", alert.id, kind, severity.value,
                      project, endpoint, summary)
-        self._deliver(alert)
+        self.deliveries.wake()
         return alert, True
 
-    def _deliver(self, alert: Alert) -> None:
-        body = json.dumps({"type": "bastion.alert", "alert": alert.to_dict()},
-                          sort_keys=True).encode()
+    def _outbox(self, alert: Alert) -> list[OutboxEntry]:
+        """One delivery per webhook of the project or of this endpoint; the delivery id is
+        in the signed body too, so a receiver can trust it to deduplicate."""
+        out = []
         for hook in self._repo.webhooks(alert.project):
             if hook.endpoint and hook.endpoint != alert.endpoint:
                 continue
-            self.deliveries.submit(Delivery(alert.id, hook.id, hook.url, body,
-                                            self._secret_of(hook.id)))
+            delivery = uuid.uuid4().hex
+            body = json.dumps({"type": "bastion.alert", "delivery": delivery,
+                               "alert": alert.to_dict()}, sort_keys=True).encode()
+            out.append(OutboxEntry(delivery, hook.id, body))
+        return out
 
     # -- reading and acknowledging ----------------------------------------------------------
     def alerts(self, actor: Actor, project: str, *, endpoint: str | None = None,
@@ -270,9 +283,10 @@ __all__ = [
     "AlertKind",
     "AlertRepository",
     "AlertService",
+    "OutboxEntry",
     "SecretOf",
     "Severity",
     "Webhook",
     "alerts_resource",
-    "delivery_sink",
+    "delivery_audit",
 ]

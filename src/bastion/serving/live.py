@@ -9,6 +9,16 @@ time into ``serving_live_windows``.  No feature value is written in plaintext an
 window blob holds a random nonce so its content digest reveals nothing guessable; windows
 older than the retention are deleted (blob and index row).
 
+No orphan blob: the index row is written *first*, in state ``writing`` and naming the
+blob's digest (the SHA-256 of its plaintext, computed before the write), then the blob,
+then the row is marked ``ready`` by a conditional UPDATE.  A crash in between leaves a
+``writing`` row that names what to reclaim; :func:`sweep` (at every monitor round)
+marks windows left ``writing`` longer than a grace period ``sweeping``, deletes their
+blob, then their row.  Should a flush outlive the grace period, the sweep's conditional
+UPDATE wins, that flush fails to mark its row ready and deletes its own blob: no
+interleaving leaves a blob without a row or a ready row without its blob.  Readers see
+``ready`` windows only.
+
 Example::
 
     sampler = LiveSampler(capacity=2000)
@@ -20,7 +30,9 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import os
 import random
 import threading
@@ -29,10 +41,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bastion.core.crashpoints import crash_point
 from bastion.core.errors import IntegrityError
 from bastion.serving.values import Deployment
 
 FORMAT = "bastion.live-window"
+_log = logging.getLogger("bastion.monitor")
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,18 @@ class LiveWindow:
 
 
 class LiveWindowIndex(Protocol):
-    def add(self, w: LiveWindow) -> None: ...
+    def add(self, w: LiveWindow) -> None:
+        """Index a window whose blob is about to be written (state ``writing``)."""
+
+    def mark_ready(self, window_id: str) -> bool:
+        """``writing`` -> ``ready``; False when the row is gone (swept)."""
+
+    def unfinished(self, before: str, limit: int) -> list[LiveWindow]:
+        """Windows still ``writing`` or ``sweeping`` created before ``before``."""
+
+    def abandon(self, window_id: str) -> bool:
+        """``writing`` -> ``sweeping`` (never a ready row; a flush can no longer mark it
+        ready); True when the row is now ``sweeping``."""
 
     def latest(self, deployment_id: str, max_rows: int) -> list[LiveWindow]: ...
 
@@ -112,8 +137,22 @@ class LiveSampler:
                 "format": FORMAT, "version": 1, "nonce": os.urandom(16).hex(),
                 "columns": list(d.schema.columns), "rows": p.rows, "labels": p.labels,
             }).encode()
-            store.index.add(LiveWindow(uuid.uuid4().hex, d.project, d.endpoint, d.id, now,
-                                       len(p.rows), p.seen, store.put(blob)))
+            w = LiveWindow(uuid.uuid4().hex, d.project, d.endpoint, d.id, now, len(p.rows),
+                           p.seen, hashlib.sha256(blob).hexdigest())
+            store.index.add(w)  # the intent first: a crash from here on leaves a named blob
+            crash_point("live.flush.after_intent")
+            digest = store.put(blob)
+            crash_point("live.flush.after_blob")
+            if digest != w.blob_digest:  # the store must address by plaintext SHA-256
+                store.delete(digest)
+                store.index.abandon(w.id)
+                store.index.remove([w.id])
+                raise IntegrityError(f"live window blob stored as {digest[:16]}…, expected "
+                                     f"{w.blob_digest[:16]}…",
+                                     hint="the blob store does not address by SHA-256")
+            if not store.index.mark_ready(w.id):  # swept meanwhile: take our blob back
+                _log.warning("live window %s outlived the sweep's grace period; dropped", w.id)
+                store.delete(digest)
         return len(pending)
 
 
@@ -134,6 +173,24 @@ def read_windows(store: LiveStore, windows: Sequence[LiveWindow],
     return rows, labels
 
 
+def sweep(store: LiveStore, before: str, limit: int = 100) -> int:
+    """Reclaim windows left ``writing`` (a flush that crashed) created before ``before``:
+    the row is marked ``sweeping`` first (conditional: never a ready one; a flush still
+    running then fails to mark it ready), then the blob is deleted, then the row; a
+    crash of the sweep itself is finished by the next one.  ``before`` must lie further
+    back than any flush can take (the grace period), or that flush's window is lost."""
+    swept = 0
+    for w in store.index.unfinished(before, limit):
+        if store.index.abandon(w.id):
+            store.delete(w.blob_digest)  # absent when the crash came before the blob
+            crash_point("live.sweep.after_blob")
+            store.index.remove([w.id])
+            swept += 1
+    if swept:
+        _log.warning("reclaimed %d live window(s) left unfinished by a crash", swept)
+    return swept
+
+
 def expire(store: LiveStore, before: str) -> int:
     """Delete the windows created before ``before`` (blob and index row)."""
     old = store.index.older_than(before)
@@ -144,4 +201,4 @@ def expire(store: LiveStore, before: str) -> int:
 
 
 __all__ = ["LiveSampler", "LiveStore", "LiveWindow", "LiveWindowIndex", "expire",
-           "read_windows"]
+           "read_windows", "sweep"]

@@ -19,6 +19,12 @@ Any drifted feature or a drifted prediction distribution raises (or repeats) one
 alert per endpoint (:class:`~bastion.serving.alerts.AlertService`), whose evidence names
 the reference, the deployment, the drifted features with their statistics and the window.
 
+Housekeeping, every round (the gateway's periodic check and ``bastion monitor run``):
+live windows past ``retention_days`` are deleted, windows a crashed flush left unfinished
+for ``sweep_grace_seconds`` are reclaimed (:func:`~bastion.serving.live.sweep`), and the
+prediction log and canary samples are pruned by :mod:`bastion.serving.retention`.  In the
+gateway, :meth:`DriftMonitor.follow` also runs the alert outbox's sender.
+
 Example::
 
     result = monitor.run(actor, "credit", "scoring")     # bastion monitor run scoring
@@ -44,13 +50,23 @@ from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
 from bastion.core.errors import BastionError
+from bastion.core.settings import BastionSettings
 from bastion.data_security.stats import DriftThresholds, js_from_counts
 from bastion.model_security.monitoring import DriftPolicy, DriftReference, detect_drift
 from bastion.serving.alerts import AlertKind, AlertService, Severity
 from bastion.serving.deployments import endpoint_resource
 from bastion.serving.errors import NoDeployment
-from bastion.serving.live import LiveSampler, LiveStore, LiveWindow, expire, read_windows
+from bastion.serving.events import GATEWAY
+from bastion.serving.live import (
+    LiveSampler,
+    LiveStore,
+    LiveWindow,
+    expire,
+    read_windows,
+    sweep,
+)
 from bastion.serving.ports import DeploymentRepository
+from bastion.serving.retention import Pruned, RetentionOptions, RetentionStore, prune
 from bastion.serving.values import Deployment, FieldKind
 
 _log = logging.getLogger("bastion.monitor")
@@ -70,6 +86,15 @@ class MonitorOptions:
     chi_square_min_effect: float = 0.1
     prediction_js_threshold: float = 0.1
     retention_days: int = 7  # live windows (encrypted samples) older than this are deleted
+    #: a window still ``writing`` after this long was left by a crashed flush (a flush
+    #: writes one bounded sample per deployment: seconds, far below this)
+    sweep_grace_seconds: float = 600.0
+    #: the prediction log and decided canaries' samples (bastion.serving.retention)
+    log_retention: RetentionOptions = dataclasses.field(default_factory=RetentionOptions)
+
+    @classmethod
+    def from_settings(cls, s: BastionSettings) -> MonitorOptions:
+        return cls(log_retention=RetentionOptions(days=s.serving_log_retention_days))
 
 
 @dataclass(frozen=True)
@@ -106,24 +131,32 @@ class DriftMonitor:
 
     def __init__(self, access: AccessService, deployments: DeploymentRepository,
                  live: LiveStore, references: ReferenceSource, alerts: AlertService,
-                 options: MonitorOptions | None = None) -> None:
+                 options: MonitorOptions | None = None,
+                 retention: RetentionStore | None = None) -> None:
         self._access = access
         self._deployments = deployments
         self._live = live
         self._references = references
         self._alerts = alerts
         self.options = options or MonitorOptions()
+        self._retention = retention
+
+    @property
+    def live(self) -> LiveStore:
+        """Where the live windows are (the index and the encrypted blob store)."""
+        return self._live
 
     def with_alerts(self, alerts: AlertService,
                     options: MonitorOptions | None = None) -> DriftMonitor:
         """The same monitor raising into another alert service (tests deliver to loopback),
         optionally with other options."""
         return DriftMonitor(self._access, self._deployments, self._live, self._references,
-                            alerts, options or self.options)
+                            alerts, options or self.options, self._retention)
 
     def run(self, actor: Actor, project: str, endpoint: str) -> MonitorResult:
         """On demand (``bastion monitor run``): authorized ``monitor.run`` on the endpoint."""
         self._access.authorize(actor, "monitor.run", endpoint_resource(project, endpoint))
+        self.housekeeping()
         result = self._check(actor, project, endpoint)
         self._access.record(actor, "monitor.live_drift", endpoint_resource(project, endpoint),
                             Outcome.OK, result.to_dict())
@@ -208,9 +241,26 @@ class DriftMonitor:
                 _log.error("drift check of %s/%s failed: %s", d.project, d.endpoint, e.message)
             except Exception:  # nor an unexpected one (it would also stop window expiry)
                 _log.exception("drift check of %s/%s failed", d.project, d.endpoint)
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.options.retention_days)
-        expire(self._live, cutoff.isoformat(timespec="microseconds"))
+        self.housekeeping()
         return out
+
+    def housekeeping(self) -> Pruned:
+        """Expire old live windows, reclaim unfinished ones, prune the prediction log and
+        decided canaries' samples (each bounded); what was pruned is audited."""
+        now = dt.datetime.now(dt.UTC)
+        cutoff = now - dt.timedelta(days=self.options.retention_days)
+        expire(self._live, cutoff.isoformat(timespec="microseconds"))
+        grace = now - dt.timedelta(seconds=self.options.sweep_grace_seconds)
+        sweep(self._live, grace.isoformat(timespec="microseconds"))
+        if self._retention is None:
+            return Pruned()
+        pruned = prune(self._retention, self.options.log_retention, now)
+        if pruned.predictions or pruned.samples:
+            self._access.record(GATEWAY, "serving.retention", "system/serving", Outcome.OK,
+                                {"predictions": pruned.predictions,
+                                 "canary_samples": pruned.samples,
+                                 "days": self.options.log_retention.days})
+        return pruned
 
     def flush(self, sampler: LiveSampler) -> int:
         """Write the gateway's pending live sample as windows (encrypted)."""
@@ -219,7 +269,16 @@ class DriftMonitor:
     async def follow(self, sampler: LiveSampler, *, flush_seconds: float = 2.0,
                      check_seconds: float = 60.0) -> None:
         """Flush the gateway's live sample every ``flush_seconds`` and check every endpoint
-        every ``check_seconds``, off the event loop, until cancelled."""
+        every ``check_seconds``, off the event loop, until cancelled.  Starts the alert
+        outbox's sender (which resumes pending deliveries) and stops it when cancelled."""
+        self._alerts.deliveries.start()
+        try:
+            await self._follow(sampler, flush_seconds, check_seconds)
+        finally:
+            await asyncio.to_thread(self._alerts.deliveries.stop)
+
+    async def _follow(self, sampler: LiveSampler, flush_seconds: float,
+                      check_seconds: float) -> None:
         last = time.monotonic()
         while True:
             await asyncio.sleep(flush_seconds)

@@ -23,6 +23,7 @@ class Receiver:
     redirect_to: str | None = None
     endless: bool = False  # answer 200 with a gzip body that never ends
     drip: bool = False  # answer a header byte every 0.2 s, never finishing the headers
+    delay: float = 0.0  # seconds before answering each request
     got: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -42,6 +43,7 @@ class Receiver:
                 if owner.drip:
                     self._drip()
                     return
+                time.sleep(owner.delay)
                 status = owner.statuses.pop(0) if owner.statuses else 200
                 self.send_response(status)
                 if 300 <= status < 400 and owner.redirect_to:

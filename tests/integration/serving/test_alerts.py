@@ -19,29 +19,37 @@ from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import AccessDenied
 from bastion.serving._adapters.sql_alerts import (
+    SqlAlertOutbox,
     SqlAlertRepository,
     alerts,
     deliveries,
+    outbox,
     webhooks,
     windows,
 )
 from bastion.serving._adapters.webhook_http import HttpPoster
-from bastion.serving.alerts import AlertKind, AlertService, Severity, delivery_sink
-from bastion.serving.delivery import Deliveries, DeliveryOptions
+from bastion.serving.alerts import AlertKind, AlertService, Severity, delivery_audit
+from bastion.serving.delivery import Deliveries, DeliveryOptions, Poster
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.webhooks import TargetGuard, verify_signature
 
 P = "default"
 
 
+def alert_service(ws: Any, guard: TargetGuard, poster: Poster | None = None,
+                  sender_class: type[Deliveries] = Deliveries,
+                  **options: Any) -> AlertService:
+    """The workspace's alert service with another guard / poster / delivery options."""
+    opts = DeliveryOptions(**{"backoff": 0.05, "timeout": 2.0, **options})
+    sender = sender_class(poster or HttpPoster(), guard, SqlAlertOutbox(ws.engine),
+                        ws.webhook_secret, delivery_audit(ws.access), opts)
+    return AlertService(ws.access, SqlAlertRepository(ws.engine), ws.webhook_secret, sender,
+                        guard)
+
+
 def loopback_alerts(ws: Any, **options: Any) -> AlertService:
     """The workspace's alert service, but allowed to deliver to a loopback receiver."""
-    repo = SqlAlertRepository(ws.engine)
-    guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
-    opts = DeliveryOptions(**{"backoff": 0.05, "timeout": 2.0, **options})
-    return AlertService(ws.access, repo, ws.webhook_secret,
-                        Deliveries(HttpPoster(), guard, delivery_sink(repo, ws.access), opts),
-                        guard)
+    return alert_service(ws, TargetGuard(unsafe_allow_loopback_for_tests=True), **options)
 
 
 @pytest.fixture
@@ -56,7 +64,7 @@ def receiver() -> Iterator[Receiver]:
 def test_alert_tables_match_the_migration_and_refuse_a_second_open_alert(
         workspace: Any) -> None:
     inspector = sa.inspect(workspace.ws.engine)
-    for table in (alerts, webhooks, deliveries, windows):
+    for table in (alerts, webhooks, deliveries, windows, outbox):
         migrated = {c["name"] for c in inspector.get_columns(table.name)}
         assert migrated == set(table.c.keys()), table.name
     # and the database itself refuses a second open alert of one kind on one endpoint
@@ -188,11 +196,7 @@ def test_redirect_to_a_private_address_is_not_followed(sqlite_workspace: Any,
 def test_dns_rebinding_after_registration_is_refused_at_delivery(sqlite_workspace: Any,
                                                                 receiver: Receiver) -> None:
     answers = {"hooks.example": ["93.184.216.34"]}
-    guard = TargetGuard(lambda host, port: answers[host])
-    repo = SqlAlertRepository(sqlite_workspace.ws.engine)
-    svc = AlertService(sqlite_workspace.ws.access, repo, sqlite_workspace.ws.webhook_secret,
-                       Deliveries(HttpPoster(), guard,
-                                  delivery_sink(repo, sqlite_workspace.ws.access)), guard)
+    svc = alert_service(sqlite_workspace.ws, TargetGuard(lambda host, port: answers[host]))
     svc.add_webhook(sqlite_workspace.admin, P, "http://hooks.example/hook")  # public now
     answers["hooks.example"] = ["127.0.0.1"]  # the attacker's DNS now answers loopback
     alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
@@ -203,16 +207,19 @@ def test_dns_rebinding_after_registration_is_refused_at_delivery(sqlite_workspac
     assert audited and alert.id in audited[-1].details
 
 
-def test_full_queue_drops_instead_of_blocking_the_caller(sqlite_workspace: Any,
-                                                         receiver: Receiver) -> None:
-    svc = loopback_alerts(sqlite_workspace.ws, queue_size=1, attempts=1)
+def test_many_webhooks_neither_block_the_caller_nor_get_dropped(sqlite_workspace: Any,
+                                                                receiver: Receiver) -> None:
+    svc = loopback_alerts(sqlite_workspace.ws, attempts=1, batch=2)
     for i in range(5):
         svc.add_webhook(sqlite_workspace.admin, P, receiver.url + f"/h{i}")
+    receiver.delay = 0.2  # a slow receiver: the caller must not wait for it
     started = time.monotonic()
-    svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
-    assert time.monotonic() - started < 1.0
+    alert, _ = svc.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    assert time.monotonic() - started < 0.5
     assert svc.deliveries.wait_idle(10)
-    assert svc.deliveries.dropped >= 1 and len(receiver.got) + svc.deliveries.dropped == 5
+    assert sorted(g.path for g in receiver.got) == [f"/h{i}" for i in range(5)]
+    log = svc.delivery_log(sqlite_workspace.admin, P, alert.id)
+    assert [d["status"] for d in log] == ["delivered"] * 5
 
 
 def test_cli_lists_and_acknowledges_alerts_and_refuses_a_metadata_webhook(
@@ -318,12 +325,9 @@ def test_receiver_dripping_its_answer_over_tls_cannot_hold_the_sender_past_the_t
     threading.Thread(target=drip, daemon=True).start()
     try:
         ws = sqlite_workspace.ws
-        repo = SqlAlertRepository(ws.engine)
         guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
         poster = HttpPoster(verify=ssl.create_default_context(cafile=str(cert)))
-        sender = Deliveries(poster, guard, delivery_sink(repo, ws.access),
-                            DeliveryOptions(attempts=1, timeout=1.0))
-        svc = AlertService(ws.access, repo, ws.webhook_secret, sender, guard)
+        svc = alert_service(ws, guard, poster, attempts=1, timeout=1.0)
         port = listener.getsockname()[1]
         svc.add_webhook(sqlite_workspace.admin, P, f"https://127.0.0.1:{port}/hook")
         started = time.monotonic()

@@ -4,6 +4,7 @@ blob store, and read back only for its own columns."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -23,9 +24,26 @@ from bastion.serving.values import (
 class FakeIndex:
     def __init__(self) -> None:
         self.rows: list[LiveWindow] = []
+        self.state: dict[str, str] = {}
 
     def add(self, w: LiveWindow) -> None:
         self.rows.append(w)
+        self.state[w.id] = "writing"
+
+    def mark_ready(self, window_id: str) -> bool:
+        if self.state.get(window_id) != "writing":
+            return False
+        self.state[window_id] = "ready"
+        return True
+
+    def unfinished(self, before: str, limit: int) -> list[LiveWindow]:
+        return [w for w in self.rows if self.state[w.id] != "ready" and w.created_at < before]
+
+    def abandon(self, window_id: str) -> bool:
+        if self.state.get(window_id) not in ("writing", "sweeping"):
+            return False
+        self.state[window_id] = "sweeping"
+        return True
 
     def latest(self, deployment_id: str, max_rows: int) -> list[LiveWindow]:
         return [w for w in reversed(self.rows) if w.deployment_id == deployment_id]
@@ -44,7 +62,7 @@ def _store() -> tuple[LiveStore, dict[str, bytes]]:
     blobs: dict[str, bytes] = {}
 
     def put(data: bytes) -> str:
-        key = f"{len(blobs):064x}"
+        key = hashlib.sha256(data).hexdigest()  # the blob store addresses by plaintext
         blobs[key] = data
         return key
 
