@@ -47,7 +47,7 @@ from bastion.core.access.service import AccessService
 from bastion.core.access.values import Actor
 from bastion.core.audit.entries import Outcome
 from bastion.core.canonical import JSON
-from bastion.core.errors import BastionError
+from bastion.core.errors import BastionError, IntegrityError
 from bastion.core.settings import BastionSettings
 from bastion.model_security.errors import MaliciousArtifact, SignatureInvalid
 from bastion.model_security.registry import ModelRegistry
@@ -406,7 +406,9 @@ class Gateway:
             await worker.start()
             if self.options.freeze_heap:
                 gc.freeze()  # no collection (no stall): only what lives now leaves the scans
-        except (SignatureInvalid, MaliciousArtifact, DeploymentRefused) as e:
+        except (SignatureInvalid, MaliciousArtifact, DeploymentRefused, IntegrityError) as e:
+            # IntegrityError: a stored blob that fails decryption (BlobCorrupted) is
+            # tampered as surely as a bad signature
             stack.close()
             reason = e.message
             await anyio.to_thread.run_sync(lambda: self._deployments.revoke(d, GATEWAY, reason))
