@@ -8,6 +8,8 @@ real HTTP receiver on loopback (allowed only through the guard's test-only argum
   *same* delivery id (at least once; receivers deduplicate by ``X-Bastion-Delivery``);
 - two replicas' senders (several threads each) on one database send every pending
   delivery exactly once.
+
+Each on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -63,14 +65,14 @@ def _rows(ws: Any) -> list[dict[str, Any]]:
 
 
 def test_crash_between_alert_insert_and_delivery_still_delivers(
-        sqlite_workspace: Any, master_key_b64: str, receiver: Receiver) -> None:
-    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
+        workspace: Any, master_key_b64: str, receiver: Receiver) -> None:
+    ws, admin = workspace.ws, workspace.admin
     svc = loopback_alerts(ws)
     hook, secret = svc.add_webhook(admin, P, receiver.url + "/hook")
-    code = _child(sqlite_workspace, master_key_b64, "raise", "alerts.raise.after_store")
+    code = _child(workspace, master_key_b64, "raise", "alerts.raise.after_store")
     assert code == -signal.SIGKILL
     [alert] = svc.alerts(admin, P)
-    [row] = _rows(sqlite_workspace)  # stored with the alert, in its transaction
+    [row] = _rows(workspace)  # stored with the alert, in its transaction
     assert row["status"] == "pending" and row["alert_id"] == alert.id and receiver.got == []
     svc.deliveries.start()  # a sender starting later resumes what is pending
     assert svc.deliveries.wait_idle(10)
@@ -84,13 +86,13 @@ def test_crash_between_alert_insert_and_delivery_still_delivers(
 
 
 def test_crash_between_send_and_outcome_record_redelivers_with_the_same_delivery_id(
-        sqlite_workspace: Any, master_key_b64: str, receiver: Receiver) -> None:
-    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
+        workspace: Any, master_key_b64: str, receiver: Receiver) -> None:
+    ws, admin = workspace.ws, workspace.admin
     svc = loopback_alerts(ws, lease=LEASE, timeout=1.0)
     svc.add_webhook(admin, P, receiver.url + "/hook")
-    code = _child(sqlite_workspace, master_key_b64, "raise", "alerts.delivery.after_send")
+    code = _child(workspace, master_key_b64, "raise", "alerts.delivery.after_send")
     assert code == -signal.SIGKILL and len(receiver.got) == 1  # sent, outcome not recorded
-    [row] = _rows(sqlite_workspace)
+    [row] = _rows(workspace)
     assert row["status"] == "pending" and row["claimed_by"].startswith("child/")
     assert svc.deliveries.tick() == 0  # leased: no second send while it may be in flight
     assert len(receiver.got) == 1
@@ -144,8 +146,8 @@ def test_two_gateway_replicas_racing_on_one_database_send_each_delivery_once(
 
 
 def test_removed_webhook_pending_delivery_ends_failed_unsent(
-        sqlite_workspace: Any, receiver: Receiver) -> None:
-    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
+        workspace: Any, receiver: Receiver) -> None:
+    ws, admin = workspace.ws, workspace.admin
     svc = loopback_alerts(ws)
     raising = alert_service(ws, TargetGuard(unsafe_allow_loopback_for_tests=True),
                             sender_class=_Stored)

@@ -183,11 +183,14 @@ class SqlAlertOutbox:
         # Each candidate is claimed by an UPDATE that repeats the due condition: on
         # PostgreSQL a concurrent claimer of the same row waits for the first one's commit,
         # re-evaluates the condition and updates nothing; SQLite serialises writers.
+        q = sa.select(outbox.c.id).where(self._due(now))
+        if skip:
+            q = q.where(outbox.c.id.notin_(sorted(skip)))
+        q = q.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(8)
+        with reading(self._e, "reading the webhook outbox") as c:
+            if c.execute(q.limit(1)).first() is None:
+                return None  # an idle look takes no write lock (SQLite: BEGIN IMMEDIATE)
         with transaction(self._e, "claiming a webhook delivery") as c:
-            q = sa.select(outbox.c.id).where(self._due(now))
-            if skip:
-                q = q.where(outbox.c.id.notin_(sorted(skip)))
-            q = q.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(8)
             ids: list[str] = list(c.execute(q).scalars().all())
             for delivery_id in ids:
                 n = c.execute(outbox.update().where(
