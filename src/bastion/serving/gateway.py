@@ -248,6 +248,8 @@ class Gateway:
             if d.policy.ood is OodPolicy.REFUSE and any(ood):
                 raise refusal(ood)
         except InvalidFeatures as e:
+            if admission is not None:  # a request refused at its commit leaves no trace
+                await admission.recorded()
             why = e.code if isinstance(e, OutOfDistribution) else "invalid_input"
             self.metrics.refusals.labels(endpoint, why).inc()
             self._record(actor, d, request_id, 0, started, why, b"")
@@ -260,6 +262,8 @@ class Gateway:
         try:
             labels, scores = await self._ask(project, endpoint, live, rows)
         except WorkerUnavailable:
+            if admission is not None:  # nothing counted, logged or sampled before it
+                await admission.recorded()
             if pick.arm is Arm.CANARY:  # counted against the canary; the stable one answers
                 self.canary.failed(pick, request_id, actor.name, endpoint, started, len(rows))
                 return await self.predict(actor, project, endpoint, body,
