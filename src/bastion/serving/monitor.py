@@ -22,7 +22,8 @@ the reference, the deployment, the drifted features with their statistics and th
 Housekeeping, every round (the gateway's periodic check and ``bastion monitor run``):
 live windows past ``retention_days`` are deleted, windows a crashed flush left unfinished
 for ``sweep_grace_seconds`` are reclaimed (:func:`~bastion.serving.live.sweep`), and the
-prediction log and canary samples are pruned by :mod:`bastion.serving.retention`.  In the
+prediction log, canary samples and finished outbox rows are pruned by
+:mod:`bastion.serving.retention`.  In the
 gateway, :meth:`DriftMonitor.follow` also runs the alert outbox's sender.
 
 Example::
@@ -255,10 +256,11 @@ class DriftMonitor:
         if self._retention is None:
             return Pruned()
         pruned = prune(self._retention, self.options.log_retention, now)
-        if pruned.predictions or pruned.samples:
+        if pruned.predictions or pruned.samples or pruned.outbox:
             self._access.record(GATEWAY, "serving.retention", "system/serving", Outcome.OK,
                                 {"predictions": pruned.predictions,
                                  "canary_samples": pruned.samples,
+                                 "alert_outbox": pruned.outbox,
                                  "days": self.options.log_retention.days})
         return pruned
 

@@ -8,7 +8,9 @@ statements per table per round:
   a *running* canary (feedback on its requests still needs them);
 - the samples of a *decided* canary (promoted, rolled back, aborted) once its decision is
   older than ``days``; a running canary's samples are never pruned (its analysis reads
-  them).
+  them);
+- alert-outbox rows whose delivery ended (delivered, failed, refused) more than ``days``
+  ago (the delivery log keeps their outcome); pending ones never.
 
 Example::
 
@@ -33,6 +35,9 @@ class RetentionStore(Protocol):
     def prune_canary_samples(self, before: str, limit: int) -> int:
         """Delete up to ``limit`` samples of canaries decided before ``before``."""
 
+    def prune_outbox(self, before: str, limit: int) -> int:
+        """Delete up to ``limit`` finished outbox rows last updated before ``before``."""
+
 
 @dataclass(frozen=True)
 class RetentionOptions:
@@ -51,6 +56,7 @@ class RetentionOptions:
 class Pruned:
     predictions: int = 0
     samples: int = 0
+    outbox: int = 0
 
 
 def _drain(step: Callable[[str, int], int], before: str, o: RetentionOptions) -> int:
@@ -69,7 +75,8 @@ def prune(store: RetentionStore, options: RetentionOptions,
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=options.days)
     before = cutoff.isoformat(timespec="milliseconds")
     return Pruned(_drain(store.prune_predictions, before, options),
-                  _drain(store.prune_canary_samples, before, options))
+                  _drain(store.prune_canary_samples, before, options),
+                  _drain(store.prune_outbox, before, options))
 
 
 __all__ = ["Pruned", "RetentionOptions", "RetentionStore", "prune"]

@@ -7,13 +7,16 @@ real HTTP receiver on loopback (allowed only through the guard's test-only argum
   its lease ends (no other sender touches it meanwhile), then it is sent again with the
   *same* delivery id (at least once; receivers deduplicate by ``X-Bastion-Delivery``);
 - two replicas' senders (several threads each) on one database send every pending
-  delivery exactly once.
+  delivery exactly once;
+- the gateway's monitoring loop starts the sender, which resumes what is pending.
 
 Each on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +38,7 @@ from test_alerts import alert_service, loopback_alerts
 from bastion.serving._adapters.sql_alerts import outbox
 from bastion.serving.alerts import AlertKind, AlertService, Severity
 from bastion.serving.delivery import DELIVERY_HEADER, Deliveries
+from bastion.serving.live import LiveSampler
 from bastion.serving.webhooks import TargetGuard, verify_signature
 
 P = "default"
@@ -158,3 +162,30 @@ def test_removed_webhook_pending_delivery_ends_failed_unsent(
     assert receiver.got == []
     [d] = svc.delivery_log(admin, P, alert.id)
     assert d["status"] == "failed" and "removed" in str(d["error"])
+
+
+def test_gateway_monitor_loop_resumes_pending_deliveries_at_start(
+        sqlite_workspace: Any, receiver: Receiver) -> None:
+    """Deliveries left pending (a process that stored them and exited) are sent once the
+    gateway's monitoring loop starts, without any new alert to wake the sender."""
+    ws, admin = sqlite_workspace.ws, sqlite_workspace.admin
+    guard = TargetGuard(unsafe_allow_loopback_for_tests=True)
+    raising = alert_service(ws, guard, sender_class=_Stored)
+    raising.add_webhook(admin, P, receiver.url + "/hook")
+    alert, _ = raising.raise_alert(P, "scoring", AlertKind.DRIFT, Severity.WARNING, "x", {})
+    monitor = ws.monitor.with_alerts(loopback_alerts(ws))
+
+    async def gateway_for_a_while() -> None:
+        task = asyncio.create_task(monitor.follow(LiveSampler(), flush_seconds=0.05,
+                                                  check_seconds=3600))
+        deadline = time.monotonic() + 10
+        while not receiver.got and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(gateway_for_a_while())
+    assert [g.path for g in receiver.got] == ["/hook"]
+    [d] = raising.delivery_log(admin, P, alert.id)
+    assert d["status"] == "delivered"

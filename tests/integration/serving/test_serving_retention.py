@@ -1,7 +1,7 @@
-"""Retention of the prediction log and canary samples on real SQLite and PostgreSQL:
-pruned by the monitor's housekeeping in bounded chunks, never a running canary's samples
-nor the log rows of its arms, and a decided canary's samples only once its decision is
-older than the retention."""
+"""Retention of the prediction log, canary samples and the alert outbox on real SQLite and
+PostgreSQL: pruned by the monitor's housekeeping in bounded chunks, never a running
+canary's samples nor the log rows of its arms, a decided canary's samples only once its
+decision is older than the retention, and never a pending delivery."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import ConfigurationError
 from bastion.core.settings import BastionSettings
+from bastion.serving._adapters.sql_alerts import outbox
 from bastion.serving._adapters.sql_canary import canaries, samples
 from bastion.serving._adapters.sql_repo import predictions
 from bastion.serving.monitor import MonitorOptions
@@ -47,6 +48,13 @@ def _sample(cid: str, i: int) -> dict[str, Any]:
             "labels": "[]", "ood": 0, "created_at": _ago(45)}
 
 
+def _delivery(did: str, status: str, days: float) -> dict[str, Any]:
+    return {"id": did, "alert_id": f"a-{did}", "webhook_id": "w", "body": "{}",
+            "status": status, "attempts": 1, "next_attempt_at": _ago(days),
+            "claimed_by": None, "lease_until": None, "error": "", "created_at": _ago(days),
+            "updated_at": _ago(days)}
+
+
 def _ids(ws: Any, table: sa.Table) -> set[str]:
     with ws.engine.connect() as c:
         return set(c.execute(sa.select(table.c.id)).scalars())
@@ -68,13 +76,16 @@ def test_prediction_log_flood_is_pruned_in_bounded_chunks_sparing_running_canari
         ])
         c.execute(samples.insert(), [_sample(cid, i) for cid in ("live", "gone", "fresh")
                                      for i in range(12)])
+        c.execute(outbox.insert(), [_delivery("sent-long-ago", "delivered", 40),
+                                    _delivery("stuck", "pending", 40),
+                                    _delivery("sent-lately", "failed", 2)])
     options = MonitorOptions(log_retention=RetentionOptions(days=30, chunk=10, max_chunks=2))
     monitor = ws.monitor.with_alerts(ws.alerts, options)
 
     first = monitor.housekeeping()  # bounded: two chunks of ten per table and round
-    assert (first.predictions, first.samples) == (20, 12)
+    assert (first.predictions, first.samples, first.outbox) == (20, 12, 1)
     second = monitor.housekeeping()
-    assert (second.predictions, second.samples) == (5, 0)
+    assert (second.predictions, second.samples, second.outbox) == (5, 0, 0)
     assert monitor.housekeeping().predictions == 0
 
     kept = _ids(ws, predictions)
@@ -82,6 +93,7 @@ def test_prediction_log_flood_is_pruned_in_bounded_chunks_sparing_running_canari
     assert kept == {f"{d}-{i}" for d, n in (("recent", 3), ("live-canary", 2),
                                             ("live-stable", 2)) for i in range(n)}
     assert {s.split("-")[0] for s in _ids(ws, samples)} == {"live", "fresh"}
+    assert _ids(ws, outbox) == {"stuck", "sent-lately"}  # pending is never pruned
     audited = ws.audit.query(AuditQuery(action="serving.retention"))
     assert [json.loads(e.details)["predictions"] for e in audited] == [20, 5]
 

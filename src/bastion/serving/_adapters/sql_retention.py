@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bastion.core.store._adapters.sql.engine import transaction
+from bastion.serving._adapters.sql_alerts import outbox
 from bastion.serving._adapters.sql_canary import canaries, samples
 from bastion.serving._adapters.sql_repo import predictions
 from bastion.serving.canary_values import CanaryState
@@ -40,6 +41,13 @@ class SqlRetention:
         with transaction(self._e, "pruning canary samples") as c:
             return int(c.execute(samples.delete().where(
                 samples.c.id.in_(old.scalar_subquery()))).rowcount)
+
+    def prune_outbox(self, before: str, limit: int) -> int:
+        old = sa.select(outbox.c.id).where(
+            outbox.c.status != "pending", outbox.c.updated_at < before).limit(limit)
+        with transaction(self._e, "pruning the alert outbox") as c:
+            return int(c.execute(outbox.delete().where(
+                outbox.c.id.in_(old.scalar_subquery()))).rowcount)
 
 
 __all__ = ["SqlRetention"]
