@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -30,6 +31,8 @@ from limits.errors import StorageError as LimitsStorageError
 
 from bastion.core.errors import ConfigurationError
 from bastion.serving.errors import RateLimitUnavailable, Throttled
+
+_log = logging.getLogger(__name__)
 
 #: seconds to connect to / hear from a shared storage before failing closed
 REMOTE_TIMEOUT = 0.5
@@ -73,7 +76,10 @@ def _expire_every_second(ref: weakref.ref[_MemoryStorage]) -> None:
         store = ref()
         if store is None:
             return  # the limiter is gone
-        store.expire()
+        try:
+            store.expire()
+        except Exception:  # the only expiry there is: it must outlive a failing pass
+            _log.exception("rate-limit expiry pass failed; retrying in a second")
         del store
 
 

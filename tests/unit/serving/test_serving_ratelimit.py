@@ -78,3 +78,34 @@ def test_in_process_limit_entries_expire_without_traffic_and_flood_memory_is_bou
     time.sleep(2.5)  # the window (1 s) has passed and the expiry thread has run
     assert not any(store.events.values()), store.events
     limiter.hit_principal("flooder")  # a fresh window
+
+
+def test_expiry_thread_killed_by_a_failing_pass_keeps_expiring_and_memory_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One daemon thread is the only thing that ever expires the in-process entries (the
+    per-hit timer of limits is switched off): a pass that raises once (a limits upgrade, a
+    race with a hit) must not end it, or every key's entries grow for as long as the
+    process serves."""
+    import time
+
+    from bastion.serving import ratelimit
+
+    failures = {"left": 1}
+    real = ratelimit._MemoryStorage.expire
+
+    def failing_once(self: ratelimit._MemoryStorage) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise KeyError("flooder")  # what limits' pass raises if a key vanishes under it
+        real(self)
+
+    monkeypatch.setattr(ratelimit._MemoryStorage, "expire", failing_once)
+    limiter = RateLimiter(RateLimitOptions(per_principal="5/second"))
+    store = limiter._limiter.storage
+    for _ in range(5):
+        limiter.hit_principal("flooder")
+    deadline = time.monotonic() + 6
+    while any(store.events.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert failures["left"] == 0  # the failing pass did run
+    assert not any(store.events.values()), "the expiry thread died on a failing pass"
