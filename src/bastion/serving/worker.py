@@ -47,10 +47,11 @@ def recv_frame(sock: socket.socket) -> dict[str, Any] | None:
 def _stages(model: Any) -> tuple[Any | None, Any]:
     """A scikit-learn ``Pipeline`` as (its transforms, its final estimator), so that a batch
     is transformed once for both ``predict`` and ``predict_proba`` (what ``Pipeline`` does
-    for each of them, twice); any other model as (None, itself)."""
+    for each of them, twice); any other model as (None, itself).  Only a plain
+    ``Pipeline``: a subclass may decide otherwise (its own ``predict``), and is asked whole."""
     from sklearn.pipeline import Pipeline
 
-    if isinstance(model, Pipeline) and len(model.steps) > 1:
+    if type(model) is Pipeline and len(model.steps) > 1:
         return model[:-1], model[-1]
     return None, model
 

@@ -59,3 +59,25 @@ def test_a_model_that_is_no_pipeline_is_asked_as_it_is() -> None:
     answer = _predict((transforms, final), {"id": 2, "columns": ["a", "b", "c"],
                                             "rows": x[:9].tolist()})
     assert answer["labels"] == model.predict(x[:9]).tolist()
+
+
+class _StrictPipeline(Pipeline):
+    """A Pipeline subclass with its own decision rule (a stricter threshold than 0.5), as a
+    signed artifact may declare one: what it predicts is the model that was evaluated."""
+
+    def predict(self, X: Any, **params: Any) -> Any:
+        proba = super().predict_proba(X)[:, 1]
+        return np.where(proba > 0.8, self.classes_[1], self.classes_[0])
+
+
+def test_pipeline_subclass_with_its_own_decision_rule_is_not_bypassed_by_the_stage_split(
+) -> None:
+    frame, y = _data(400, 0)
+    model = _StrictPipeline([("features", _pre()),
+                             ("model", LogisticRegression(max_iter=500))]).fit(frame, y)
+    batch, _ = _data(200, 3)
+    assert (model.predict(batch) != Pipeline.predict(model, batch)).any()  # the rule matters
+    msg = {"id": 3, "columns": COLUMNS, "rows": batch[COLUMNS].to_numpy().tolist()}
+    answer = _predict(_stages(model), msg)
+    assert answer["labels"] == model.predict(batch).tolist()
+    assert answer["scores"] == model.predict_proba(batch).tolist()
