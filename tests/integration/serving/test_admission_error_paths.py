@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from typing import Any
 
 import pytest
 from serving_fixtures import Credit
@@ -69,3 +70,51 @@ def test_role_revoked_before_commit_with_invalid_input_leaves_no_log_row_nor_ref
     entries = c.ws.audit.query(AuditQuery(actor="raceapp", limit=100))
     raced = [(e.action, str(e.outcome)) for e in entries if e.request_id == "raced"]
     assert raced == [("predict", "denied")]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_client_gone_between_admission_and_commit_leaves_the_decision_audited_and_no_task_stuck(
+        workspace: Any) -> None:
+    """The request's task is cancelled (client disconnect, shutdown of its handler) while
+    its decision is still being committed: the decision is still recorded, the batch task
+    ends, and later requests are admitted as before."""
+    import sqlite3
+
+    from bastion.serving.admission import BatchedAuthorizer
+
+    w = workspace  # tests/conftest.py's WS
+    ws, admin = w.ws, w.admin
+    ws.access.create_principal(admin, "goneapp", PrincipalKind.SERVICE)
+    ws.access.bind(admin, "goneapp", "consumer", P)
+    app = ws.access.authenticate(ws.access.create_token(admin, "goneapp").secret)
+    ws.access.cache = AccessCache(ttl=60)
+    auth = BatchedAuthorizer(ws.access)
+    resource = f"project/{P}/endpoint/scoring"
+    asyncio.run(auth.authorize(_rid(app, "warm"), "predict", resource))
+    blocker = sqlite3.connect(w.db_url.removeprefix("sqlite:///"), timeout=60)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def main() -> None:
+        async def request() -> None:
+            admission = await auth.admit(_rid(app, "gone"), "predict", resource)
+            await admission.recorded()
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        blocker.rollback()
+        after = await asyncio.wait_for(auth.authorize(_rid(app, "after"), "predict",
+                                                      resource), 30)
+        assert after.allowed
+        draining = auth._draining
+        assert draining is not None
+        await asyncio.wait_for(draining, 30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        blocker.close()
+    found = ws.audit.query(AuditQuery(actor="goneapp", action="predict", limit=10))
+    assert sorted(e.request_id for e in found) == ["after", "gone", "warm"]
