@@ -21,8 +21,9 @@ purity at least ``trigger_min_purity`` is a trigger whatever the class prior
 (a backdoor into the majority class).  Pairs are only reported when neither
 value alone already is a trigger.
 
-All counting is vectorised: one group-by per column and per column pair over
-integer codes of the values frequent enough to matter, one join with the
+All counting is vectorised: one group-by per column (numbers grouped by their
+64-bit pattern, which partitions rows as their canonical strings do) and one
+count per column pair over integer codes of the values frequent enough to matter, one join with the
 trusted counts, and the tails of every pattern in one scipy call.
 
 Example::
@@ -32,16 +33,23 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy import stats as sps
 
 from bastion.data_security.checks.report import CheckResult, Decision, MetricValue
 from bastion.data_security.poisoning._batch import BatchView, result
-from bastion.data_security.poisoning._schema import FloatArray, IntArray
+from bastion.data_security.poisoning._schema import (
+    _NULL,
+    FeatureKind,
+    FloatArray,
+    IntArray,
+    TableSchema,
+)
 from bastion.data_security.poisoning.policy import PoisoningPolicy
 from bastion.data_security.poisoning.reference import PoisoningReference
 
@@ -52,6 +60,8 @@ _LABEL = "__label"
 _PAIR_BATCH = 8
 #: value pairs x labels counted in a dense array (larger vocabularies use a group-by)
 _DENSE_CELLS = 1 << 22
+#: the grouping key of a missing number (a NaN pattern: no number has it)
+_MISSING_BITS = np.uint64(0x7FF8_0000_0000_0001)
 
 
 @dataclass(frozen=True)
@@ -77,19 +87,68 @@ class _Patterns:
 
 @dataclass(frozen=True)
 class _Coded:
-    """Per column: the values frequent enough in the batch to form a pattern, as int codes."""
+    """Per column: the values frequent enough in the batch to form a pattern, as int codes.
+
+    ``vocab`` holds the values' canonical cell strings in sorted order (a value's
+    code is its position), ``keys`` the same values as the batch's grouping keys.
+    """
 
     vocab: dict[str, list[str]]
+    keys: dict[str, pl.Series] = field(default_factory=dict)
 
-    def codes(self, cells: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+    def codes(self, frame: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+        """Codes of the batch's grouping keys (``_value_keys``); None for other values."""
+        return self._replace(frame, names, self.keys)
+
+    def codes_of_cells(self, cells: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+        """Codes of canonical cell strings (the trusted sample's ``cells``)."""
+        old = {n: pl.Series(self.vocab[n], dtype=pl.String) for n in names}
+        return self._replace(cells, names, old)
+
+    @staticmethod
+    def _replace(
+        frame: pl.DataFrame, names: tuple[str, ...], old: dict[str, pl.Series]
+    ) -> pl.DataFrame:
         exprs = [
             pl.col(n)
-            .replace_strict(self.vocab[n], list(range(len(self.vocab[n]))), default=None)
+            .replace_strict(old[n], pl.Series(range(old[n].len()), dtype=pl.Int64), default=None)
             .cast(pl.Int64)
             .alias(n)
             for n in names
         ]
-        return cells.select(*exprs, pl.col(_LABEL))
+        return frame.select(*exprs, pl.col(_LABEL))
+
+
+def _value_keys(view: BatchView) -> pl.DataFrame:
+    """One grouping key per cell that partitions rows exactly as the cell strings do.
+
+    A number's canonical string is a function of its float64 value and distinct
+    values print differently, so the value's 64-bit pattern (one pattern for
+    every missing value) groups the rows alike, and integers hash much faster
+    than strings.  Categorical cells keep their strings.
+    """
+    columns: dict[str, pl.Series | npt.NDArray[np.uint64]] = {}
+    for spec in view.schema.features:
+        if spec.kind is FeatureKind.NUMERIC:
+            values = np.array(
+                view.frame.get_column(spec.name).cast(pl.Float64).to_numpy(), dtype=np.float64
+            )
+            bits = values.view(np.uint64)
+            bits[np.isnan(values)] = _MISSING_BITS
+            columns[spec.name] = bits
+        else:
+            columns[spec.name] = view.cells.get_column(spec.name)
+    return pl.DataFrame(columns).with_columns(
+        pl.Series(_LABEL, view.y), pl.Series("__row", np.arange(view.n))
+    )
+
+
+def _key_texts(keys: pl.Series, numeric: bool) -> list[str]:
+    """The canonical cell strings of grouping keys (``TableSchema.cell_strings``)."""
+    if not numeric:
+        return [str(v) for v in keys.to_list()]
+    values = pl.Series(keys.to_numpy().astype(np.uint64).view(np.float64))
+    return list(values.fill_nan(None).cast(pl.String).fill_null(_NULL).to_list())
 
 
 def _pair_key(a: str, b: str, card_b: int) -> pl.Expr:
@@ -108,27 +167,36 @@ def _pure(supported: pl.DataFrame, n_classes: int, policy: PoisoningPolicy) -> p
 
 
 def _singles(
-    cells: pl.DataFrame, names: tuple[str, ...], policy: PoisoningPolicy
+    keys: pl.DataFrame, schema: TableSchema, policy: PoisoningPolicy
 ) -> tuple[_Coded, list[tuple[str, pl.DataFrame]], int]:
+    names = schema.feature_names
     lazy = [
-        cells.lazy()
+        keys.lazy()
         .group_by(pl.col(n).alias("value"), _LABEL)
         .agg(pl.len().cast(pl.Int64).alias("hits"))
         .with_columns(pl.col("hits").sum().over("value").alias("support"))
         for n in names
     ]
     vocab: dict[str, list[str]] = {}
+    vocab_keys: dict[str, pl.Series] = {}
     found: list[tuple[str, pl.DataFrame]] = []
     tested = 0
-    for name, frame in zip(names, pl.collect_all(lazy), strict=True):
+    for spec, frame in zip(schema.features, pl.collect_all(lazy), strict=True):
+        name = spec.name
         frequent = frame.filter(pl.col("support") >= policy.trigger_min_support)
-        vocab[name] = sorted(frequent.get_column("value").unique().to_list())
-        tested += len(vocab[name])
-        lookup = {v: i for i, v in enumerate(vocab[name])}
+        distinct = frequent.get_column("value").unique()
+        texts = _key_texts(distinct, spec.kind is FeatureKind.NUMERIC)
+        # codes follow the values' sorted strings, as when the strings were grouped
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        vocab[name] = [texts[i] for i in order]
+        vocab_keys[name] = distinct.gather(order) if order else distinct
+        tested += len(order)
         pure = frequent.filter(pl.col("hits") >= policy.trigger_min_purity * pl.col("support"))
-        keys = pl.Series("key", [lookup[v] for v in pure.get_column("value").to_list()], pl.Int64)
-        found.append((name, pure.with_columns(keys).select("key", _LABEL, "hits", "support")))
-    return _Coded(vocab), found, tested
+        code = pl.col("value").replace_strict(
+            vocab_keys[name], pl.Series(range(len(order)), dtype=pl.Int64)
+        )
+        found.append((name, pure.select(code.alias("key"), _LABEL, "hits", "support")))
+    return _Coded(vocab, vocab_keys), found, tested
 
 
 def _dense_counts(
@@ -357,13 +425,11 @@ def backdoor_triggers(
     view: BatchView, ref: PoisoningReference, policy: PoisoningPolicy
 ) -> CheckResult:
     names = ref.schema.feature_names
-    cells = view.cells.with_columns(
-        pl.Series(_LABEL, view.y), pl.Series("__row", np.arange(view.n))
-    ).filter(pl.col(_LABEL) >= 0)
+    keys = _value_keys(view).filter(pl.col(_LABEL) >= 0)
     prior = np.bincount(ref.sample_labels, minlength=len(ref.schema.classes)) / ref.sample.height
-    vocab, single_found, tested = _singles(cells, names, policy)
-    coded = vocab.codes(cells, names)
-    trusted = vocab.codes(ref.derived.cells(ref), names)
+    vocab, single_found, tested = _singles(keys, ref.schema, policy)
+    coded = vocab.codes(keys, names)
+    trusted = vocab.codes_of_cells(ref.derived.cells(ref), names)
     n, m_total = int(view.known.size), ref.sample.height
     pair_found: list[tuple[tuple[str, str], pl.DataFrame]] = []
     if policy.trigger_pairs:
@@ -379,7 +445,7 @@ def backdoor_triggers(
     chosen = np.flatnonzero(_significant(pat, m, m_label, n, m_total, prior, alpha, policy))
     single_items = {(pat.columns[i][0], pat.values[i][0]) for i in chosen.tolist()}
     triggers = [(pat, int(i)) for i in chosen]
-    flagged = _flag(cells, coded, pat, chosen, vocab)
+    flagged = _flag(keys, coded, pat, chosen, vocab)
     if pair_found:
         pairs_in: list[tuple[tuple[str, ...], pl.DataFrame]] = [
             (p, pruned)
@@ -398,7 +464,7 @@ def backdoor_triggers(
         )
         pchosen = np.flatnonzero(hit & fresh)
         triggers += [(ppat, int(i)) for i in pchosen]
-        flagged = np.union1d(flagged, _flag(cells, coded, ppat, pchosen, vocab))
+        flagged = np.union1d(flagged, _flag(keys, coded, ppat, pchosen, vocab))
     metrics: dict[str, MetricValue] = {
         "patterns_tested": tested,
         "triggers": len(triggers),
