@@ -179,8 +179,11 @@ class Deliveries:
     def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                busy = self.tick() >= self.options.batch
-                wait = 0.0 if busy else self._until_due()
+                handled = self.tick()
+                # a full tick: go on at once; none handled: never spin on a due row that
+                # another sender just took
+                wait = 0.0 if handled >= self.options.batch else \
+                    max(self._until_due(), 0.0 if handled else 0.05)
             except Exception:  # a database hiccup must not end deliveries
                 _log.exception("webhook sender tick failed")
                 wait = self.options.poll

@@ -130,9 +130,10 @@ class LiveSampler:
         """Write one window per deployment with pending rows; the number written."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         for p in pending.values():
             d = p.deployment
+            # each window's own time: the sweep's grace period counts from its intent
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
             blob = json.dumps({
                 "format": FORMAT, "version": 1, "nonce": os.urandom(16).hex(),
                 "columns": list(d.schema.columns), "rows": p.rows, "labels": p.labels,
