@@ -26,6 +26,7 @@ from bastion.core.access.cache import AccessCache
 from bastion.core.errors import ConfigurationError
 from bastion.core.settings import BastionSettings
 from bastion.serving.gateway import GatewayOptions
+from bastion.serving.monitor import MonitorOptions
 from bastion.workspace import Bastion
 
 
@@ -98,6 +99,7 @@ def serve(
     limits = ApiLimits.from_settings(settings)
     app = create_app(ws, limits)
     app.state.gateway_options = GatewayOptions.from_settings(settings)
+    ws.monitor_options = MonitorOptions.from_settings(settings)  # retention, drift checks
     # What is loaded by now lives as long as the server: keep it out of the cyclic
     # collector's full passes. Unfrozen, each full pass walked every module object, a
     # stall of every request in flight (~140 ms, about once a second under load) that
