@@ -82,8 +82,10 @@ if TYPE_CHECKING:
     from bastion.model_security.values import ModelVersion
     from bastion.serving.alerts import AlertService
     from bastion.serving.canary import CanaryService
+    from bastion.serving.delivery import Deliveries, DeliveryOptions, Poster
     from bastion.serving.deployments import DeploymentService
     from bastion.serving.monitor import DriftMonitor, MonitorOptions
+    from bastion.serving.webhooks import TargetGuard
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class Bastion:
         self.scratch = Scratch(options.home / "tmp")
         #: set by an edge before first use of ``monitor`` (MonitorOptions.from_settings)
         self.monitor_options: MonitorOptions | None = None
+        self._senders: list[Deliveries] = []  # alert_service's, stopped by close()
         self.objects = ObjectService(
             self.access,
             self.blobs,
@@ -347,17 +350,27 @@ class Bastion:
         signed deliveries from a durable outbox off the request path, targets SSRF-checked
         at registration and at every delivery.  Each webhook's secret is an HMAC under a
         keyring key of its id."""
+        return self.alert_service()
+
+    def alert_service(self, guard: TargetGuard | None = None, poster: Poster | None = None,
+                      options: DeliveryOptions | None = None,
+                      sender_class: type[Deliveries] | None = None) -> AlertService:
+        """An alert service on this workspace; ``alerts`` is the one with the default
+        guard (no private or loopback target), poster and options.  Every sender thread
+        built here is stopped by ``close()``."""
         from bastion.serving._adapters.sql_alerts import SqlAlertOutbox, SqlAlertRepository
         from bastion.serving._adapters.webhook_http import HttpPoster
         from bastion.serving.alerts import AlertService, delivery_audit
-        from bastion.serving.delivery import Deliveries
+        from bastion.serving.delivery import Deliveries, DeliveryOptions
         from bastion.serving.webhooks import TargetGuard
 
-        repo = SqlAlertRepository(self.engine)
-        guard = TargetGuard()  # the loopback allowance exists for tests only, never here
-        deliveries = Deliveries(HttpPoster(), guard, SqlAlertOutbox(self.engine),
-                                self.webhook_secret, delivery_audit(self.access))
-        return AlertService(self.access, repo, self.webhook_secret, deliveries, guard)
+        guard = guard or TargetGuard()  # the loopback allowance exists for tests only
+        sender = (sender_class or Deliveries)(
+            poster or HttpPoster(), guard, SqlAlertOutbox(self.engine), self.webhook_secret,
+            delivery_audit(self.access), options or DeliveryOptions())
+        self._senders.append(sender)
+        return AlertService(self.access, SqlAlertRepository(self.engine), self.webhook_secret,
+                            sender, guard)
 
     def webhook_secret(self, webhook_id: str) -> bytes:
         return bytes.fromhex(self.keyring.keyed_digest("alert-webhook", webhook_id.encode()))
@@ -683,8 +696,8 @@ class Bastion:
 
     def close(self) -> None:
         try:
-            if "alerts" in self.__dict__:  # the webhook sender thread, if it ran
-                self.alerts.deliveries.stop()
+            for sender in self._senders:  # webhook sender threads, if they ran
+                sender.stop()
             self.access.flush_failed_authentications()  # counts of repeated failures
         finally:
             self.scratch.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,6 @@ from bastion.core.access.values import PrincipalKind
 from bastion.core.audit.entries import AuditQuery
 from bastion.core.errors import AccessDenied
 from bastion.serving._adapters.sql_alerts import (
-    SqlAlertOutbox,
-    SqlAlertRepository,
     alerts,
     deliveries,
     outbox,
@@ -28,7 +27,7 @@ from bastion.serving._adapters.sql_alerts import (
     windows,
 )
 from bastion.serving._adapters.webhook_http import HttpPoster
-from bastion.serving.alerts import AlertKind, AlertService, Severity, delivery_audit
+from bastion.serving.alerts import AlertKind, AlertService, Severity
 from bastion.serving.delivery import Deliveries, DeliveryOptions, Poster
 from bastion.serving.errors import AlertNotFound, WebhookRefused
 from bastion.serving.webhooks import TargetGuard, verify_signature
@@ -39,12 +38,11 @@ P = "default"
 def alert_service(ws: Any, guard: TargetGuard, poster: Poster | None = None,
                   sender_class: type[Deliveries] = Deliveries,
                   **options: Any) -> AlertService:
-    """The workspace's alert service with another guard / poster / delivery options."""
+    """The workspace's alert service with another guard / poster / delivery options (its
+    sender is stopped by ``ws.close()``, like the workspace's own)."""
     opts = DeliveryOptions(**{"backoff": 0.05, "timeout": 2.0, **options})
-    sender = sender_class(poster or HttpPoster(), guard, SqlAlertOutbox(ws.engine),
-                        ws.webhook_secret, delivery_audit(ws.access), opts)
-    return AlertService(ws.access, SqlAlertRepository(ws.engine), ws.webhook_secret, sender,
-                        guard)
+    service: AlertService = ws.alert_service(guard, poster, opts, sender_class)
+    return service
 
 
 def loopback_alerts(ws: Any, **options: Any) -> AlertService:
@@ -339,3 +337,24 @@ def test_receiver_dripping_its_answer_over_tls_cannot_hold_the_sender_past_the_t
     finally:
         stop.set()
         listener.close()
+
+
+def test_every_sender_thread_a_workspace_built_stops_when_it_closes(
+        tmp_path: Path) -> None:
+    """A sender left running after its workspace closed kept polling a dropped database
+    (seen as endless 'webhook sender tick failed' in a test run): close() stops them all."""
+    import base64
+    import os
+
+    from bastion.core.crypto.keyring import MasterKeySource
+    from bastion.workspace import Bastion
+
+    ws, _ = Bastion.init(tmp_path / "ws", MasterKeySource.from_env_key(
+        base64.b64encode(os.urandom(32)).decode()))
+    services = [ws.alerts, loopback_alerts(ws), loopback_alerts(ws)]
+    for svc in services:
+        svc.deliveries.wake()  # starts its thread
+    threads = [svc.deliveries._thread for svc in services]
+    assert all(t is not None and t.is_alive() for t in threads)
+    ws.close()
+    assert not any(t is not None and t.is_alive() for t in threads)
