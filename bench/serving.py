@@ -478,7 +478,7 @@ def verdict(tput: float, p99: float, clients: int) -> str:
         "its audited decision is being group-committed (the answer waits for the commit, "
         "not the other way round), and `bastion serve` and its workers freeze their "
         "long-lived heap (`gc.freeze`), whose full cyclic-GC passes otherwise stall every "
-        "request in flight for ~140 ms about once a second. Absolute figures move with the "
+        "request in flight. Absolute figures move with the "
         "machine's load; the ratios are measured side by side in one run.")
 
 

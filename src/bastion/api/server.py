@@ -101,9 +101,8 @@ def serve(
     app.state.gateway_options = GatewayOptions.from_settings(settings)
     ws.monitor_options = MonitorOptions.from_settings(settings)  # retention, drift checks
     # What is loaded by now lives as long as the server: keep it out of the cyclic
-    # collector's full passes. Unfrozen, each full pass walked every module object, a
-    # stall of every request in flight (~140 ms, about once a second under load) that
-    # made most of the gateway's p99 (docs/bench/serving.md).
+    # collector's full passes. Unfrozen, each full pass walked every module object: a
+    # stall of every request in flight, much of the gateway's p99 (docs/serving.md).
     gc.collect()
     gc.freeze()
     try:

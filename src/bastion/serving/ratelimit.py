@@ -53,8 +53,8 @@ _LIMITS_EXPIRE = "_MemoryStorage__expire_events"
 class _MemoryStorage(storage.MemoryStorage):
     """``limits``' in-process storage, expiring old entries once a second from one
     daemon thread instead of starting a new ``threading.Timer`` every 10 ms of traffic
-    (a thread start per hit at a few hundred requests a second: ~10 % of the gateway's
-    event loop). Decisions do not depend on the expiry (a hit compares timestamps); only
+    (a thread start on the event loop for nearly every hit under load). Decisions do not
+    depend on the expiry (a hit compares timestamps); only
     memory does: a key holds at most its limit plus one second of hits."""
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False) -> None:
